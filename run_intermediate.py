@@ -1,0 +1,84 @@
+#!/usr/bin/env python
+"""Phase 2: fine-tune a pretrained multilingual encoder on an English intermediate task.
+
+Saves the ENCODER ONLY (no task head) + tokenizer + xstilts_meta.json, so that phase 3 and
+retrieval start from this encoder with fresh heads.
+
+    python run_intermediate.py --model xlmr-large --task mnli --preset phang2020
+    python run_intermediate.py --model tiny-2l-h64 --task mnli --preset tiny --data_root tests/fixtures/hub
+"""
+
+import logging
+import time
+
+from transformers import set_seed
+
+from xstilts import data as data_lib
+from xstilts.cli import finalize_training_args, hyperparameters, parse_args, setup_logging
+from xstilts.errors import exits_on_usage_error
+from xstilts.formats import get_format
+from xstilts.modeling import META_FILE, load_for_task, load_tokenizer, save_encoder_only
+from xstilts.pipeline import prepare, reset_output
+from xstilts.results import atomic_write_json, provenance
+from xstilts.training import build_trainer, cleanup, train
+
+logger = logging.getLogger("run_intermediate")
+
+
+@exits_on_usage_error
+def main(argv=None):
+    model_args, data_args, kit_args, training_args, _, preset = parse_args(argv)
+    setup_logging()
+    run = prepare("intermediate", model_args, data_args, kit_args, training_args)
+    if run.skip:
+        return 0
+    if kit_args.overwrite:
+        reset_output(run.output_dir)
+    finalize_training_args(training_args, kit_args, run.model)
+    task, fmt = run.task, get_format(run.task.format)
+    logger.info("phase 2: %s on %s -> %s (preset %s)", run.model.name, task.name, run.output_dir, preset["name"])
+    t0 = time.time()
+    set_seed(training_args.seed)
+
+    # data (English train + English dev for checkpoint selection)
+    tokenizer = load_tokenizer(run.init_path)
+    train_ds = data_lib.load_pair_classification(task, task.train, run.data_root, max_samples=data_args.max_train_samples)
+    dev_ds = data_lib.load_pair_classification(task, task.dev, run.data_root, max_samples=data_args.max_eval_samples)
+    train_ds = fmt.tokenize(train_ds, tokenizer, data_args.max_seq_length)
+    dev_ds = fmt.tokenize(dev_ds, tokenizer, data_args.max_seq_length)
+
+    model, handoff = load_for_task(fmt.model_class(), run.init_path, **fmt.model_kwargs(task))
+    trainer = build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args,
+                            compute_metrics=fmt.compute_metrics, metric=fmt.METRIC, collator=fmt.collator(tokenizer),
+                            output_dir=run.output_dir)
+    train_metrics = train(trainer, run.output_dir)
+    dev = trainer.evaluate(dev_ds)  # the selected (best) model on English dev
+
+    meta = {
+        "finished": True,
+        "task": task.name,
+        "tasks": [task.name],
+        "model": {"name": run.model.name, "path_or_id": run.model.path_or_id},
+        "seed": training_args.seed,
+        "dev_metric": {fmt.METRIC: dev[f"eval_{fmt.METRIC}"], "split": task.dev.split, "n": len(dev_ds)},
+        "global_step": trainer.state.global_step,
+        "selection": train_metrics["selection"],
+        "preset": preset,
+        "hyperparameters": hyperparameters(training_args, data_args, kit_args),
+        "handoff_in": handoff,
+        "data": {"train": task.train.describe(), "dev": task.dev.describe(), "n_train": len(train_ds)},
+        "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
+                   "train_samples_per_second": train_metrics.get("train_samples_per_second")},
+        "provenance": provenance(),
+    }
+    meta = save_encoder_only(trainer.model, tokenizer, run.output_dir, meta)
+    atomic_write_json(run.output_dir / META_FILE, meta)  # written last: its presence marks the run finished
+    if not kit_args.keep_checkpoints:
+        cleanup(run.output_dir)
+    logger.info("phase 2 done: English dev %s = %.4f; encoder saved to %s", fmt.METRIC,
+                meta["dev_metric"][fmt.METRIC], run.output_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""Dataset resolution: real Hub ids, optionally redirected to a local mirror with the Hub's layout.
+
+With no data root, ``load_dataset(hub_id, config, split=..., revision=...)`` is called unchanged.
+With ``--data_root DIR`` (or ``XSTILTS_DATA_ROOT=DIR``) the same call reads ``DIR/<hub_id>``, a
+directory laid out like the Hub repo (``<config>/<split>-*.parquet`` plus a README whose YAML
+lists the configs). The test fixtures in ``tests/fixtures/hub`` are such a mirror.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import UsageError
+from .registry import Source, Task
+
+DATA_ROOT_ENV = "XSTILTS_DATA_ROOT"
+
+
+def resolve_data_root(cli_value: str | None) -> Path | None:
+    value = cli_value if cli_value else os.environ.get(DATA_ROOT_ENV) or None
+    if value is None:
+        return None
+    root = Path(value)
+    if not root.is_dir():
+        src = "--data_root" if cli_value else DATA_ROOT_ENV
+        raise UsageError(f"data root {value!r} (from {src}) is not a directory; pass a directory that mirrors "
+                         f"the Hub layout (<root>/<org>/<dataset>/<config>/<split>-*.parquet), e.g. tests/fixtures/hub")
+    return root
+
+
+@lru_cache(maxsize=None)
+def _local_configs(repo_dir: str) -> dict[str, list[str]]:
+    """config name -> split names, read from the README's YAML ``configs:`` block."""
+    import yaml
+
+    readme = Path(repo_dir) / "README.md"
+    if not readme.exists():
+        return {}
+    text = readme.read_text(encoding="utf-8")
+    m = re.match(r"^---\s*\n(.*?)\n---", text, re.S)
+    if not m:
+        return {}
+    meta = yaml.safe_load(m.group(1)) or {}
+    out = {}
+    for c in meta.get("configs", []) or []:
+        files = c.get("data_files", [])
+        if isinstance(files, list):
+            splits = [f.get("split", "train") for f in files if isinstance(f, dict)]
+        else:
+            splits = ["train"]
+        out[c["config_name"]] = splits
+    return out
+
+
+def check_source(source: Source, data_root: Path | None, code: str | None = None) -> None:
+    """Fail early (before any model loads) if a local mirror lacks the config or split."""
+    if data_root is None:
+        return  # the Hub is the authority; load_dataset reports problems itself
+    repo = data_root / source.hub_id
+    config = source.config_for(code)
+    if not repo.is_dir():
+        raise UsageError(f"data root {str(data_root)!r} has no dataset {source.hub_id!r} (expected directory {repo})")
+    configs = _local_configs(str(repo))
+    if config not in configs:
+        raise UsageError(f"dataset {source.hub_id!r} under data root {str(data_root)!r} has no config {config!r}; "
+                         f"available configs: {', '.join(sorted(configs)) or '(none: README.md lacks a configs: block)'}")
+    if source.split not in configs[config]:
+        raise UsageError(f"config {config!r} of {source.hub_id!r} has no split {source.split!r}; "
+                         f"available splits: {', '.join(configs[config])}")
+
+
+def check_task_data(task: Task, languages: list[str], data_root: Path | None, *, train: bool, dev: bool,
+                    test: bool) -> None:
+    if train and task.train:
+        check_source(task.train, data_root)
+    if dev and task.dev:
+        check_source(task.dev, data_root, task.code(task.dev_language))
+    if test and task.test:
+        for lang in languages:
+            check_source(task.test, data_root, task.code(lang))
+
+
+def load_source(source: Source, data_root: Path | None, code: str | None = None):
+    """Load one split as a ``datasets.Dataset`` (from the Hub or the local mirror)."""
+    from datasets import load_dataset
+
+    path = str(data_root / source.hub_id) if data_root is not None else source.hub_id
+    kwargs = {}
+    if source.revision and data_root is None:
+        kwargs["revision"] = source.revision
+    return load_dataset(path, source.config_for(code), split=source.split, **kwargs)
+
+
+def check_columns(ds, source: Source, code: str | None = None) -> None:
+    needed = list(source.columns.values()) + ([source.lang_column] if source.lang_column else [])
+    missing = [c for c in needed if c not in ds.column_names]
+    if missing:
+        raise UsageError(f"dataset {source.hub_id}/{source.config_for(code)} [{source.split}] lacks field(s) "
+                         f"{', '.join(missing)} that the registry expects; its fields are: {', '.join(ds.column_names)}")
+
+
+def label_mapper(ds, column: str, labels: tuple[str, ...], where: str):
+    """Return f(value)->int in the task's label order, whether the column is a ClassLabel or strings.
+
+    A ClassLabel whose names differ from the registry is an error naming both lists.
+    """
+    from datasets import ClassLabel
+
+    feat = ds.features[column]
+    if isinstance(feat, ClassLabel):
+        if tuple(feat.names) != tuple(labels):
+            raise UsageError(f"{where}: label names of field {column!r} are {list(feat.names)}, "
+                             f"but the registry expects {list(labels)}")
+        return lambda v: int(v)
+    index = {name: i for i, name in enumerate(labels)}
+
+    def to_int(v):
+        if v in index:
+            return index[v]
+        if v in (None, "", -1):
+            return -1
+        raise UsageError(f"{where}: label value {v!r} in field {column!r} is not one of {list(labels)}")
+
+    return to_int
+
+
+def load_pair_classification(task: Task, source: Source, data_root: Path | None,
+                             languages: list[str] | None = None, max_samples: int | None = None):
+    """Rows -> canonical ``{text_a, text_b, label, lang}``; one dataset even for many languages."""
+    from datasets import concatenate_datasets
+
+    where = f"{source.hub_id}/{source.config}[{source.split}]"
+    parts = []
+    if "{code}" in source.config:  # one config per language
+        items = [(lang, task.code(lang)) for lang in languages]
+    else:  # one config; a language column (XNLI) or English only (MNLI)
+        items = [(None, None)]
+    for lang, code in items:
+        ds = load_source(source, data_root, code)
+        check_columns(ds, source, code)
+        to_int = label_mapper(ds, source.columns["label"], task.labels, where)
+        lang_col = source.lang_column
+        if lang_col and languages is not None:
+            wanted = set(languages)
+            ds = ds.filter(lambda v: v in wanted, input_columns=lang_col)
+        cols = source.columns
+        fixed_lang = lang or "en"
+
+        def convert(batch):
+            n = len(batch[cols["text_a"]])
+            return {
+                "text_a": batch[cols["text_a"]],
+                "text_b": batch[cols["text_b"]],
+                "label": [to_int(v) for v in batch[cols["label"]]],
+                "lang": batch[lang_col] if lang_col else [fixed_lang] * n,
+            }
+
+        ds = ds.map(convert, batched=True, remove_columns=ds.column_names)
+        parts.append(ds)
+    ds = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    if max_samples is not None and max_samples < len(ds):
+        ds = ds.select(range(max_samples))
+    return ds
+
+
+def load_retrieval_pairs(task: Task, source: Source, data_root: Path | None, lang: str):
+    """Aligned sentence pairs for one language: (non-English sentences, English sentences).
+
+    Row i of both lists are translations of each other (Tatoeba: the gold is the row index).
+    The Hub loader keeps a trailing newline on Tatoeba lines; it is stripped here.
+    """
+    code = task.code(lang)
+    ds = load_source(source, data_root, code)
+    check_columns(ds, source, code)
+    src = [s.rstrip("\n") for s in ds[source.columns["source"]]]
+    tgt = [s.rstrip("\n") for s in ds[source.columns["target"]]]
+    return src, tgt

@@ -1,0 +1,57 @@
+"""Sentence(-pair) classification: MNLI, QQP, ANLI+ (intermediate); XNLI, PAWS-X (target)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..metrics import accuracy
+
+METRIC = "accuracy"
+
+
+def model_class():
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification
+
+
+def model_kwargs(task) -> dict:
+    return {"num_labels": len(task.labels), "id2label": dict(enumerate(task.labels)),
+            "label2id": {l: i for i, l in enumerate(task.labels)}}
+
+
+def tokenize(ds, tokenizer, max_length: int, keep=("lang",)):
+    """Canonical {text_a, text_b, label, lang} -> input_ids/attention_mask/labels/length (no padding:
+    the collator pads each batch to its own longest sequence)."""
+
+    def fn(batch):
+        enc = tokenizer(batch["text_a"], batch["text_b"], truncation=True, max_length=max_length)
+        enc["labels"] = batch["label"]
+        enc["length"] = [len(x) for x in enc["input_ids"]]
+        return enc
+
+    drop = [c for c in ds.column_names if c not in keep]
+    return ds.map(fn, batched=True, remove_columns=drop, desc="tokenize")
+
+
+def collator(tokenizer):
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=None)
+
+
+def compute_metrics(eval_pred):
+    logits, labels = eval_pred.predictions, eval_pred.label_ids
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return {METRIC: accuracy(np.argmax(logits, axis=-1), labels)}
+
+
+def predictions_from_logits(logits) -> np.ndarray:
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    return np.argmax(logits, axis=-1)
+
+
+def score(preds, labels) -> dict:
+    return {METRIC: accuracy(preds, labels), "n": int((np.asarray(labels) >= 0).sum())}

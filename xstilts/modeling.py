@@ -1,0 +1,136 @@
+"""Loading encoders with fresh task heads, and the encoder-only hand-off between phases.
+
+Phase 2 saves the *encoder only* (no task head) so that phase 3 and retrieval always start from
+the intermediate-trained encoder with a freshly initialised head. Loading a full MNLI classifier
+for XNLI would silently reuse the MNLI head (a trap of older kits); here a head found in a
+checkpoint is re-initialised and the fact is logged and stored with the result.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from .errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+META_FILE = "xstilts_meta.json"
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def load_tokenizer(path_or_id: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(path_or_id)
+
+
+def read_meta(path_or_id: str) -> dict | None:
+    p = Path(path_or_id) / META_FILE
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def check_intermediate_checkpoint(path: str, base_model_path: str | None = None) -> dict:
+    """A phase-2 checkpoint must exist, be ours (meta file), and match the chosen base model."""
+    p = Path(path)
+    if not (p / "config.json").exists():
+        raise UsageError(f"intermediate checkpoint {path!r} does not exist or has no config.json; "
+                         f"run run_intermediate.py first (make target: checkpoints/<model>/<task>)")
+    meta = read_meta(path)
+    if meta is None:
+        raise UsageError(f"{path!r} has no {META_FILE}: it is not a phase-2 checkpoint written by run_intermediate.py")
+    if not meta.get("finished"):
+        raise UsageError(f"intermediate checkpoint {path!r} is not finished (phase 2 did not complete); re-run it")
+    if base_model_path is not None:
+        from transformers import AutoConfig
+
+        a = AutoConfig.from_pretrained(base_model_path)
+        b = AutoConfig.from_pretrained(path)
+        for key in ("model_type", "vocab_size", "hidden_size", "num_hidden_layers"):
+            if getattr(a, key, None) != getattr(b, key, None):
+                raise UsageError(f"intermediate checkpoint {path!r} has {key}={getattr(b, key, None)} but model "
+                                 f"{base_model_path!r} has {key}={getattr(a, key, None)}: it was trained from another model")
+    return meta
+
+
+def _head_prefixes(model) -> list[str]:
+    base = model.base_model_prefix
+    return sorted({k.split(".")[0] for k in model.state_dict() if not k.startswith(base + ".")})
+
+
+def load_for_task(auto_cls, path_or_id: str, **config_kwargs):
+    """Load ``auto_cls`` (e.g. AutoModelForSequenceClassification) with a guaranteed fresh head.
+
+    Returns (model, handoff) where handoff lists the tensors transferred from the checkpoint and
+    the freshly initialised head tensors.
+    """
+    model, info = auto_cls.from_pretrained(path_or_id, output_loading_info=True, **config_kwargs)
+    state = model.state_dict()
+    base = model.base_model_prefix
+    head_keys = [k for k in state if not k.startswith(base + ".")]
+    missing = set(info.get("missing_keys", []))
+    reused = [k for k in head_keys if k not in missing]
+    reinitialised = []
+    if reused:
+        # The checkpoint carried a task head (e.g. a full MNLI classifier). Never reuse it.
+        for prefix in sorted({k.split(".")[0] for k in reused}):
+            module = getattr(model, prefix)
+            module.apply(model._init_weights)
+            reinitialised.append(prefix)
+        logger.warning("checkpoint %s contained task-head weights %s; they were re-initialised (fresh head)",
+                       path_or_id, reinitialised)
+    transferred = sorted(k for k in state if k.startswith(base + ".") and k not in missing)
+    fresh_encoder = sorted(k for k in state if k.startswith(base + ".") and k in missing)
+    handoff = {
+        "from": path_or_id,
+        "transferred_tensors": len(transferred),
+        "fresh_head_tensors": sorted(head_keys),
+        "head_found_in_checkpoint_and_reinitialised": reinitialised,
+        "encoder_tensors_not_in_checkpoint": fresh_encoder,
+        "unexpected_checkpoint_tensors": sorted(info.get("unexpected_keys", []))[:50],
+    }
+    logger.info("hand-off from %s: %d encoder tensors transferred, fresh head tensors: %s",
+                path_or_id, len(transferred), ", ".join(head_keys))
+    if fresh_encoder:
+        logger.warning("encoder tensors not found in checkpoint (randomly initialised): %s", fresh_encoder)
+    return model, handoff
+
+
+def save_encoder_only(model, tokenizer, out_dir: str | Path, meta: dict) -> dict:
+    """Save the base encoder (no head) + tokenizer + meta; returns what was dropped."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    encoder = model.base_model
+    config = copy.deepcopy(encoder.config)
+    config.architectures = [type(encoder).__name__]
+    config.num_labels = 2  # resets id2label/label2id to the library default: no task labels travel
+    config.problem_type = None
+    old_config = encoder.config
+    encoder.config = config
+    try:
+        encoder.save_pretrained(out, safe_serialization=True)
+    finally:
+        encoder.config = old_config
+    tokenizer.save_pretrained(out)
+    dropped = [k for k in model.state_dict() if not k.startswith(model.base_model_prefix + ".")]
+    meta = dict(meta, encoder_only=True, dropped_head_tensors=dropped)
+    return meta
+
+
+def load_encoder(path_or_id: str):
+    """Bare encoder for retrieval (hidden states only; no pooler)."""
+    from transformers import AutoConfig, AutoModel
+
+    config = AutoConfig.from_pretrained(path_or_id)
+    kwargs = {"add_pooling_layer": False} if config.model_type in ("xlm-roberta", "xlm-roberta-xl", "roberta", "bert") else {}
+    model, info = AutoModel.from_pretrained(path_or_id, output_loading_info=True, **kwargs)
+    if info.get("missing_keys"):
+        logger.warning("encoder tensors missing from %s (random): %s", path_or_id, info["missing_keys"][:20])
+    return model

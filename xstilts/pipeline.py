@@ -1,0 +1,172 @@
+"""Steps shared by the three phase scripts: validate everything first, then do the expensive work.
+
+``prepare`` resolves and checks the task, languages, model, data root and phase-2 checkpoint
+(all cheap) and decides whether the run is already finished, before any model or dataset loads.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import data as data_lib
+from .cli import default_output_dir, flags_given, hyperparameters
+from .errors import UsageError
+from .models import ModelEntry, resolve_model
+from .modeling import check_intermediate_checkpoint, count_parameters
+from .registry import Task, get_task, parse_languages
+from .results import RESULTS_FILE, SCHEMA_VERSION, is_finished, provenance
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    kind: str  # intermediate | target | retrieval
+    task: Task
+    languages: list[str]
+    model: ModelEntry
+    data_root: Path | None
+    output_dir: Path
+    init_path: str  # what the weights are loaded from (pretrained model or phase-2 checkpoint)
+    intermediate_meta: dict | None
+    skip: bool = False
+
+
+def prepare(kind: str, model_args, data_args, kit_args, training_args=None, *, need_train=True) -> Run:
+    phase = {"intermediate": "intermediate", "target": "target", "retrieval": "retrieval"}[kind]
+    try:
+        task = get_task(data_args.task, phase=phase)
+    except UsageError:
+        other = get_task(data_args.task)  # exists but in another phase?
+        script = {"intermediate": "run_intermediate.py", "target": "run_target.py",
+                  "retrieval": "run_retrieval.py"}[other.phase]
+        raise UsageError(f"task {other.name!r} is a{'n' if other.phase[0] in 'ai' else ''} {other.phase} task: "
+                         f"use {script}") from None
+    languages = parse_languages(task, data_args.languages)
+    entry = resolve_model(model_args.model)
+    data_root = data_lib.resolve_data_root(data_args.data_root)
+    if getattr(data_args, "eval_split", "test") not in ("test", "validation"):
+        raise UsageError(f"unknown eval_split {data_args.eval_split!r}; valid choices: test, validation")
+    eval_source_is_dev = getattr(data_args, "eval_split", "test") == "validation"
+    data_lib.check_task_data(task, languages, data_root, train=need_train, dev=need_train and kind != "retrieval",
+                             test=kind != "intermediate" and not eval_source_is_dev)
+    if eval_source_is_dev and task.dev is not None:
+        for lang in languages:
+            data_lib.check_source(task.dev, data_root, task.code(lang))
+
+    meta = None
+    init_path = entry.path_or_id
+    ckpt = getattr(model_args, "intermediate_checkpoint", None)
+    if ckpt:
+        if kind == "intermediate":
+            raise UsageError("--intermediate_checkpoint is for run_target.py / run_retrieval.py, not phase 2")
+        base = entry.path_or_id if Path(entry.path_or_id).is_dir() else None
+        meta = check_intermediate_checkpoint(ckpt, base)
+        init_path = ckpt
+
+    seed = training_args.seed if training_args is not None else getattr(data_args, "seed", 1)
+    given = flags_given(sys.argv[1:])
+    if training_args is not None and "output_dir" in given and training_args.output_dir:
+        out = Path(training_args.output_dir)
+    else:
+        out = Path(default_output_dir(kind, entry.name, task.name, seed, meta and meta.get("task")))
+    run = Run(kind, task, languages, entry, data_root, out, init_path, meta)
+
+    done_file = out / (RESULTS_FILE if kind != "intermediate" else "xstilts_meta.json")
+    finished = is_finished(out) if kind != "intermediate" else _intermediate_finished(out)
+    if finished and not kit_args.overwrite:
+        logger.info("%s already holds a finished run (%s); skipping. Pass --overwrite to redo it.", out, done_file.name)
+        run.skip = True
+    elif finished and kit_args.overwrite:
+        logger.warning("--overwrite: the finished run in %s will be replaced when the new one completes", out)
+    return run
+
+
+def _intermediate_finished(out: Path) -> bool:
+    from .modeling import read_meta
+
+    meta = read_meta(str(out)) if out.is_dir() else None
+    return bool(meta and meta.get("finished"))
+
+
+def model_record(run: Run, model) -> dict:
+    cfg = model.config
+    encoder = model.base_model if hasattr(model, "base_model") else model
+    return {
+        "name": run.model.name,
+        "path_or_id": run.model.path_or_id,
+        "registered": run.model.registered,
+        "tiny": run.model.tiny,
+        "n_params": count_parameters(encoder),
+        "n_params_with_head": count_parameters(model),
+        "num_layers": getattr(cfg, "num_hidden_layers", None),
+        "hidden_size": getattr(cfg, "hidden_size", None),
+        "vocab_size": getattr(cfg, "vocab_size", None),
+        "model_type": getattr(cfg, "model_type", None),
+    }
+
+
+def base_result(run: Run, model, *, seed: int, preset: dict | None, training_args=None, data_args=None,
+                kit_args=None) -> dict:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": run.kind,
+        "model": model_record(run, model),
+        "intermediate_task": (run.intermediate_meta or {}).get("task") if run.kind != "intermediate" else None,
+        "intermediate_checkpoint": run.init_path if run.intermediate_meta else None,
+        "intermediate_meta": _meta_summary(run.intermediate_meta),
+        "target_task": run.task.name if run.kind != "intermediate" else None,
+        "task": run.task.name,
+        "format": run.task.format,
+        "metric": run.task.metric,
+        "seed": seed,
+        "languages": run.languages,
+        "preset": preset,
+        "hyperparameters": hyperparameters(training_args, data_args, kit_args) if training_args is not None else {},
+        "data": {"data_root": str(run.data_root) if run.data_root else None, "sources": _sources(run)},
+        "provenance": provenance(),
+    }
+
+
+def _meta_summary(meta: dict | None) -> dict | None:
+    if not meta:
+        return None
+    keys = ("task", "tasks", "seed", "dev_metric", "global_step", "preset", "model", "hyperparameters",
+            "provenance", "selection")
+    return {k: meta[k] for k in keys if k in meta}
+
+
+def _sources(run: Run) -> list[dict]:
+    t = run.task
+    out = []
+    if run.kind != "retrieval":
+        if t.train:
+            out.append(dict(t.train.describe(), role="train"))
+        if t.dev:
+            out.append(dict(t.dev.describe(t.code(t.dev_language)), role="dev (checkpoint selection)"))
+    if run.kind != "intermediate" and t.test:
+        if "{code}" in t.test.config:
+            out.append(dict(t.test.describe("{code}"), role="evaluation",
+                            codes={l: t.code(l) for l in run.languages}))
+        else:
+            out.append(dict(t.test.describe(), role="evaluation"))
+    return out
+
+
+def average(per_language: dict, metric: str) -> float:
+    vals = [m[metric] for m in per_language.values()]
+    return float(sum(vals) / len(vals)) if vals else float("nan")
+
+
+def reset_output(out: Path) -> None:
+    """With --overwrite: drop stale Trainer state so the new run starts fresh (results are replaced
+    atomically only when the new run completes)."""
+    from .training import trainer_dir
+
+    d = trainer_dir(out)
+    if d.is_dir():
+        shutil.rmtree(d)

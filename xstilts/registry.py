@@ -1,0 +1,146 @@
+"""The task registry: every task is declared once, here, as data.
+
+A task names its English training data, the English dev split used for checkpoint selection,
+the evaluation data per language, the format that turns rows into model inputs, and the metric.
+Adding a task means one entry here plus fixtures in ``tests/fixtures/hub`` (same Hub layout).
+
+Every dataset is named by its real Hugging Face Hub id and config. ``--data_root`` (or the
+``XSTILTS_DATA_ROOT`` variable) redirects those ids to a local mirror with the same layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .errors import UsageError, choices_error
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+
+# --- language lists (google-research/xtreme evaluate.py, XTREME_TASK2LANGS / XTREME_R_TASK2LANGS)
+XNLI_LANGS = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
+
+# Tatoeba: XTREME's 36 languages (ISO-639-1 as the scorer names them) -> the Hub config's ISO-639-3 code.
+TATOEBA_ISO3 = {
+    "af": "afr", "ar": "ara", "bg": "bul", "bn": "ben", "de": "deu", "el": "ell", "es": "spa",
+    "et": "est", "eu": "eus", "fa": "pes", "fi": "fin", "fr": "fra", "he": "heb", "hi": "hin",
+    "hu": "hun", "id": "ind", "it": "ita", "ja": "jpn", "jv": "jav", "ka": "kat", "kk": "kaz",
+    "ko": "kor", "ml": "mal", "mr": "mar", "nl": "nld", "pt": "por", "ru": "rus", "sw": "swh",
+    "ta": "tam", "te": "tel", "th": "tha", "tl": "tgl", "tr": "tur", "ur": "urd", "vi": "vie",
+    "zh": "cmn",
+}
+# XTREME evaluate.py order
+TATOEBA_LANGS = (
+    "ar", "he", "vi", "id", "jv", "tl", "eu", "ml", "ta", "te", "af", "nl", "de", "el", "bn", "hi",
+    "mr", "ur", "fa", "fr", "it", "pt", "es", "bg", "ru", "ja", "ka", "ko", "th", "sw", "zh", "kk",
+    "tr", "et", "fi", "hu",
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One split of one Hub dataset, and how its columns map onto the format's canonical fields.
+
+    ``config`` may contain ``{code}``: it is filled with the language's dataset code
+    (``Task.lang_codes``). ``lang_column`` names a column whose value selects the language
+    when one config holds every language (XNLI).
+    """
+
+    hub_id: str
+    config: str
+    split: str
+    columns: Mapping[str, str]
+    lang_column: str | None = None
+    revision: str | None = None  # pin a Hub revision (commit sha or branch); recorded in results
+
+    def config_for(self, code: str | None) -> str:
+        return self.config.format(code=code) if "{code}" in self.config else self.config
+
+    def describe(self, code: str | None = None) -> dict:
+        return {"hub_id": self.hub_id, "config": self.config_for(code), "split": self.split,
+                "revision": self.revision}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    phase: str  # "intermediate" | "target" | "retrieval"
+    format: str  # "pair_classification" | "retrieval" | ...
+    description: str
+    metric: str
+    train: Source | None = None
+    dev: Source | None = None  # English dev: checkpoint selection only
+    dev_language: str = "en"
+    test: Source | None = None  # evaluated zero-shot on every language
+    languages: tuple[str, ...] = ()
+    lang_codes: Mapping[str, str] = field(default_factory=dict)  # scorer code -> dataset code
+    labels: tuple[str, ...] = ()
+    xtreme_name: str = ""  # folder name in the XTREME leaderboard layout
+
+    def code(self, lang: str) -> str:
+        return self.lang_codes.get(lang, lang)
+
+
+_MNLI_TRAIN_COLUMNS = {"text_a": "premise", "text_b": "hypothesis", "label": "label"}
+
+TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    if task.name in TASKS:
+        raise ValueError(f"task {task.name!r} registered twice")
+    TASKS[task.name] = task
+    return task
+
+
+# ----------------------------------------------------------------------------- intermediate tasks
+register(Task(
+    name="mnli", phase="intermediate", format="pair_classification",
+    description="MultiNLI (English), 3-way NLI",
+    metric="accuracy", labels=NLI_LABELS, languages=("en",),
+    train=Source("nyu-mll/glue", "mnli", "train", _MNLI_TRAIN_COLUMNS),
+    dev=Source("nyu-mll/glue", "mnli", "validation_matched", _MNLI_TRAIN_COLUMNS),
+))
+
+# ----------------------------------------------------------------------------- target tasks
+register(Task(
+    name="xnli", phase="target", format="pair_classification", xtreme_name="xnli",
+    description="XNLI: train on English MNLI, zero-shot on 15 languages",
+    metric="accuracy", labels=NLI_LABELS, languages=XNLI_LANGS,
+    train=Source("nyu-mll/glue", "mnli", "train", _MNLI_TRAIN_COLUMNS),
+    dev=Source("google/xtreme", "XNLI", "validation",
+               {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}, lang_column="language"),
+    test=Source("google/xtreme", "XNLI", "test",
+                {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_label"}, lang_column="language"),
+))
+
+# ----------------------------------------------------------------------------- retrieval (no training)
+register(Task(
+    name="tatoeba", phase="retrieval", format="retrieval", xtreme_name="tatoeba",
+    description="Tatoeba: English <-> 36 languages nearest-neighbour sentence retrieval",
+    metric="accuracy", languages=TATOEBA_LANGS, lang_codes=TATOEBA_ISO3,
+    test=Source("google/xtreme", "tatoeba.{code}", "validation",
+                {"source": "source_sentence", "target": "target_sentence"}),
+))
+
+
+def get_task(name: str, phase: str | None = None) -> Task:
+    """Look a task up by name; with ``phase``, only tasks of that phase are valid."""
+    valid = [t for t in TASKS.values() if phase is None or t.phase == phase]
+    names = [t.name for t in valid]
+    if name not in names:
+        raise choices_error(f"{phase + ' ' if phase else ''}task", name, names)
+    return TASKS[name]
+
+
+def parse_languages(task: Task, spec: str | None) -> list[str]:
+    """``all``/None -> every language of the task, else a comma list checked against the task."""
+    if spec is None or spec.strip() in ("", "all"):
+        return list(task.languages)
+    langs = [s.strip() for s in spec.split(",") if s.strip()]
+    for lang in langs:
+        if lang not in task.languages:
+            raise choices_error(f"language for task {task.name}", lang, task.languages)
+    if not langs:
+        raise UsageError(f"no language given for task {task.name}")
+    return langs
