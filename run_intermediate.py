@@ -27,14 +27,15 @@ logger = logging.getLogger("run_intermediate")
 
 @exits_on_usage_error
 def main(argv=None):
-    model_args, data_args, kit_args, training_args, _, preset = parse_args(argv)
+    model_args, data_args, kit_args, training_args, _, preset, given = parse_args(argv)
     setup_logging()
-    run = prepare("intermediate", model_args, data_args, kit_args, training_args)
+    run = prepare("intermediate", model_args, data_args, kit_args, seed=training_args.seed,
+                  output_dir=training_args.output_dir if "output_dir" in given else None)
     if run.skip:
         return 0
     if kit_args.overwrite:
         reset_output(run.output_dir)
-    finalize_training_args(training_args, kit_args, run.model)
+    finalize_training_args(training_args, kit_args, run.model, given)
     task, fmt = run.task, get_format(run.task.format)
     logger.info("phase 2: %s on %s -> %s (preset %s)", run.model.name, task.name, run.output_dir, preset["name"])
     t0 = time.time()

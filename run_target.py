@@ -28,14 +28,15 @@ logger = logging.getLogger("run_target")
 
 @exits_on_usage_error
 def main(argv=None):
-    model_args, data_args, kit_args, training_args, _, preset = parse_args(argv)
+    model_args, data_args, kit_args, training_args, _, preset, given = parse_args(argv)
     setup_logging()
-    run = prepare("target", model_args, data_args, kit_args, training_args)
+    run = prepare("target", model_args, data_args, kit_args, seed=training_args.seed,
+                  output_dir=training_args.output_dir if "output_dir" in given else None)
     if run.skip:
         return 0
     if kit_args.overwrite:
         reset_output(run.output_dir)
-    finalize_training_args(training_args, kit_args, run.model)
+    finalize_training_args(training_args, kit_args, run.model, given)
     task, fmt = run.task, get_format(run.task.format)
     logger.info("phase 3: %s (from %s) on %s, %d languages -> %s", run.model.name, run.init_path, task.name,
                 len(run.languages), run.output_dir)

@@ -93,10 +93,16 @@ def _prescan(argv: list[str], name: str, default=None):
     return default
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
     """Parse (ModelArguments, DataArguments, KitArguments, TrainingArguments, *extra) with the preset applied.
 
-    Returns (model_args, data_args, kit_args, training_args, extras, preset_info).
+    Returns (model_args, data_args, kit_args, training_args, extras, preset_info, flags_given).
     """
     from transformers import HfArgumentParser, TrainingArguments
 
@@ -126,6 +132,7 @@ def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
         "save_total_limit": 2,
         "seed": 1,
         "disable_tqdm": False,
+        "dataloader_pin_memory": _cuda_available(),
     }
     for k, v in preset_values.items():
         if k == "eval_steps":
@@ -143,12 +150,11 @@ def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
     if data_args.task is None:
         raise UsageError("--task is required")
     preset_info = dict(header, values=preset_values, cli_overrides=sorted(given - {"output_dir"}))
-    return model_args, data_args, kit_args, training_args, extras, preset_info
+    return model_args, data_args, kit_args, training_args, extras, preset_info, given
 
 
-def finalize_training_args(training_args, kit_args, model_entry, *, world_size: int | None = None):
+def finalize_training_args(training_args, kit_args, model_entry, given: set[str], *, world_size: int | None = None):
     """Derive per-device batch / accumulation from the effective batch; set evaluation cadence."""
-    given = flags_given(sys.argv[1:])
     world = world_size or int(os.environ.get("WORLD_SIZE", "1"))
     eff = kit_args.effective_train_batch_size
     if eff is not None:
@@ -205,6 +211,8 @@ def setup_logging(training_args=None) -> None:
 
     transformers.utils.logging.set_verbosity_warning()
     datasets.utils.logging.set_verbosity_warning()
+    datasets.disable_progress_bars()  # Trainer and embedding progress bars stay on
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # CPU-feature probing noise
 
 
 def default_output_dir(kind: str, model_name: str, task: str, seed: int, intermediate: str | None) -> str:

@@ -65,6 +65,24 @@ def _head_prefixes(model) -> list[str]:
     return sorted({k.split(".")[0] for k in model.state_dict() if not k.startswith(base + ".")})
 
 
+@torch.no_grad()
+def reinit_module(module: torch.nn.Module, std: float) -> None:
+    """BERT-style fresh initialisation (normal(0, std) weights, zero biases, unit LayerNorm).
+
+    Done explicitly: transformers 5's ``_init_weights`` skips tensors marked as loaded from a checkpoint.
+    """
+    for m in module.modules():
+        if isinstance(m, torch.nn.Linear):
+            m.weight.normal_(0.0, std)
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, torch.nn.Embedding):
+            m.weight.normal_(0.0, std)
+        elif isinstance(m, torch.nn.LayerNorm):
+            m.weight.fill_(1.0)
+            m.bias.zero_()
+
+
 def load_for_task(auto_cls, path_or_id: str, **config_kwargs):
     """Load ``auto_cls`` (e.g. AutoModelForSequenceClassification) with a guaranteed fresh head.
 
@@ -81,8 +99,7 @@ def load_for_task(auto_cls, path_or_id: str, **config_kwargs):
     if reused:
         # The checkpoint carried a task head (e.g. a full MNLI classifier). Never reuse it.
         for prefix in sorted({k.split(".")[0] for k in reused}):
-            module = getattr(model, prefix)
-            module.apply(model._init_weights)
+            reinit_module(getattr(model, prefix), getattr(model.config, "initializer_range", 0.02))
             reinitialised.append(prefix)
         logger.warning("checkpoint %s contained task-head weights %s; they were re-initialised (fresh head)",
                        path_or_id, reinitialised)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import data as data_lib
-from .cli import default_output_dir, flags_given, hyperparameters
+from .cli import default_output_dir, hyperparameters
 from .errors import UsageError
 from .models import ModelEntry, resolve_model
 from .modeling import check_intermediate_checkpoint, count_parameters
@@ -36,7 +35,9 @@ class Run:
     skip: bool = False
 
 
-def prepare(kind: str, model_args, data_args, kit_args, training_args=None, *, need_train=True) -> Run:
+def prepare(kind: str, model_args, data_args, kit_args, *, seed: int, output_dir: str | None = None,
+            need_train: bool = True) -> Run:
+    """``output_dir``: given explicitly by the user, else the kit's layout (results/<model>/<inter>/<task>/seed<k>)."""
     phase = {"intermediate": "intermediate", "target": "target", "retrieval": "retrieval"}[kind]
     try:
         task = get_task(data_args.task, phase=phase)
@@ -68,10 +69,8 @@ def prepare(kind: str, model_args, data_args, kit_args, training_args=None, *, n
         meta = check_intermediate_checkpoint(ckpt, base)
         init_path = ckpt
 
-    seed = training_args.seed if training_args is not None else getattr(data_args, "seed", 1)
-    given = flags_given(sys.argv[1:])
-    if training_args is not None and "output_dir" in given and training_args.output_dir:
-        out = Path(training_args.output_dir)
+    if output_dir:
+        out = Path(output_dir)
     else:
         out = Path(default_output_dir(kind, entry.name, task.name, seed, meta and meta.get("task")))
     run = Run(kind, task, languages, entry, data_root, out, init_path, meta)
