@@ -22,7 +22,7 @@ from xstilts import retrieval
 from xstilts.cli import DataArguments, ModelArguments, flags_given, setup_logging
 from xstilts.errors import UsageError, exits_on_usage_error
 from xstilts.modeling import load_encoder, load_tokenizer
-from xstilts.pipeline import average, base_result, prepare
+from xstilts.pipeline import average, base_result, claim_output_dir, prepare, settings_fingerprint
 from xstilts.results import RESULTS_FILE, atomic_write_text, write_results
 
 logger = logging.getLogger("run_retrieval")
@@ -59,8 +59,6 @@ def main(argv=None):
     setup_logging()
     run = prepare("retrieval", model_args, data_args, args, seed=args.seed, output_dir=args.output_dir,
                   need_train=False)
-    if run.skip:
-        return 0
 
     from transformers import AutoConfig
 
@@ -69,6 +67,11 @@ def main(argv=None):
     if not 0 <= layer <= num_layers:
         raise UsageError(f"--layer {layer} is outside the model: valid hidden_states indices are 0..{num_layers} "
                          f"(0 = embeddings, {num_layers} = last layer)")
+    claim_output_dir(run, settings_fingerprint(run, seed=args.seed, layer=layer, pooling=args.pooling,
+                                               include_special_tokens=args.include_special_tokens,
+                                               max_seq_length=data_args.max_seq_length), args.overwrite)
+    if run.skip:
+        return 0
     task = run.task
     logger.info("retrieval: %s (from %s) on %s, %d languages, layer %d (%s), pooling %s%s", run.model.name,
                 run.init_path, task.name, len(run.languages), layer, layer_source, args.pooling,

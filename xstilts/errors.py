@@ -11,6 +11,13 @@ class UsageError(Exception):
     """A user-facing error about bad input (names the bad value and the valid choices)."""
 
 
+class Preempted(Exception):
+    """Training stopped on SIGTERM after saving a checkpoint; re-running the same command resumes."""
+
+
+PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what schedulers expect
+
+
 def choices_error(what: str, value, valid: Iterable, hint: str = "") -> UsageError:
     valid = list(valid)
     shown = ", ".join(str(v) for v in valid[:60])
@@ -23,7 +30,7 @@ def choices_error(what: str, value, valid: Iterable, hint: str = "") -> UsageErr
 
 
 def exits_on_usage_error(main):
-    """Decorator for script entry points: a UsageError prints 'error: ...' and exits with code 2."""
+    """Script entry points: UsageError -> 'error: ...', exit 2; Preempted -> exit 143 (checkpoint saved)."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -32,5 +39,8 @@ def exits_on_usage_error(main):
         except UsageError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
+        except Preempted as e:
+            print(f"preempted: {e}", file=sys.stderr)
+            sys.exit(PREEMPTED_EXIT_CODE)
 
     return wrapper

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -57,12 +58,38 @@ def check_intermediate_checkpoint(path: str, base_model_path: str | None = None)
             if getattr(a, key, None) != getattr(b, key, None):
                 raise UsageError(f"intermediate checkpoint {path!r} has {key}={getattr(b, key, None)} but model "
                                  f"{base_model_path!r} has {key}={getattr(a, key, None)}: it was trained from another model")
+        ta, tb = _tokenizer_vocab_digest(base_model_path), _tokenizer_vocab_digest(path)
+        if ta and tb and ta != tb:
+            raise UsageError(f"intermediate checkpoint {path!r} has a different tokenizer vocabulary than model "
+                             f"{base_model_path!r}: it was trained from another model")
     return meta
 
 
 def _head_prefixes(model) -> list[str]:
     base = model.base_model_prefix
     return sorted({k.split(".")[0] for k in model.state_dict() if not k.startswith(base + ".")})
+
+
+def safe_from_pretrained(auto_cls, path_or_id: str, **kwargs):
+    """from_pretrained with safetensors only (no pickle), and no remote code."""
+    try:
+        return auto_cls.from_pretrained(path_or_id, use_safetensors=True, trust_remote_code=False, **kwargs)
+    except OSError as e:
+        if "safetensors" in str(e).lower() or "model.safetensors" in str(e):
+            raise UsageError(f"{path_or_id!r} has no safetensors weights; the kit loads safetensors only (never "
+                             f"pickled .bin files). Use a revision that has them or convert the weights once "
+                             f"in a trusted environment. ({e})") from None
+        raise
+
+
+def _tokenizer_vocab_digest(path: str) -> str | None:
+    import hashlib
+
+    p = Path(path) / "tokenizer.json"
+    if not p.exists():
+        return None
+    model = json.loads(p.read_text(encoding="utf-8")).get("model", {})
+    return hashlib.sha256(json.dumps(model.get("vocab"), sort_keys=True).encode()).hexdigest()
 
 
 @torch.no_grad()
@@ -89,11 +116,13 @@ def load_for_task(auto_cls, path_or_id: str, **config_kwargs):
     Returns (model, handoff) where handoff lists the tensors transferred from the checkpoint and
     the freshly initialised head tensors.
     """
-    model, info = auto_cls.from_pretrained(path_or_id, output_loading_info=True, **config_kwargs)
+    model, info = safe_from_pretrained(auto_cls, path_or_id, output_loading_info=True,
+                                       ignore_mismatched_sizes=True, **config_kwargs)
     state = model.state_dict()
     base = model.base_model_prefix
     head_keys = [k for k in state if not k.startswith(base + ".")]
-    missing = set(info.get("missing_keys", []))
+    missing = set(info.get("missing_keys", [])) | {k[0] if isinstance(k, tuple) else k
+                                                      for k in info.get("mismatched_keys", [])}
     reused = [k for k in head_keys if k not in missing]
     reinitialised = []
     if reused:
@@ -121,9 +150,19 @@ def load_for_task(auto_cls, path_or_id: str, **config_kwargs):
 
 
 def save_encoder_only(model, tokenizer, out_dir: str | Path, meta: dict) -> dict:
-    """Save the base encoder (no head) + tokenizer + meta; returns what was dropped."""
+    """Save the base encoder (no head) + tokenizer; returns the meta to write next (the caller writes
+    META_FILE last: its presence with ``finished`` marks a complete checkpoint).
+
+    Files are written to a staging folder first and moved in only once all of them exist, after the
+    old meta file (if any) is removed, so a crash never leaves a "finished" checkpoint with mixed files.
+    """
+    import shutil
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    staging = out / ".staging-encoder"
+    if staging.exists():
+        shutil.rmtree(staging)
     encoder = model.base_model
     config = copy.deepcopy(encoder.config)
     config.architectures = [type(encoder).__name__]
@@ -132,13 +171,16 @@ def save_encoder_only(model, tokenizer, out_dir: str | Path, meta: dict) -> dict
     old_config = encoder.config
     encoder.config = config
     try:
-        encoder.save_pretrained(out, safe_serialization=True)
+        encoder.save_pretrained(staging, safe_serialization=True)
     finally:
         encoder.config = old_config
-    tokenizer.save_pretrained(out)
+    tokenizer.save_pretrained(staging)
+    (out / META_FILE).unlink(missing_ok=True)
+    for f in sorted(staging.iterdir()):
+        os.replace(f, out / f.name)
+    staging.rmdir()
     dropped = [k for k in model.state_dict() if not k.startswith(model.base_model_prefix + ".")]
-    meta = dict(meta, encoder_only=True, dropped_head_tensors=dropped)
-    return meta
+    return dict(meta, encoder_only=True, dropped_head_tensors=dropped)
 
 
 def load_encoder(path_or_id: str):
@@ -147,7 +189,7 @@ def load_encoder(path_or_id: str):
 
     config = AutoConfig.from_pretrained(path_or_id)
     kwargs = {"add_pooling_layer": False} if config.model_type in ("xlm-roberta", "xlm-roberta-xl", "roberta", "bert") else {}
-    model, info = AutoModel.from_pretrained(path_or_id, output_loading_info=True, **kwargs)
+    model, info = safe_from_pretrained(AutoModel, path_or_id, output_loading_info=True, **kwargs)
     if info.get("missing_keys"):
         logger.warning("encoder tensors missing from %s (random): %s", path_or_id, info["missing_keys"][:20])
     return model

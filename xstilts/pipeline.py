@@ -169,3 +169,35 @@ def reset_output(out: Path) -> None:
     d = trainer_dir(out)
     if d.is_dir():
         shutil.rmtree(d)
+
+
+RUN_FILE = "xstilts_run.json"
+
+
+def settings_fingerprint(run: Run, **settings) -> dict:
+    """What makes two runs the same run: a resumed run must match, else it needs its own directory."""
+    return {
+        "kind": run.kind, "task": run.task.name, "model": run.model.path_or_id, "init_path": run.init_path,
+        "languages": run.languages, "data_root": str(run.data_root) if run.data_root else None, **settings,
+    }
+
+
+def claim_output_dir(run: Run, fingerprint: dict, overwrite: bool) -> None:
+    """Record the run's settings in its directory; refuse a directory holding a run with other settings
+    (checkpoints of different settings never share a directory, and a finished run with other settings
+    is never silently taken as this one's result)."""
+    import json
+
+    from .results import atomic_write_json
+
+    path = run.output_dir / RUN_FILE
+    fingerprint = json.loads(json.dumps(fingerprint, default=str))
+    if path.exists() and not overwrite:
+        old = json.loads(path.read_text())
+        diff = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+        if diff:
+            shown = "; ".join(f"{k}: {old.get(k)!r} -> {fingerprint.get(k)!r}" for k in diff[:6])
+            raise UsageError(f"output_dir {str(run.output_dir)!r} holds a run with different settings ({shown}); "
+                             f"use another --output_dir, or --overwrite to discard it")
+    if not run.skip:
+        atomic_write_json(path, fingerprint)

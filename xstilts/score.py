@@ -196,7 +196,10 @@ def seqeval_f1(labels: Sequence[Sequence[str]], predictions: Sequence[Sequence[s
     if not labels:
         raise UsageError("cannot compute seqeval F1 over zero sentences")
     with warnings.catch_warnings():
+        # POS tags are not IOB tags, and an empty prediction has undefined precision (seqeval then uses 0,
+        # as evaluate.py reports): both are expected here, so seqeval's warnings are not repeated per file.
         warnings.filterwarnings("ignore", message=r".* seems not to be NE tag\.")
+        warnings.filterwarnings("ignore", message=r"(Precision|Recall|F-score)( and F-score)? (is|are) ill-defined")
         f1 = f1_score(labels, predictions)
         precision = precision_score(labels, predictions)
         recall = recall_score(labels, predictions)

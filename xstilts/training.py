@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -29,6 +30,33 @@ def last_checkpoint(output_dir: str | Path) -> str | None:
 
     d = trainer_dir(output_dir)
     return get_last_checkpoint(str(d)) if d.is_dir() else None
+
+
+_PREEMPTION = {"requested": False}
+
+
+def install_preemption_handler() -> None:
+    """On SIGTERM (what SLURM and most schedulers send before a kill), finish the current step,
+    save a Trainer checkpoint and stop; the script then exits with code 143 without results."""
+
+    def handler(signum, frame):
+        _PREEMPTION["requested"] = True
+        logger.warning("SIGTERM received: saving a checkpoint after this step, then exiting (re-run to resume)")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _preemption_callback():
+    from transformers import TrainerCallback
+
+    class PreemptionCallback(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if _PREEMPTION["requested"]:
+                control.should_save = True
+                control.should_training_stop = True
+            return control
+
+    return PreemptionCallback()
 
 
 def _trainer_class():
@@ -63,7 +91,7 @@ def build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args, *
     training_args.greater_is_better = True
     if dev_ds is None:
         training_args.eval_strategy = "no"
-    callbacks = []
+    callbacks = [_preemption_callback()]
     if kit_args.early_stopping_patience and dev_ds is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=kit_args.early_stopping_patience))
     return Trainer(model=model, args=training_args, train_dataset=train_ds, eval_dataset=dev_ds,
@@ -73,11 +101,16 @@ def build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args, *
 
 def train(trainer, output_dir: str | Path, *, resume: bool = True) -> dict:
     """Train (resuming if a checkpoint exists); returns train metrics plus the selection record."""
+    from .errors import Preempted
+
     ckpt = last_checkpoint(output_dir) if resume else None
     if ckpt:
         logger.info("resuming from %s", ckpt)
+    install_preemption_handler()
     t0 = time.time()
     out = trainer.train(resume_from_checkpoint=ckpt)
+    if _PREEMPTION["requested"]:
+        raise Preempted(f"stopped at step {trainer.state.global_step}; checkpoint saved in {trainer_dir(output_dir)}")
     metrics = dict(out.metrics)
     metrics["wall_seconds"] = time.time() - t0
     metrics["resumed_from"] = ckpt
