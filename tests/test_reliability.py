@@ -123,3 +123,64 @@ def test_checkpoint_with_another_label_set_gets_a_fresh_head(tiny, tmp_path):
     model, handoff = load_for_task(AutoModelForSequenceClassification, str(tmp_path / "two"), num_labels=3)
     assert model.classifier.out_proj.out_features == 3
     assert handoff["head_found_in_checkpoint_and_reinitialised"] == ["classifier"]
+
+
+def test_data_root_without_the_needed_config_exits_2(tiny, tmp_path, capsys):
+    root = tmp_path / "hub"
+    shutil.copytree(HUB / "nyu-mll", root / "nyu-mll")  # no google/xtreme in this mirror
+    rc = run_script("run_target", ["--model", str(tiny), "--task", "xnli", "--preset", "tiny", "--data_root",
+                                   str(root), "--output_dir", str(tmp_path / "o")])
+    assert rc == 2
+    assert f"data root {str(root)!r} has no dataset 'google/xtreme'" in capsys.readouterr().err
+
+
+def test_dataset_with_other_label_names_exits_2_naming_both(tiny, tmp_path, capsys):
+    from datasets import ClassLabel, load_dataset
+
+    root = tmp_path / "hub"
+    shutil.copytree(HUB, root)
+    glue = root / "nyu-mll" / "glue"
+    for f in sorted((glue / "mnli").glob("*.parquet")):
+        ds = load_dataset("parquet", data_files=str(f), split="train")
+        ds = ds.cast_column("label", ClassLabel(names=["agree", "unsure", "disagree"]))
+        ds.to_parquet(str(f))
+    readme = glue / "README.md"
+    readme.write_text(readme.read_text().replace("entailment", "agree").replace("neutral", "unsure")
+                      .replace("contradiction", "disagree"))
+    rc = run_script("run_intermediate", ["--model", str(tiny), "--task", "mnli", "--preset", "tiny", "--data_root",
+                                         str(root), "--output_dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "label names of field 'label' are ['agree', 'unsure', 'disagree'], but the registry expects " \
+           "['entailment', 'neutral', 'contradiction']" in err
+
+
+def test_pickled_weights_are_refused(tiny, tmp_path, capsys):
+    import torch
+    from transformers import AutoConfig, AutoTokenizer
+
+    d = tmp_path / "pickled"
+    d.mkdir()
+    AutoConfig.from_pretrained(tiny).save_pretrained(d)
+    AutoTokenizer.from_pretrained(tiny).save_pretrained(d)
+    from safetensors.torch import load_file
+
+    torch.save(load_file(str(tiny / "model.safetensors")), d / "pytorch_model.bin")
+    rc = run_script("run_retrieval", ["--model", str(d), "--task", "tatoeba", "--languages", "de", "--data_root",
+                                      str(HUB), "--output_dir", str(tmp_path / "o")])
+    assert rc == 2
+    assert "has no safetensors weights; the kit loads safetensors only" in capsys.readouterr().err
+
+
+def test_pinned_revision_is_recorded(tiny, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from xstilts import registry
+
+    task = registry.TASKS["tatoeba"]
+    monkeypatch.setitem(registry.TASKS, "tatoeba", replace(task, test=replace(task.test, revision="abc123")))
+    out = tmp_path / "o"
+    assert run_script("run_retrieval", ["--model", str(tiny), "--task", "tatoeba", "--languages", "de",
+                                        "--data_root", str(HUB), "--output_dir", str(out)]) == 0
+    r = read_results(out / "results.json")
+    assert r["data"]["sources"][0]["revision"] == "abc123"
