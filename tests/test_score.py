@@ -365,6 +365,8 @@ def test_unknown_version_and_folder(tmp_path):
         S.score_folders(str(MOCK / "predictions"), str(MOCK / "labels"), "xtreme-x")
     with pytest.raises(UsageError, match=r"prediction folder '/nonexistent' is not a directory"):
         S.score_folders("/nonexistent", str(MOCK / "labels"), "xtreme")
+    with pytest.raises(UsageError, match=r"task tatoeba: p\.tsv and l\.tsv are empty"):
+        S.score_task("tatoeba", [], [], prediction_name="p.tsv", label_name="l.tsv")
     with pytest.raises(UsageError, match=r"unknown task 'ner'"):
         S.score_task("ner", [], [])
 

@@ -270,6 +270,8 @@ def score_task(task: str, predictions: Any, labels: Any, lang: str | None = None
             unit = "sentences" if task in ("udpos", "panx") else "lines"
             raise UsageError(f"number of {unit} differs in task {task}: {prediction_name} has "
                              f"{len(predictions)}, {label_name} has {len(labels)}")
+        if not labels:
+            raise UsageError(f"task {task}: {prediction_name} and {label_name} are empty; nothing to score")
     if task in ("pawsx", "xnli", "tatoeba", "xcopa"):
         return accuracy(labels, predictions)
     if task in ("udpos", "panx"):
@@ -311,6 +313,7 @@ def evaluate_one_task(prediction_file: str, label_file: str, task: str, language
 # ---------------------------------------------------------------------------------------- folders
 
 def _task_folders(folder: str, which: str) -> list[str]:
+    """Task subfolders (hidden ``.*`` and ``__*`` folders are ignored); any other unknown name is an error."""
     if not os.path.isdir(folder):
         raise UsageError(f"{which} folder {folder!r} is not a directory")
     names = sorted(n for n in os.listdir(folder)

@@ -1,0 +1,684 @@
+"""A small synthetic multilingual world: one meaning space, an English grammar, derived languages.
+
+Meaning
+    Every sentence is one :class:`Clause` whose meaning is a frozenset of canonical *literals*
+    (:func:`meaning`). Entities are individuals: people (``Maria``) and animals (``dog`` = "the dog";
+    one dog in the world). Literal kinds::
+
+        ("prop", dim, ent, pol)        ent is at the positive pole of a binary dimension (pol=True:
+                                       "big") or at the negative pole (pol=False: "small" = "not big")
+        ("colour", ent, colour, pol)   ent is (pol=True) / is not (pol=False) of that colour
+        ("rel", verb, agent, patient, pol)   agent sees / does not see patient
+        ("more", dim, e1, e2)          e1 is further toward the positive pole than e2 ("bigger than")
+        ("has", ent, object, n)        ent has exactly n objects
+
+    Surface choices (active / passive voice, "small" vs "not big", "bigger than" vs its converse
+    "smaller than" with swapped arguments, synonyms "big"/"large") change the words, never the meaning.
+    Attributive adjectives ("the big dog sees Maria") add literals about their noun.
+
+Labels follow from meanings only (:func:`nli_label`, :func:`paraphrase_label`):
+    * NLI: entailment if every hypothesis literal is a premise literal; contradiction if a hypothesis
+      literal conflicts with a premise literal (opposite polarity, another colour, another number,
+      reversed comparative); neutral otherwise.
+    * Paraphrase: the two meanings are equal.
+
+Languages
+    English is realised by :func:`realise` with the English setting. A derived language is a
+    :class:`Language` setting: a bijective lexicon (every English surface word -> its own word,
+    pseudo-words from a per-language syllable inventory, optionally written in Cyrillic, Greek or
+    Georgian letters transliterated from the romanisation), word-order parameters (clause order,
+    adjective / article / numeral position, pre- or postpositions, negation position) and whether
+    names and numbers stay shared anchors. Sentences are realised from the same clause by reordering
+    constituents and mapping words, so translations are parallel by construction.
+
+Everything is deterministic from the world seed (``random.Random`` with integer seeds from crc32; no
+iteration over unordered sets).
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from dataclasses import asdict, dataclass, field, fields, replace
+
+# ============================================================================ English vocabulary
+NAMES = ("Maria", "John", "Aisha", "Kenji", "Olga", "Pedro", "Liam", "Mei", "Omar", "Lena", "Ivan", "Nadia")
+NOUNS = ("dog", "cat", "bird", "horse", "cow", "fox", "bear", "goat", "duck", "frog", "lion", "mouse")
+ENTITIES = NAMES + NOUNS
+# binary dimensions: name -> (positive pole, negative pole, comparative of +, comparative of -)
+DIMS = {
+    "size": ("big", "small", "bigger", "smaller"),
+    "age": ("old", "young", "older", "younger"),
+    "speed": ("fast", "slow", "faster", "slower"),
+    "strength": ("strong", "weak", "stronger", "weaker"),
+    "mood": ("happy", "sad", "happier", "sadder"),
+    "noise": ("loud", "quiet", "louder", "quieter"),
+}
+DIM_NAMES = tuple(DIMS)
+SYNONYMS = {"big": "large", "small": "little", "fast": "quick", "happy": "glad"}  # adjective -> synonym
+COLOURS = ("red", "brown", "black", "white", "grey")
+# (base, 3rd person singular, past participle)
+VERBS = (("see", "sees", "seen"), ("like", "likes", "liked"), ("follow", "follows", "followed"),
+         ("help", "helps", "helped"), ("feed", "feeds", "fed"), ("chase", "chases", "chased"),
+         ("know", "knows", "known"), ("push", "pushes", "pushed"))
+VERB_NAMES = tuple(v[0] for v in VERBS)
+VERB_FORMS = {v[0]: v for v in VERBS}
+OBJECTS = ("apples", "books", "coins", "eggs", "cups", "keys", "pens", "hats")
+NUMBERS = tuple(str(n) for n in range(2, 10))
+FUNCTION_WORDS = ("the", "is", "not", "does", "by", "than", "has")
+PUNCT = "."  # shared by every language (like real punctuation)
+
+
+def english_vocabulary() -> tuple[str, ...]:
+    """Every English surface word the grammar can produce, in a fixed order (the lexicon's domain)."""
+    words = list(FUNCTION_WORDS) + list(NAMES) + list(NOUNS)
+    for pos, neg, cpos, cneg in DIMS.values():
+        words += [pos, neg, cpos, cneg]
+    words += [SYNONYMS[w] for w in SYNONYMS]
+    words += list(COLOURS)
+    for forms in VERBS:
+        words += list(forms)
+    words += list(OBJECTS) + list(NUMBERS)
+    assert len(words) == len(set(words)), "duplicate English surface word"
+    return tuple(words)
+
+
+ENGLISH_VOCAB = english_vocabulary()
+SHORT_WORDS = frozenset(FUNCTION_WORDS)  # one syllable in derived languages
+
+# ============================================================================ scripts
+ROMAN_CONSONANTS = "ptkbdgmnlrsvzfh"
+ROMAN_VOWELS = "aeiou"
+SCRIPTS = {
+    "latin": {c: c for c in ROMAN_CONSONANTS + ROMAN_VOWELS},
+    "cyrillic": dict(zip("ptkbdgmnlrsvzfhaeiou", "пткбдгмнлрсвзфхаеиоу")),
+    "greek": dict(zip("ptkbdgmnlrsvzfhaeiou", "πτκβδγμνλρσθζφχαειου")),
+    "georgian": dict(zip("ptkbdgmnlrsvzfhaeiou", "პტკბდგმნლრსვზფჰაეიოუ")),
+}
+for _s, _t in SCRIPTS.items():
+    assert len(set(_t.values())) == len(_t), f"script {_s}: transliteration is not bijective"
+
+
+def transliterate(roman: str, script: str) -> str:
+    table = SCRIPTS[script]
+    return "".join(table[c] for c in roman)
+
+
+# ============================================================================ language settings
+ORDERS = ("SVO", "SOV", "VSO", "VOS", "OSV", "OVS")
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language of the world: what differs from English, each difference a setting."""
+
+    code: str
+    description: str = ""
+    relex: bool = True  # own vocabulary (bijective lexicon); False keeps the English words
+    script: str = "latin"  # latin | cyrillic | greek | georgian (pseudo-words transliterated)
+    order: str = "SVO"  # clause order of subject, verb group, object / predicate
+    adj: str = "before"  # attributive adjective before / after its noun
+    det: str = "before"  # article before / after its noun, or none
+    adp: str = "pre"  # "by" (passive agent) and "than" (comparative): prepositions or postpositions
+    neg: str = "pre"  # "not" inside the verb group (English) or clause-final
+    num: str = "before"  # numeral before / after the counted noun
+    shared_names: bool = True  # names are written as in English (anchor tokens)
+    shared_numbers: bool = True  # digits are written as in English (anchor tokens)
+
+    def __post_init__(self):
+        checks = {"script": (self.script, tuple(SCRIPTS)), "order": (self.order, ORDERS),
+                  "adj": (self.adj, ("before", "after")), "det": (self.det, ("before", "after", "none")),
+                  "adp": (self.adp, ("pre", "post")), "neg": (self.neg, ("pre", "final")),
+                  "num": (self.num, ("before", "after"))}
+        for key, (value, valid) in checks.items():
+            if value not in valid:
+                raise ValueError(f"language {self.code!r}: {key}={value!r}; valid: {', '.join(valid)}")
+        if not self.code or not self.code.replace("_", "").isalnum():
+            raise ValueError(f"language code {self.code!r}: use letters, digits and _ only")
+        if not self.relex and self.script != "latin":
+            raise ValueError(f"language {self.code!r}: a non-Latin script needs relex=True")
+
+    def differences(self) -> list[str]:
+        """What differs from English, in words (for world.json and reports)."""
+        out = []
+        if self.relex:
+            out.append("own vocabulary")
+        if self.script != "latin":
+            out.append(f"{self.script} script")
+        en = ENGLISH
+        for f in ("order", "adj", "det", "adp", "neg", "num"):
+            if getattr(self, f) != getattr(en, f):
+                out.append(f"{f}={getattr(self, f)}")
+        if self.relex and not self.shared_names:
+            out.append("own names")
+        if self.relex and not self.shared_numbers:
+            out.append("own numerals")
+        return out
+
+
+ENGLISH = Language("en", "English", relex=False)
+_HEAD_FINAL = dict(order="SOV", adj="after", det="after", adp="post", neg="final", num="after")
+
+# The default catalogue: each derived language changes one more thing (or one thing only).
+CATALOGUE: dict[str, Language] = {l.code: l for l in (
+    ENGLISH,
+    Language("lex", "new words; English grammar, Latin script, shared names and digits"),
+    Language("cyr", "new words in Cyrillic letters; English grammar; shared names and digits", script="cyrillic"),
+    Language("noa", "new words, no shared anchors (own names and numerals); English grammar",
+             shared_names=False, shared_numbers=False),
+    Language("ord", "English words, head-final word order (SOV, adjective/article/numeral after the "
+                    "noun, postpositions, clause-final negation): order only", relex=False, **_HEAD_FINAL),
+    Language("sov", "new words and head-final word order; shared names and digits", **_HEAD_FINAL),
+    Language("geo", "new words in Georgian letters, head-final word order, no shared anchors: "
+                    "nothing shared", script="georgian", shared_names=False, shared_numbers=False, **_HEAD_FINAL),
+)}
+DEFAULT_LANGUAGES = ("en", "lex", "cyr", "noa", "ord", "sov", "geo")
+
+
+def parse_language(spec: str) -> Language:
+    """``code`` (from the catalogue) or ``code:key=value,key=value`` (a new or modified setting).
+
+    e.g. ``grk:script=greek,order=VSO,shared_names=false``; a catalogue code with ``:...`` starts
+    from the catalogue setting.
+    """
+    code, _, rest = spec.partition(":")
+    code = code.strip()
+    base = CATALOGUE.get(code, Language(code, "custom"))
+    if not rest:
+        if code not in CATALOGUE:
+            raise ValueError(f"unknown synthetic language {code!r}; catalogue: {', '.join(CATALOGUE)} "
+                             f"(or give a setting, e.g. {code}:script=greek,order=VSO)")
+        return base
+    valid = {f.name: f.type for f in fields(Language) if f.name != "code"}
+    changes = {}
+    for item in rest.split(","):
+        key, eq, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or key not in valid:
+            raise ValueError(f"language setting {item!r}: expected key=value with key one of {', '.join(valid)}")
+        if valid[key] in (bool, "bool"):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"language setting {key}={value!r}: expected true or false")
+            changes[key] = value.lower() in ("true", "1", "yes")
+        else:
+            changes[key] = value
+    return replace(base, **changes)
+
+
+# ============================================================================ seeds
+def seed_of(*parts) -> int:
+    """A stable integer seed from names (independent of PYTHONHASHSEED)."""
+    return zlib.crc32("/".join(str(p) for p in parts).encode("utf-8"))
+
+
+# ============================================================================ lexicons
+def _inventory(rng: random.Random) -> tuple[str, str, float]:
+    """A language's phonology: consonants, vowels, probability of a closed (CVC) syllable."""
+    cons = "".join(sorted(rng.sample(ROMAN_CONSONANTS, rng.randint(9, 13)), key=ROMAN_CONSONANTS.index))
+    vows = "".join(sorted(rng.sample(ROMAN_VOWELS, rng.randint(3, 5)), key=ROMAN_VOWELS.index))
+    return cons, vows, rng.choice((0.0, 0.15, 0.3))
+
+
+def _pseudo_word(rng: random.Random, cons: str, vows: str, closed: float, syllables: int) -> str:
+    out = []
+    for _ in range(syllables):
+        out.append(rng.choice(cons) + rng.choice(vows))
+        if rng.random() < closed:
+            out.append(rng.choice("mnlrs" if set("mnlrs") & set(cons) else cons))
+    return "".join(out)
+
+
+def build_lexicon(lang: Language, seed: int, taken: set[str]) -> dict[str, str]:
+    """English surface word -> this language's word; bijective; new words avoid ``taken`` (and add to it)."""
+    if not lang.relex:
+        return {w: w for w in ENGLISH_VOCAB}
+    rng = random.Random(seed_of(seed, "lexicon", lang.code))
+    cons, vows, closed = _inventory(rng)
+    lex: dict[str, str] = {}
+    used = set()
+    for w in ENGLISH_VOCAB:
+        if (w in NAMES and lang.shared_names) or (w in NUMBERS and lang.shared_numbers):
+            lex[w] = w
+            used.add(w)
+            continue
+        n_syl = 1 if w in SHORT_WORDS or w in NUMBERS else rng.choice((2, 2, 3))
+        for attempt in range(1000):
+            roman = _pseudo_word(rng, cons, vows, closed, n_syl + attempt // 200)
+            word = transliterate(roman, lang.script)
+            if word not in used and word not in taken and word not in ENGLISH_VOCAB:
+                break
+        else:  # pragma: no cover - the inventory always has room
+            raise RuntimeError(f"could not find a free word for {w!r} in {lang.code}")
+        lex[w] = word
+        used.add(word)
+    taken |= {v for k, v in lex.items() if v != k}
+    return lex
+
+
+# ============================================================================ clauses and meanings
+@dataclass(frozen=True)
+class Mod:
+    """An attributive adjective on a noun: a binary-dimension pole or a colour."""
+
+    kind: str  # "prop" | "colour"
+    value: str  # dimension name or colour
+    pole: bool = True  # prop: positive-pole word ("big") or negative-pole word ("small")
+    syn: bool = False  # prop: use the synonym ("large") where there is one
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One sentence. ``kind``-specific fields; voice / pole / syn / converse are surface choices."""
+
+    kind: str  # prop | colour | rel | more | has
+    subj: str  # entity (rel: the agent; more: the first argument of the canonical "more" literal)
+    pred: str  # dimension (prop, more) | colour | verb base | object noun (has)
+    obj: str | None = None  # rel: patient; more: second argument
+    neg: bool = False  # prop / colour / rel
+    pole: bool = True  # prop: word of the positive pole?; more: surface uses the positive comparative?
+    syn: bool = False  # prop: adjective synonym
+    voice: str = "active"  # rel: active | passive
+    n: int = 0  # has: the number
+    subj_mod: Mod | None = None
+    obj_mod: Mod | None = None
+
+
+def _mod_literal(ent: str, mod: Mod):
+    if mod.kind == "prop":
+        return ("prop", mod.value, ent, mod.pole)
+    return ("colour", ent, mod.value, True)
+
+
+def meaning(c: Clause) -> frozenset:
+    """The clause's meaning: a frozenset of canonical literals."""
+    lits = set()
+    if c.kind == "prop":
+        lits.add(("prop", c.pred, c.subj, c.pole != c.neg))
+    elif c.kind == "colour":
+        lits.add(("colour", c.subj, c.pred, not c.neg))
+    elif c.kind == "rel":
+        lits.add(("rel", c.pred, c.subj, c.obj, not c.neg))
+    elif c.kind == "more":
+        lits.add(("more", c.pred, c.subj, c.obj))
+    elif c.kind == "has":
+        lits.add(("has", c.subj, c.pred, c.n))
+    else:
+        raise ValueError(c.kind)
+    if c.subj_mod is not None:
+        lits.add(_mod_literal(c.subj, c.subj_mod))
+    if c.obj_mod is not None and c.obj is not None:
+        lits.add(_mod_literal(c.obj, c.obj_mod))
+    return frozenset(lits)
+
+
+def conflicts(a: tuple, b: tuple) -> bool:
+    """Two literals cannot both be true."""
+    if a[0] != b[0]:
+        return False
+    k = a[0]
+    if k == "prop":
+        return a[1:3] == b[1:3] and a[3] != b[3]
+    if k == "colour":
+        if a[1] != b[1]:
+            return False
+        if a[2] == b[2]:
+            return a[3] != b[3]
+        return a[3] and b[3]  # one colour per entity
+    if k == "rel":
+        return a[1:4] == b[1:4] and a[4] != b[4]
+    if k == "more":
+        return a[1] == b[1] and a[2] == b[3] and a[3] == b[2]  # asymmetric
+    if k == "has":
+        return a[1:3] == b[1:3] and a[3] != b[3]  # exactly n
+    raise ValueError(k)
+
+
+NLI_LABELS = ("entailment", "neutral", "contradiction")
+PAIR_LABELS = ("not_paraphrase", "paraphrase")
+
+
+def nli_label(premise: frozenset, hypothesis: frozenset) -> str:
+    if any(conflicts(h, p) for h in sorted(hypothesis) for p in sorted(premise)):
+        return "contradiction"
+    if hypothesis <= premise:
+        return "entailment"
+    return "neutral"
+
+
+def paraphrase_label(a: frozenset, b: frozenset) -> str:
+    return "paraphrase" if a == b else "not_paraphrase"
+
+
+# ============================================================================ realisation
+def _np(ent: str, mod: Mod | None, lang: Language) -> list[str]:
+    if ent in NAMES:
+        return [ent]
+    words = [ent]
+    if mod is not None:
+        adj = _mod_word(mod)
+        words = [adj, ent] if lang.adj == "before" else [ent, adj]
+    if lang.det == "before":
+        words = ["the"] + words
+    elif lang.det == "after":
+        words = words + ["the"]
+    return words
+
+
+def _mod_word(mod: Mod) -> str:
+    if mod.kind == "colour":
+        return mod.value
+    pos, neg, _, _ = DIMS[mod.value]
+    w = pos if mod.pole else neg
+    return SYNONYMS.get(w, w) if mod.syn else w
+
+
+def _pp(adp: str, np: list[str], lang: Language) -> list[str]:
+    return [adp] + np if lang.adp == "pre" else np + [adp]
+
+
+def constituents(c: Clause, lang: Language) -> tuple[list[str], list[str], list[str]]:
+    """(subject, verb group, object/predicate) in English words, inner orders per ``lang``."""
+    subj_np = _np(c.subj, c.subj_mod, lang)
+    obj_np = _np(c.obj, c.obj_mod, lang) if c.obj is not None else None
+    neg = ["not"] if c.neg else []
+    if c.kind in ("prop", "colour"):
+        if c.kind == "prop":
+            pos, negw, _, _ = DIMS[c.pred]
+            w = pos if c.pole else negw
+            pred = [SYNONYMS.get(w, w) if c.syn else w]
+        else:
+            pred = [c.pred]
+        return subj_np, ["is"] + neg, pred
+    if c.kind == "rel":
+        base, third, part = VERB_FORMS[c.pred]
+        if c.voice == "active":
+            verb = ["does", "not", base] if c.neg else [third]
+            return subj_np, verb, obj_np
+        return obj_np, ["is"] + neg + [part], _pp("by", subj_np, lang)
+    if c.kind == "more":
+        _, _, cpos, cneg = DIMS[c.pred]
+        if c.pole:  # "e1 is bigger than e2"
+            return subj_np, ["is", cpos], _pp("than", obj_np, lang)
+        return obj_np, ["is", cneg], _pp("than", subj_np, lang)  # "e2 is smaller than e1"
+    if c.kind == "has":
+        num = str(c.n)
+        obj = [num, c.pred] if lang.num == "before" else [c.pred, num]
+        return subj_np, ["has"], obj
+    raise ValueError(c.kind)
+
+
+def english_order_tokens(c: Clause, lang: Language) -> list[str]:
+    """The clause as English words arranged in ``lang``'s word order (before lexical mapping)."""
+    s, v, o = constituents(c, lang)
+    final_neg = lang.neg == "final" and "not" in v
+    if final_neg:
+        v = [w for w in v if w != "not"]
+    parts = {"S": s, "V": v, "O": o}
+    words = [w for key in lang.order for w in parts[key]]
+    if final_neg:
+        words.append("not")
+    return words
+
+
+def realise(c: Clause, lang: Language, lexicon: dict[str, str]) -> str:
+    words = [lexicon[w] for w in english_order_tokens(c, lang)]
+    return " ".join(words) + PUNCT
+
+
+# ============================================================================ sampling
+def _rand_mod(rng: random.Random) -> Mod:
+    if rng.random() < 0.7:
+        dim = rng.choice(DIM_NAMES)
+        pole = rng.random() < 0.5
+        w = DIMS[dim][0] if pole else DIMS[dim][1]
+        return Mod("prop", dim, pole, w in SYNONYMS and rng.random() < 0.4)
+    return Mod("colour", rng.choice(COLOURS))
+
+
+def _maybe_mod(rng: random.Random, ent: str, p: float) -> Mod | None:
+    return _rand_mod(rng) if ent in NOUNS and rng.random() < p else None
+
+
+KIND_WEIGHTS = (("prop", 3), ("colour", 1), ("rel", 4), ("more", 2), ("has", 2))
+
+
+def random_clause(rng: random.Random, mod_p: float = 0.35) -> Clause:
+    kinds = [k for k, w in KIND_WEIGHTS for _ in range(w)]
+    kind = rng.choice(kinds)
+    subj = rng.choice(ENTITIES)
+    if kind == "prop":
+        dim = rng.choice(DIM_NAMES)
+        pole = rng.random() < 0.5
+        w = DIMS[dim][0] if pole else DIMS[dim][1]
+        return Clause("prop", subj, dim, neg=rng.random() < 0.3, pole=pole,
+                      syn=w in SYNONYMS and rng.random() < 0.4, subj_mod=_maybe_mod(rng, subj, mod_p * 0.5))
+    if kind == "colour":
+        return Clause("colour", subj, rng.choice(COLOURS), neg=rng.random() < 0.3,
+                      subj_mod=_maybe_mod(rng, subj, mod_p * 0.5))
+    obj = rng.choice([e for e in ENTITIES if e != subj])
+    if kind == "rel":
+        return Clause("rel", subj, rng.choice(VERB_NAMES), obj, neg=rng.random() < 0.3,
+                      voice="passive" if rng.random() < 0.35 else "active",
+                      subj_mod=_maybe_mod(rng, subj, mod_p), obj_mod=_maybe_mod(rng, obj, mod_p))
+    if kind == "more":
+        return Clause("more", subj, rng.choice(DIM_NAMES), obj, pole=rng.random() < 0.5,
+                      subj_mod=_maybe_mod(rng, subj, mod_p * 0.5), obj_mod=_maybe_mod(rng, obj, mod_p * 0.5))
+    return Clause("has", subj, rng.choice(OBJECTS), n=int(rng.choice(NUMBERS)),
+                  subj_mod=_maybe_mod(rng, subj, mod_p))
+
+
+def resurface(c: Clause, rng: random.Random) -> Clause:
+    """The same meaning with random surface choices (voice, pole + negation, synonym, converse)."""
+    if c.kind == "prop":
+        pol = c.pole != c.neg
+        pole = rng.random() < 0.5
+        w = DIMS[c.pred][0] if pole else DIMS[c.pred][1]
+        c = replace(c, pole=pole, neg=pole != pol, syn=w in SYNONYMS and rng.random() < 0.5)
+    elif c.kind == "rel":
+        c = replace(c, voice=rng.choice(("active", "passive")))
+    elif c.kind == "more":
+        c = replace(c, pole=rng.random() < 0.5)
+    return replace(c, subj_mod=_resurface_mod(c.subj_mod, rng), obj_mod=_resurface_mod(c.obj_mod, rng))
+
+
+def _resurface_mod(m: Mod | None, rng: random.Random) -> Mod | None:
+    if m is None or m.kind != "prop":
+        return m
+    w = DIMS[m.value][0] if m.pole else DIMS[m.value][1]
+    return replace(m, syn=w in SYNONYMS and rng.random() < 0.5)
+
+
+def _other(rng: random.Random, pool, *exclude):
+    return rng.choice([x for x in pool if x not in exclude])
+
+
+def _flip_mod(m: Mod, rng: random.Random) -> Mod:
+    if m.kind == "prop":
+        return replace(m, pole=not m.pole, syn=False)
+    return replace(m, value=_other(rng, COLOURS, m.value))
+
+
+def _mod_as_clause(ent: str, m: Mod, rng: random.Random, contradict: bool) -> Clause:
+    if m.kind == "prop":
+        pol = m.pole != contradict
+        pole = rng.random() < 0.5
+        return Clause("prop", ent, m.value, neg=pole != pol, pole=pole)
+    if contradict:
+        if rng.random() < 0.5:
+            return Clause("colour", ent, m.value, neg=True)
+        return Clause("colour", ent, _other(rng, COLOURS, m.value))
+    return Clause("colour", ent, m.value)
+
+
+def perturb(c: Clause, rng: random.Random, op: str) -> Clause | None:
+    """A meaning-changing edit of ``c`` (None if ``op`` does not apply to this clause)."""
+    mods = [(c.subj, "subj_mod", c.subj_mod)] + ([(c.obj, "obj_mod", c.obj_mod)] if c.obj else [])
+    have_mods = [(e, f, m) for e, f, m in mods if m is not None]
+    nouns_without = [(e, f) for e, f, m in mods if m is None and e in NOUNS]
+    if op == "negate":
+        return replace(c, neg=not c.neg) if c.kind in ("prop", "colour", "rel") else None
+    if op == "antonym":
+        return replace(c, pole=not c.pole, syn=False) if c.kind == "prop" else None
+    if op == "swap":  # exchange the two arguments, keep the words (PAWS-style)
+        if c.kind not in ("rel", "more"):
+            return None
+        return replace(c, subj=c.obj, obj=c.subj, subj_mod=c.obj_mod, obj_mod=c.subj_mod)
+    if op == "other_value":
+        if c.kind == "prop":
+            return replace(c, pred=_other(rng, DIM_NAMES, c.pred), syn=False)
+        if c.kind == "colour":
+            return replace(c, pred=_other(rng, COLOURS, c.pred))
+        if c.kind == "rel":
+            return replace(c, pred=_other(rng, VERB_NAMES, c.pred))
+        if c.kind == "more":
+            return replace(c, pred=_other(rng, DIM_NAMES, c.pred))
+        if c.kind == "has":
+            return replace(c, n=int(_other(rng, NUMBERS, str(c.n))))
+    if op == "other_object":
+        return replace(c, pred=_other(rng, OBJECTS, c.pred)) if c.kind == "has" else None
+    if op == "other_entity":
+        role = rng.choice(["subj", "obj"] if c.obj else ["subj"])
+        cur = getattr(c, role)
+        new = _other(rng, ENTITIES, c.subj, c.obj)
+        mod = getattr(c, role + "_mod")
+        return replace(c, **{role: new, role + "_mod": mod if new in NOUNS else None})
+    if op == "drop_mod":
+        if not have_mods:
+            return None
+        _, f, _ = rng.choice(have_mods)
+        return replace(c, **{f: None})
+    if op == "add_mod":
+        if not nouns_without:
+            return None
+        _, f = rng.choice(nouns_without)
+        return replace(c, **{f: _rand_mod(rng)})
+    if op == "flip_mod":
+        if not have_mods:
+            return None
+        _, f, m = rng.choice(have_mods)
+        return replace(c, **{f: _flip_mod(m, rng)})
+    raise ValueError(op)
+
+
+# ============================================================================ the world
+@dataclass
+class World:
+    seed: int = 1
+    languages: tuple[Language, ...] = field(default_factory=lambda: tuple(CATALOGUE[c] for c in DEFAULT_LANGUAGES))
+    lexicons: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        codes = [l.code for l in self.languages]
+        if not codes or codes[0] != "en":
+            raise ValueError(f"the first language must be English ('en'); got {codes}")
+        if len(set(codes)) != len(codes):
+            raise ValueError(f"duplicate language code in {codes}")
+        if self.languages[0] != ENGLISH:
+            raise ValueError("'en' is the English setting and cannot be modified")
+        taken: set[str] = set()
+        self.lexicons = {l.code: build_lexicon(l, self.seed, taken) for l in self.languages}
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(l.code for l in self.languages)
+
+    @property
+    def derived(self) -> tuple[Language, ...]:
+        return self.languages[1:]
+
+    def language(self, code: str) -> Language:
+        for l in self.languages:
+            if l.code == code:
+                return l
+        raise KeyError(code)
+
+    def realise(self, c: Clause, code: str) -> str:
+        return realise(c, self.language(code), self.lexicons[code])
+
+    def describe(self) -> dict:
+        return {
+            "seed": self.seed,
+            "languages": [dict(asdict(l), differences=l.differences()) for l in self.languages],
+            "english_vocabulary_size": len(ENGLISH_VOCAB),
+            "lexicons": self.lexicons,
+        }
+
+
+# ---------------------------------------------------------------------------- task generators
+NLI_OPS = {
+    # the label each edit usually gives (the label written is always computed from the meanings)
+    "entailment": ("resurface", "drop_mod", "mod_as_clause"),
+    "contradiction": ("negate", "antonym", "swap_more", "other_value_has", "other_colour", "mod_contradict",
+                      "flip_mod"),
+    "neutral": ("swap_rel", "other_value", "other_entity", "add_mod", "other_object", "mod_other_dim"),
+}
+
+
+def _nli_hypothesis(p: Clause, rng: random.Random, op: str) -> Clause | None:
+    if op == "resurface":
+        return p
+    if op == "drop_mod":
+        return perturb(p, rng, "drop_mod")
+    if op in ("mod_as_clause", "mod_contradict"):
+        mods = [(e, m) for e, m in ((p.subj, p.subj_mod), (p.obj, p.obj_mod)) if m is not None]
+        if not mods:
+            return None
+        e, m = rng.choice(mods)
+        return _mod_as_clause(e, m, rng, contradict=op == "mod_contradict")
+    if op == "mod_other_dim":
+        ents = [e for e in (p.subj, p.obj) if e is not None]
+        e = rng.choice(ents)
+        used = {l[1] for l in meaning(p) if l[0] == "prop" and l[2] == e}
+        return Clause("prop", e, _other(rng, DIM_NAMES, *sorted(used)), pole=rng.random() < 0.5)
+    if op == "swap_more":
+        return perturb(p, rng, "swap") if p.kind == "more" else None
+    if op == "swap_rel":
+        return perturb(p, rng, "swap") if p.kind == "rel" else None
+    if op == "other_value_has":
+        return perturb(p, rng, "other_value") if p.kind == "has" else None
+    if op == "other_colour":
+        return perturb(p, rng, "other_value") if p.kind == "colour" and not p.neg else None
+    if op == "other_value":
+        return perturb(p, rng, "other_value") if p.kind in ("prop", "rel", "more") else None
+    return perturb(p, rng, op)
+
+
+def nli_example(rng: random.Random, target: str, max_tries: int = 200) -> tuple[Clause, Clause, str]:
+    """(premise clause, hypothesis clause, label) with the label computed from the meanings == target."""
+    for _ in range(max_tries):
+        p = random_clause(rng, mod_p=0.5)
+        op = rng.choice(NLI_OPS[target])
+        h = _nli_hypothesis(p, rng, op)
+        if h is None:
+            continue
+        h = resurface(h, rng)
+        if h == p:
+            continue
+        label = nli_label(meaning(p), meaning(h))
+        if label == target:
+            return p, h, label
+    raise RuntimeError(f"no {target} example in {max_tries} tries")
+
+
+PAIR_NEG_OPS = ("swap", "swap", "negate", "negate", "antonym", "drop_mod", "add_mod", "flip_mod", "other_value",
+                "other_entity", "other_object")
+
+
+def pair_example(rng: random.Random, target: str, max_tries: int = 200) -> tuple[Clause, Clause, str]:
+    """(clause 1, clause 2, label): paraphrase = same meaning with other words/structure; otherwise a
+    small meaning-changing edit (high word overlap, as in PAWS)."""
+    for _ in range(max_tries):
+        a = random_clause(rng, mod_p=0.4)
+        if target == "paraphrase":
+            b = resurface(a, rng)
+        else:
+            b = perturb(a, rng, rng.choice(PAIR_NEG_OPS))
+            if b is None:
+                continue
+            b = resurface(b, rng) if rng.random() < 0.5 else b
+        if b == a or english_order_tokens(a, ENGLISH) == english_order_tokens(b, ENGLISH):
+            continue
+        label = paraphrase_label(meaning(a), meaning(b))
+        if label == target:
+            return a, b, label
+    raise RuntimeError(f"no {target} pair in {max_tries} tries")
