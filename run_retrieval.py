@@ -23,7 +23,8 @@ from xstilts.cli import DataArguments, ModelArguments, flags_given, setup_loggin
 from xstilts.errors import UsageError, exits_on_usage_error
 from xstilts.modeling import load_encoder, load_tokenizer
 from xstilts.pipeline import average, base_result, claim_output_dir, prepare, settings_fingerprint
-from xstilts.results import RESULTS_FILE, atomic_write_text, write_results
+from xstilts.predictions import write_all
+from xstilts.results import RESULTS_FILE, write_results
 
 logger = logging.getLogger("run_retrieval")
 
@@ -38,6 +39,9 @@ class RetrievalArguments:
     batch_size: int = field(default=64, metadata={"help": "Sentences per forward pass."})
     seed: int = field(default=1, metadata={"help": "Recorded for the grid layout; retrieval itself is deterministic."})
     output_dir: str | None = field(default=None, metadata={"help": "Default: results/<model>/<inter|none>/<task>/seed<k>"})
+    write_predictions: str | None = field(default=None, metadata={
+        "help": "Also write predictions in the XTREME leaderboard layout under DIR/<task>/test-<lang>.tsv."})
+    write_labels: str | None = field(default=None, metadata={"help": "Write the gold labels in the same layout."})
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished result."})
 
 
@@ -98,7 +102,8 @@ def main(argv=None):
             preds = row.pop("predictions")
             per_layer[l][lang] = dict(row, n=len(src))
             if l == layer:  # leaderboard layout: for each English sentence, the index of the retrieved one
-                atomic_write_text(pred_dir / f"test-{lang}.tsv", "".join(f"{int(p)}\n" for p in preds))
+                write_all([pred_dir, args.write_predictions], task, {lang: [int(p) for p in preds]})
+                write_all([args.write_labels], task, {lang: list(range(len(en)))})
     elapsed = time.time() - t0
 
     per_language = per_layer[layer]

@@ -19,7 +19,7 @@ from xstilts.errors import exits_on_usage_error
 from xstilts.formats import get_format
 from xstilts.modeling import load_for_task, load_tokenizer
 from xstilts.pipeline import average, base_result, claim_output_dir, prepare, reset_output, settings_fingerprint
-from xstilts.predictions import write_classification_predictions
+from xstilts.predictions import write_all
 from xstilts.results import RESULTS_FILE, write_results
 from xstilts.training import build_trainer, cleanup, predict_sorted, train
 
@@ -64,9 +64,12 @@ def main(argv=None):
     preds, pred_timing = predict_sorted(trainer, eval_ds, fmt.predictions_from_logits)
     langs = np.asarray(eval_ds["lang"])
     labels = np.asarray(eval_ds["labels"])
-    per_language = {lang: fmt.score(preds[langs == lang], labels[langs == lang]) for lang in run.languages}
-    pred_dir = write_classification_predictions(run.output_dir / "predictions", task, data_args.eval_split,
-                                                run.languages, langs, preds)
+    per_language = {lang: fmt.score(task, preds[langs == lang], labels[langs == lang]) for lang in run.languages}
+    pred_dir = run.output_dir / "predictions"
+    write_all([pred_dir, kit_args.write_predictions], task,
+              {lang: fmt.label_rows(task, preds[langs == lang]) for lang in run.languages}, data_args.eval_split)
+    write_all([kit_args.write_labels], task,
+              {lang: fmt.label_rows(task, labels[langs == lang]) for lang in run.languages}, data_args.eval_split)
 
     result = base_result(run, trainer.model, seed=training_args.seed, preset=preset, training_args=training_args,
                          data_args=data_args, kit_args=kit_args)

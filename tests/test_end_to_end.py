@@ -44,7 +44,7 @@ def test_pipeline_end_to_end(tiny, tmp_path):
     assert r["model"]["n_params"] > 0 and r["provenance"]["versions"]["transformers"]
     assert r["timing"]["train_samples_per_second"] > 0 and r["timing"]["wall_seconds"] > 0
     assert r["intermediate_meta"]["task"] == "mnli"
-    preds = (inter_xnli / "predictions" / "test-de.tsv").read_text().splitlines()
+    preds = (inter_xnli / "predictions" / "xnli" / "test-de.tsv").read_text().splitlines()
     assert len(preds) == 30 and set(preds) <= {"entailment", "neutral", "contradiction"}
     assert not (inter_xnli / "trainer").exists()
 
@@ -52,7 +52,7 @@ def test_pipeline_end_to_end(tiny, tmp_path):
     assert t["retrieval"]["layer"] == 1 and t["retrieval"]["pooling"] == "mean"
     assert set(t["retrieval"]["per_layer"]) == {"0", "1", "2"}
     assert t["per_language"] == t["retrieval"]["per_layer"]["1"]["per_language"]
-    lines = (results / "tiny" / "mnli" / "tatoeba" / "seed1" / "predictions" / "test-ja.tsv").read_text().split()
+    lines = (results / "tiny" / "mnli" / "tatoeba" / "seed1" / "predictions" / "tatoeba" / "test-ja.tsv").read_text().split()
     assert len(lines) == 40 and all(0 <= int(x) < 40 for x in lines)
 
     paths = build_report(results, tmp_path / "report", title="t", note="tiny offline models on fixture data")
@@ -79,3 +79,25 @@ def test_same_seed_same_metrics(tiny, tmp_path):
     assert _phase3(tiny, a) == 0 and _phase3(tiny, b) == 0
     ra, rb = read_results(a / "results.json"), read_results(b / "results.json")
     assert ra["per_language"] == rb["per_language"]
+
+
+def test_leaderboard_folders_score_identically_with_the_scorer(tiny, tmp_path):
+    """results.json and `python -m xstilts.score` on the written folders agree to the last digit."""
+    from xstilts.score import score_folders
+
+    preds, labels = tmp_path / "predictions", tmp_path / "labels"
+    out_x, out_t = tmp_path / "xnli", tmp_path / "tatoeba"
+    assert run_script("run_target", [
+        "--model", str(tiny), "--task", "xnli", "--preset", "tiny", "--data_root", str(HUB), "--max_steps", "4",
+        "--eval_steps_or_epoch", "4", "--disable_tqdm", "true", "--output_dir", str(out_x),
+        "--write_predictions", str(preds), "--write_labels", str(labels)]) == 0
+    assert run_script("run_retrieval", [
+        "--model", str(tiny), "--task", "tatoeba", "--data_root", str(HUB), "--output_dir", str(out_t),
+        "--write_predictions", str(preds), "--write_labels", str(labels)]) == 0
+    scored = score_folders(str(preds), str(labels), "xtreme")
+    for task, out in (("xnli", out_x), ("tatoeba", out_t)):
+        r = read_results(out / "results.json")
+        detailed = scored["detailed"][task]
+        for lang, m in r["per_language"].items():
+            assert abs(detailed["accuracy"][lang] - 100 * m["accuracy"]) < 1e-9, (task, lang)
+        assert abs(detailed["avg_metric"] - 100 * r["average"]["accuracy"]) < 1e-9

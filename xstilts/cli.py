@@ -54,6 +54,10 @@ class KitArguments:
         "help": "Replace an existing finished result/checkpoint. Without it a finished run is skipped."})
     keep_checkpoints: bool = field(default=False, metadata={
         "help": "Keep the intermediate Trainer checkpoints after a successful run (default: delete them)."})
+    write_predictions: str | None = field(default=None, metadata={
+        "help": "Also write predictions in the XTREME leaderboard layout under DIR/<task>/test-<lang>.tsv."})
+    write_labels: str | None = field(default=None, metadata={
+        "help": "Write the gold labels of the evaluated split in the same layout (score with python -m xstilts.score)."})
 
 
 def available_presets() -> list[str]:

@@ -1,20 +1,30 @@
-"""Prediction files in the XTREME leaderboard layout: <dir>/test-<lang>.tsv (one label per line)."""
+"""Prediction and label files in the XTREME leaderboard layout: <dir>/<task>/test-<lang>.tsv.
+
+Classification: one class name per line; Tatoeba: for each English sentence, the 0-based index of
+the retrieved sentence (labels: the gold index). The same folders score with ``python -m xstilts.score``.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from .results import atomic_write_text
 
 
-def write_classification_predictions(out_dir: Path, task, split: str, languages, langs: np.ndarray,
-                                     preds: np.ndarray) -> Path:
-    """Class names, one per line, in the dataset's row order for each language."""
-    out_dir = Path(out_dir)
+def leaderboard_file(root: str | Path, task, lang: str, split: str = "test") -> Path:
     prefix = "test" if split == "test" else "dev"
-    for lang in languages:
-        rows = preds[langs == lang]
-        atomic_write_text(out_dir / f"{prefix}-{lang}.tsv", "".join(f"{task.labels[int(p)]}\n" for p in rows))
-    return out_dir
+    return Path(root) / task.xtreme_name / f"{prefix}-{lang}.tsv"
+
+
+def write_lines(root: str | Path, task, lang: str, rows, split: str = "test") -> Path:
+    path = leaderboard_file(root, task, lang, split)
+    atomic_write_text(path, "".join(f"{r}\n" for r in rows))
+    return path
+
+
+def write_all(roots, task, per_language: dict, split: str = "test") -> None:
+    """Write ``{lang: rows}`` under every root in ``roots`` (None entries skipped)."""
+    for root in roots:
+        if root:
+            for lang, rows in per_language.items():
+                write_lines(root, task, lang, rows, split)

@@ -53,5 +53,21 @@ def predictions_from_logits(logits) -> np.ndarray:
     return np.argmax(logits, axis=-1)
 
 
-def score(preds, labels) -> dict:
-    return {METRIC: accuracy(preds, labels), "n": int((np.asarray(labels) >= 0).sum())}
+def score(task, preds, labels) -> dict:
+    """Per-language metric. For XTREME tasks it is computed by the leaderboard scorer's own code
+    (xstilts.score) on the class names, so results.json and the scored folders cannot disagree."""
+    labels = np.asarray(labels)
+    preds = np.asarray(preds)
+    keep = labels >= 0
+    n = int(keep.sum())
+    if task.xtreme_name:
+        from ..score import score_task
+
+        names = task.labels
+        s = score_task(task.xtreme_name, [names[int(p)] for p in preds[keep]], [names[int(l)] for l in labels[keep]])
+        return {METRIC: s[METRIC] / 100.0, "n": n}
+    return {METRIC: accuracy(preds, labels), "n": n}
+
+
+def label_rows(task, ids) -> list[str]:
+    return [task.labels[int(i)] for i in ids]
