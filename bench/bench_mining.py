@@ -1,0 +1,197 @@
+#!/usr/bin/env python
+"""Time BUCC margin mining: FAISS (xstilts.bucc.mine) against a plain brute-force implementation.
+
+Both sides compute the same thing: the k nearest neighbours in both directions by inner product,
+ratio-margin scores of every (sentence, neighbour) candidate, and the "max" one-to-one selection
+(both use xstilts.bucc.select_pairs for that last step). They run on the same synthetic L2-normalised
+vectors: n sources and n targets, half of the targets noisy copies of sources (the planted
+translations), the rest random. The reference is NumPy (BLAS matmul in row blocks + argpartition) on
+CPU, and torch (matmul + topk) on CUDA with --gpu. The script asserts that the results agree on a
+random subset of queries and on the mined pairs. Each side runs --repeat times, alternating, and the
+fastest run counts. The script prints one JSON line and writes it to
+bench/results/mining-<device>-<n>.json, with the load average at the start, since other jobs on a
+shared machine skew the timings.
+
+    python bench/bench_mining.py --n 20000 --dim 768          # CPU
+    python bench/bench_mining.py --n 50000 --dim 768 --gpu    # GPU (faiss GPU build + CUDA torch)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from xstilts import bucc  # noqa: E402
+
+
+def synthetic(n: int, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, dim), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = rng.standard_normal((n, dim), dtype=np.float32)
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    planted = rng.permutation(n)[: n // 2]
+    y[: n // 2] = x[planted] + 0.5 * y[: n // 2]  # a translation: the source plus noise
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    return x, y
+
+
+# --------------------------------------------------------------------------------------------- reference
+
+def knn_numpy(q: np.ndarray, db: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    sims = np.empty((len(q), k), dtype=np.float32)
+    ids = np.empty((len(q), k), dtype=np.int64)
+    for start in range(0, len(q), block):
+        s = q[start:start + block] @ db.T
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        ps = np.take_along_axis(s, part, axis=1)
+        order = np.argsort(-ps, axis=1, kind="stable")
+        sims[start:start + block] = np.take_along_axis(ps, order, axis=1)
+        ids[start:start + block] = np.take_along_axis(part, order, axis=1)
+    return sims, ids
+
+
+def knn_torch(q: np.ndarray, db: np.ndarray, k: int, block: int, device: str) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    tq, tdb = torch.from_numpy(q).to(device), torch.from_numpy(db).to(device)
+    sims, ids = [], []
+    for start in range(0, len(q), block):
+        s, i = torch.topk(tq[start:start + block] @ tdb.T, k, dim=1)
+        sims.append(s)
+        ids.append(i)
+    return torch.cat(sims).cpu().numpy(), torch.cat(ids).cpu().numpy().astype(np.int64)  # .cpu() syncs
+
+
+def brute_force_scores(x: np.ndarray, y: np.ndarray, k: int, block: int, device: str) -> dict:
+    """The same dict as xstilts.bucc.margin_scores (ratio margin), without FAISS."""
+    knn = (lambda q, db: knn_numpy(q, db, k, block)) if device == "cpu" else \
+        (lambda q, db: knn_torch(q, db, k, block, device))
+    fwd_sim, fwd_ind = knn(x, y)
+    bwd_sim, bwd_ind = knn(y, x)
+    fwd_mean = fwd_sim.astype(np.float64).mean(1)
+    bwd_mean = bwd_sim.astype(np.float64).mean(1)
+    return {"fwd_ind": fwd_ind, "fwd_scores": fwd_sim / ((fwd_mean[:, None] + bwd_mean[fwd_ind]) / 2),
+            "bwd_ind": bwd_ind, "bwd_scores": bwd_sim / ((bwd_mean[:, None] + fwd_mean[bwd_ind]) / 2),
+            "fwd_mean": fwd_mean, "bwd_mean": bwd_mean}
+
+
+# --------------------------------------------------------------------------------------------- checks
+
+def compare(fa: dict, ref: dict, fa_pairs: list, ref_pairs: list, subset: np.ndarray) -> dict:
+    """Agreement on a random subset of queries, and on the mined pairs; asserts it is (near) exact."""
+    out = {"subset_queries": int(len(subset))}
+    for side in ("fwd", "bwd"):
+        a_ind, r_ind = fa[f"{side}_ind"][subset], ref[f"{side}_ind"][subset]
+        a_sc, r_sc = fa[f"{side}_scores"][subset], ref[f"{side}_scores"][subset]
+        # sorted similarities and scores must agree; ids may differ only inside float-level ties
+        out[f"{side}_max_abs_score_diff"] = float(np.abs(np.sort(a_sc, 1) - np.sort(r_sc, 1)).max())
+        out[f"{side}_id_agreement"] = float((a_ind == r_ind).mean())
+        assert out[f"{side}_max_abs_score_diff"] < 1e-4, out
+        assert out[f"{side}_id_agreement"] >= 0.999, out
+    a = {(s, t): v for s, t, v in fa_pairs}
+    r = {(s, t): v for s, t, v in ref_pairs}
+    common = a.keys() & r.keys()
+    out["pairs_faiss"], out["pairs_reference"] = len(a), len(r)
+    out["pair_agreement"] = len(common) / max(len(a), len(r), 1)
+    out["pairs_max_abs_score_diff"] = max((abs(a[p] - r[p]) for p in common), default=0.0)
+    assert out["pair_agreement"] >= 0.999, out
+    assert out["pairs_max_abs_score_diff"] < 1e-4, out
+    return out
+
+
+def device_name(gpu: bool) -> tuple[str, str]:
+    if gpu:
+        import torch
+
+        return "gpu", torch.cuda.get_device_name(0)
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return "cpu", f"{model}, {os.cpu_count()} cores"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=50000, help="sentences per side")
+    ap.add_argument("--dim", type=int, default=768)
+    ap.add_argument("--k", type=int, default=bucc.DEFAULT_K)
+    ap.add_argument("--gpu", action="store_true", help="FAISS on GPU and the torch reference on CUDA")
+    ap.add_argument("--block", type=int, default=1024, help="query rows per brute-force matmul")
+    ap.add_argument("--check", type=int, default=2000, help="random queries whose neighbours are compared")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs of each; the minimum is reported")
+    ap.add_argument("--out_dir", default=str(ROOT / "bench" / "results"))
+    args = ap.parse_args(argv)
+
+    import faiss
+
+    if args.gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            ap.error("--gpu: torch sees no CUDA device")
+        if bucc.faiss_gpus() == 0:
+            ap.error("--gpu: this faiss build has no GPU support (install faiss-gpu / faiss-gpu-cuvs)")
+    device, detail = device_name(args.gpu)
+    x, y = synthetic(args.n, args.dim, args.seed)
+
+    load_before = os.getloadavg()
+    times_faiss, times_ref = [], []
+    for _ in range(args.repeat):  # alternate the two, so a noisy neighbour hits both alike
+        t0 = time.perf_counter()
+        fa = bucc.margin_scores(x, y, k=args.k, use_gpu=args.gpu)
+        fa_pairs = bucc.select_pairs(fa, "max")
+        times_faiss.append(time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        ref = brute_force_scores(x, y, args.k, args.block, "cuda" if args.gpu else "cpu")
+        ref_pairs = bucc.select_pairs(ref, "max")
+        times_ref.append(time.perf_counter() - t0)
+    t_faiss, t_ref = min(times_faiss), min(times_ref)
+
+    subset = np.random.default_rng(args.seed + 1).choice(args.n, size=min(args.check, args.n), replace=False)
+    check = compare(fa, ref, fa_pairs, ref_pairs, subset)
+
+    import torch
+
+    result = {
+        "benchmark": f"BUCC margin mining (k={args.k}, ratio margin, max strategy, both directions)",
+        "device": device, "device_detail": detail,
+        "faiss_omp_threads": faiss.omp_get_max_threads(),
+        "versions": {"python": platform.python_version(), "numpy": np.__version__, "faiss": faiss.__version__,
+                     "torch": torch.__version__},
+        "n": args.n, "dim": args.dim, "k": args.k,
+        "faiss": f"IndexFlatIP{' on GPU' if args.gpu else ''} (exact)",
+        "reference": "torch matmul + topk on CUDA" if args.gpu else "NumPy matmul (BLAS) + argpartition",
+        "seconds_faiss": round(t_faiss, 3), "seconds_reference": round(t_ref, 3),
+        "speedup_faiss_vs_reference": round(t_ref / t_faiss, 2),
+        "repeat": args.repeat, "all_seconds_faiss": [round(t, 3) for t in times_faiss],
+        "all_seconds_reference": [round(t, 3) for t in times_ref],
+        "loadavg_1_5_15_before": [round(v, 2) for v in load_before],
+        "candidates": len(fa_pairs), "check": check,
+    }
+    line = json.dumps(result)
+    print(line)
+    out = Path(args.out_dir) / f"mining-{device}-{args.n}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
