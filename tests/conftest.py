@@ -11,6 +11,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tiny models gain nothing from intra-op threads, and oversubscribed threads (two test processes, or a
+# busy machine) slow small kernels down by an order of magnitude: one thread per process in tests.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.pop("XSTILTS_DATA_ROOT", None)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +21,11 @@ FIXTURES = ROOT / "tests" / "fixtures"
 HUB = FIXTURES / "hub"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the run_*.py scripts are imported as modules
+
+
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session", autouse=True)
