@@ -14,11 +14,11 @@ import time
 from transformers import set_seed
 
 from xstilts import data as data_lib
-from xstilts.cli import finalize_training_args, hyperparameters, parse_args, setup_logging
+from xstilts.cli import hyperparameters
 from xstilts.errors import exits_on_usage_error
 from xstilts.formats import get_format
 from xstilts.modeling import META_FILE, load_for_task, load_tokenizer, save_encoder_only
-from xstilts.pipeline import claim_output_dir, prepare, reset_output, settings_fingerprint
+from xstilts.pipeline import begin_training_run
 from xstilts.results import atomic_write_json, provenance
 from xstilts.training import build_trainer, cleanup, train
 
@@ -27,18 +27,10 @@ logger = logging.getLogger("run_intermediate")
 
 @exits_on_usage_error
 def main(argv=None):
-    model_args, data_args, kit_args, training_args, _, preset, given = parse_args(argv)
-    setup_logging()
-    run = prepare("intermediate", model_args, data_args, kit_args, seed=training_args.seed,
-                  output_dir=training_args.output_dir if "output_dir" in given else None)
-    finalize_training_args(training_args, kit_args, run.model, given)
-    claim_output_dir(run, settings_fingerprint(run, preset=preset["name"], seed=training_args.seed,
-                                               hyperparameters=hyperparameters(training_args, data_args, kit_args)),
-                     kit_args.overwrite)
-    if run.skip:
+    tr = begin_training_run("intermediate", argv)
+    if tr.run.skip:
         return 0
-    if kit_args.overwrite:
-        reset_output(run.output_dir)
+    run, data_args, kit_args, training_args, preset = tr.run, tr.data_args, tr.kit_args, tr.training_args, tr.preset
     task, fmt = run.task, get_format(run.task.format)
     logger.info("phase 2: %s on %s -> %s (preset %s)", run.model.name, task.name, run.output_dir, preset["name"])
     t0 = time.time()

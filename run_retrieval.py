@@ -12,14 +12,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformers import HfArgumentParser, set_seed
 
 from xstilts import data as data_lib
 from xstilts import retrieval
-from xstilts.cli import DataArguments, ModelArguments, flags_given, setup_logging
+from xstilts.cli import DataArguments, ModelArguments, setup_logging
 from xstilts.errors import UsageError, exits_on_usage_error
 from xstilts.modeling import load_encoder, load_tokenizer
 from xstilts.pipeline import average, base_result, claim_output_dir, prepare, settings_fingerprint

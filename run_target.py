@@ -14,11 +14,10 @@ import numpy as np
 from transformers import set_seed
 
 from xstilts import data as data_lib
-from xstilts.cli import finalize_training_args, hyperparameters, parse_args, setup_logging
 from xstilts.errors import exits_on_usage_error
 from xstilts.formats import get_format
 from xstilts.modeling import load_for_task, load_tokenizer
-from xstilts.pipeline import average, base_result, claim_output_dir, prepare, reset_output, settings_fingerprint
+from xstilts.pipeline import average, base_result, begin_training_run
 from xstilts.predictions import write_all
 from xstilts.results import RESULTS_FILE, write_results
 from xstilts.training import build_trainer, cleanup, predict_sorted, train
@@ -28,18 +27,10 @@ logger = logging.getLogger("run_target")
 
 @exits_on_usage_error
 def main(argv=None):
-    model_args, data_args, kit_args, training_args, _, preset, given = parse_args(argv)
-    setup_logging()
-    run = prepare("target", model_args, data_args, kit_args, seed=training_args.seed,
-                  output_dir=training_args.output_dir if "output_dir" in given else None)
-    finalize_training_args(training_args, kit_args, run.model, given)
-    claim_output_dir(run, settings_fingerprint(run, preset=preset["name"], seed=training_args.seed,
-                                               hyperparameters=hyperparameters(training_args, data_args, kit_args)),
-                     kit_args.overwrite)
-    if run.skip:
+    tr = begin_training_run("target", argv)
+    if tr.run.skip:
         return 0
-    if kit_args.overwrite:
-        reset_output(run.output_dir)
+    run, data_args, kit_args, training_args, preset = tr.run, tr.data_args, tr.kit_args, tr.training_args, tr.preset
     task, fmt = run.task, get_format(run.task.format)
     logger.info("phase 3: %s (from %s) on %s, %d languages -> %s", run.model.name, run.init_path, task.name,
                 len(run.languages), run.output_dir)

@@ -55,7 +55,7 @@ def test_pipeline_end_to_end(tiny, tmp_path):
     lines = (results / "tiny" / "mnli" / "tatoeba" / "seed1" / "predictions" / "tatoeba" / "test-ja.tsv").read_text().split()
     assert len(lines) == 40 and all(0 <= int(x) < 40 for x in lines)
 
-    paths = build_report(results, tmp_path / "report", title="t", note="tiny offline models on fixture data")
+    build_report(results, tmp_path / "report", title="t", note="tiny offline models on fixture data")
     md = (tmp_path / "report" / "report.md").read_text()
     assert "tiny offline models on fixture data" in md
     assert "| tiny | " in md and "xnli" in md and "tatoeba" in md

@@ -201,3 +201,34 @@ def claim_output_dir(run: Run, fingerprint: dict, overwrite: bool) -> None:
                              f"use another --output_dir, or --overwrite to discard it")
     if not run.skip:
         atomic_write_json(path, fingerprint)
+
+
+@dataclass
+class TrainingRun:
+    """Everything a training phase script needs, resolved and validated (see ``begin_training_run``)."""
+
+    run: Run
+    model_args: object
+    data_args: object
+    kit_args: object
+    training_args: object
+    preset: dict
+
+
+def begin_training_run(kind: str, argv=None) -> TrainingRun:
+    """The common start of run_intermediate.py and run_target.py: parse (preset < command line), validate
+    everything cheap, derive batch/accumulation, claim the output directory, and decide whether the run is
+    already finished (``.run.skip``). Nothing expensive has happened when this returns."""
+    from .cli import finalize_training_args, parse_args, setup_logging
+
+    model_args, data_args, kit_args, training_args, _, preset, given = parse_args(argv)
+    setup_logging()
+    run = prepare(kind, model_args, data_args, kit_args, seed=training_args.seed,
+                  output_dir=training_args.output_dir if "output_dir" in given else None)
+    finalize_training_args(training_args, kit_args, run.model, given)
+    claim_output_dir(run, settings_fingerprint(run, preset=preset["name"], seed=training_args.seed,
+                                               hyperparameters=hyperparameters(training_args, data_args, kit_args)),
+                     kit_args.overwrite)
+    if not run.skip and kit_args.overwrite:
+        reset_output(run.output_dir)
+    return TrainingRun(run, model_args, data_args, kit_args, training_args, preset)
