@@ -65,7 +65,7 @@ VERB_NAMES = tuple(v[0] for v in VERBS)
 VERB_FORMS = {v[0]: v for v in VERBS}
 OBJECTS = ("apples", "books", "coins", "eggs", "cups", "keys", "pens", "hats")
 NUMBERS = tuple(str(n) for n in range(2, 10))
-FUNCTION_WORDS = ("the", "is", "not", "does", "by", "than", "has")
+FUNCTION_WORDS = ("the", "is", "not", "does", "by", "than", "has", "and")
 PUNCT = "."  # shared by every language (like real punctuation)
 
 
@@ -89,11 +89,12 @@ SHORT_WORDS = frozenset(FUNCTION_WORDS)  # one syllable in derived languages
 # ============================================================================ scripts
 ROMAN_CONSONANTS = "ptkbdgmnlrsvzfh"
 ROMAN_VOWELS = "aeiou"
+_LETTERS = "ptkbdgmnlrsvzfhaeioucjqwxy"  # the pseudo-words' letters, then the rest of English spelling
 SCRIPTS = {
-    "latin": {c: c for c in ROMAN_CONSONANTS + ROMAN_VOWELS},
-    "cyrillic": dict(zip("ptkbdgmnlrsvzfhaeiou", "пткбдгмнлрсвзфхаеиоу")),
-    "greek": dict(zip("ptkbdgmnlrsvzfhaeiou", "πτκβδγμνλρσθζφχαειου")),
-    "georgian": dict(zip("ptkbdgmnlrsvzfhaeiou", "პტკბდგმნლრსვზფჰაეიოუ")),
+    "latin": {c: c for c in _LETTERS},
+    "cyrillic": dict(zip(_LETTERS, "пткбдгмнлрсвзфхаеиоуцжщшчы")),
+    "greek": dict(zip(_LETTERS, "πτκβδγμνλρσθζφχαειουψϡϟωξη")),
+    "georgian": dict(zip(_LETTERS, "პტკბდგმნლრსვზფჰაეიოუცჯყწხღ")),
 }
 for _s, _t in SCRIPTS.items():
     assert len(set(_t.values())) == len(_t), f"script {_s}: transliteration is not bijective"
@@ -124,6 +125,8 @@ class Language:
     num: str = "before"  # numeral before / after the counted noun
     shared_names: bool = True  # names are written as in English (anchor tokens)
     shared_numbers: bool = True  # digits are written as in English (anchor tokens)
+    cognates: float = 0.0  # fraction of content-word groups (a noun, a verb's 3 forms, an adjective
+    # dimension's 4-6 words, a colour, an object) that keep the English spelling (in this script)
 
     def __post_init__(self):
         checks = {"script": (self.script, tuple(SCRIPTS)), "order": (self.order, ORDERS),
@@ -137,6 +140,9 @@ class Language:
             raise ValueError(f"language code {self.code!r}: use letters, digits and _ only")
         if not self.relex and self.script != "latin":
             raise ValueError(f"language {self.code!r}: a non-Latin script needs relex=True")
+        if not 0.0 <= float(self.cognates) <= 1.0:
+            raise ValueError(f"language {self.code!r}: cognates={self.cognates!r} must be in [0, 1]")
+        object.__setattr__(self, "cognates", float(self.cognates))
 
     def differences(self) -> list[str]:
         """What differs from English, in words (for world.json and reports)."""
@@ -153,6 +159,8 @@ class Language:
             out.append("own names")
         if self.relex and not self.shared_numbers:
             out.append("own numerals")
+        if self.relex and self.cognates:
+            out.append(f"{self.cognates:.0%} cognates")
         return out
 
 
@@ -228,18 +236,40 @@ def _pseudo_word(rng: random.Random, cons: str, vows: str, closed: float, syllab
     return "".join(out)
 
 
+def content_groups() -> list[tuple[str, ...]]:
+    """Content words that are cognates (or not) together."""
+    groups = [(n,) for n in NOUNS]
+    for pos, neg, cpos, cneg in DIMS.values():
+        groups.append(tuple([pos, neg, cpos, cneg] + [SYNONYMS[w] for w in (pos, neg) if w in SYNONYMS]))
+    groups += [(c,) for c in COLOURS] + [tuple(v) for v in VERBS] + [(o,) for o in OBJECTS]
+    return groups
+
+
+def cognate_words(lang: Language, seed: int) -> frozenset:
+    """The English words that ``lang`` keeps (spelt in its script): round(cognates x groups) groups."""
+    groups = content_groups()
+    k = round(lang.cognates * len(groups))
+    ranked = sorted(groups, key=lambda g: (seed_of(seed, "cognate", lang.code, g[0]), g[0]))
+    return frozenset(w for g in ranked[:k] for w in g)
+
+
 def build_lexicon(lang: Language, seed: int, taken: set[str]) -> dict[str, str]:
     """English surface word -> this language's word; bijective; new words avoid ``taken`` (and add to it)."""
     if not lang.relex:
         return {w: w for w in ENGLISH_VOCAB}
     rng = random.Random(seed_of(seed, "lexicon", lang.code))
     cons, vows, closed = _inventory(rng)
+    cognates = cognate_words(lang, seed)
     lex: dict[str, str] = {}
     used = set()
-    for w in ENGLISH_VOCAB:
+    for w in ENGLISH_VOCAB:  # cognates and anchors first: new words must not collide with them
         if (w in NAMES and lang.shared_names) or (w in NUMBERS and lang.shared_numbers):
             lex[w] = w
-            used.add(w)
+        elif w in cognates:
+            lex[w] = transliterate(w, lang.script)
+        used |= {lex[w]} if w in lex else set()
+    for w in ENGLISH_VOCAB:
+        if w in lex:
             continue
         n_syl = 1 if w in SHORT_WORDS or w in NUMBERS else rng.choice((2, 2, 3))
         for attempt in range(1000):
@@ -251,7 +281,8 @@ def build_lexicon(lang: Language, seed: int, taken: set[str]) -> dict[str, str]:
             raise RuntimeError(f"could not find a free word for {w!r} in {lang.code}")
         lex[w] = word
         used.add(word)
-    taken |= {v for k, v in lex.items() if v != k}
+    lex = {w: lex[w] for w in ENGLISH_VOCAB}
+    taken |= {v for k, v in lex.items() if v != k and k not in cognates}
     return lex
 
 
@@ -420,12 +451,175 @@ def english_order_tokens(c: Clause, lang: Language) -> list[str]:
     return words
 
 
-def realise(c: Clause, lang: Language, lexicon: dict[str, str]) -> str:
-    words = [lexicon[w] for w in english_order_tokens(c, lang)]
-    return " ".join(words) + PUNCT
+def realise(c: Clause | list[Clause], lang: Language, lexicon: dict[str, str]) -> str:
+    """A clause, or several joined by "and", as a sentence of ``lang``."""
+    clauses = [c] if isinstance(c, Clause) else list(c)
+    words: list[str] = []
+    for i, cl in enumerate(clauses):
+        if i:
+            words.append("and")
+        words += english_order_tokens(cl, lang)
+    return " ".join(lexicon[w] for w in words) + PUNCT
 
 
-# ============================================================================ sampling
+# ============================================================================ world knowledge and scenes
+# Who does what to whom (selectional preferences): verb -> (agent kind, patient kind).
+VERB_ARGS = {"see": ("any", "any"), "like": ("any", "any"), "follow": ("any", "any"), "help": ("person", "any"),
+             "feed": ("person", "animal"), "chase": ("animal", "any"), "know": ("person", "person"),
+             "push": ("person", "any")}
+KIND_WEIGHTS = (("prop", 3), ("colour", 1), ("rel", 4), ("more", 2), ("has", 2))
+
+
+def _zipf(items, rng: random.Random, exponent: float) -> dict:
+    order = list(items)
+    rng.shuffle(order)
+    return {x: 1.0 / (i + 1) ** exponent for i, x in enumerate(order)}
+
+
+def _kind_of(ent: str) -> str:
+    return "person" if ent in NAMES else "animal"
+
+
+class Knowledge:
+    """What the world is like, so that monolingual text carries meaning (and words can be told apart
+    by their distribution): Zipfian frequencies, typical properties and colours of each entity,
+    selectional preferences of verbs. Deterministic from the seed; the same in every language."""
+
+    def __init__(self, seed: int):
+        rng = random.Random(seed_of(seed, "knowledge"))
+        self.entity_w = _zipf(ENTITIES, rng, 0.9)
+        self.dim_w = _zipf(DIM_NAMES, rng, 0.7)
+        self.verb_w = _zipf(VERB_NAMES, rng, 0.7)
+        self.colour_w = _zipf(COLOURS, rng, 0.7)
+        self.object_w = _zipf(OBJECTS, rng, 0.7)
+        self.number_w = {n: 1.0 / (i + 1) ** 0.8 for i, n in enumerate(NUMBERS)}
+        self.prior = {}  # (entity, dim) -> P(positive pole)
+        for e in ENTITIES:
+            strong = 0.7 if e in NOUNS else 0.3
+            for d in DIM_NAMES:
+                self.prior[(e, d)] = rng.choice((0.1, 0.9)) if rng.random() < strong else 0.5
+        self.colours = {n: tuple(rng.sample(COLOURS, 2)) for n in NOUNS}  # typical colours of each animal
+
+    @staticmethod
+    def pick(rng: random.Random, weights: dict, exclude=()):
+        items = [x for x in weights if x not in exclude]
+        return rng.choices(items, [weights[x] for x in items])[0]
+
+    def describe(self) -> dict:
+        return {"entity_weight": self.entity_w, "dim_weight": self.dim_w, "verb_weight": self.verb_w,
+                "colour_weight": self.colour_w, "object_weight": self.object_w,
+                "prior_positive_pole": {f"{e}/{d}": p for (e, d), p in self.prior.items() if p != 0.5},
+                "typical_colours": self.colours, "verb_arguments": VERB_ARGS}
+
+
+class Scene:
+    """A small situation: 2-3 entities whose properties, colours, relations and possessions are fixed
+    (lazily sampled from the knowledge). Every clause drawn from a scene is true in it."""
+
+    def __init__(self, kb: Knowledge, rng: random.Random, n_entities: int = 2):
+        self.kb, self.rng = kb, rng
+        self.entities: list[str] = []
+        while len(self.entities) < n_entities:
+            self.entities.append(kb.pick(rng, kb.entity_w, self.entities))
+        self._x, self._colour, self._rel, self._has = {}, {}, {}, {}
+
+    def x(self, e: str, d: str) -> float:
+        if (e, d) not in self._x:
+            pos = self.rng.random() < self.kb.prior[(e, d)]
+            self._x[(e, d)] = (0.5 + 0.5 * self.rng.random()) if pos else 0.5 * self.rng.random()
+        return self._x[(e, d)]
+
+    def pol(self, e: str, d: str) -> bool:
+        return self.x(e, d) > 0.5
+
+    def colour(self, e: str) -> str:
+        if e not in self._colour:
+            typical = self.kb.colours[e]
+            self._colour[e] = self.rng.choice(typical) if self.rng.random() < 0.85 else self.kb.pick(self.rng, self.kb.colour_w)
+        return self._colour[e]
+
+    def rel(self, v: str, a: str, b: str) -> bool:
+        if (v, a, b) not in self._rel:
+            self._rel[(v, a, b)] = self.rng.random() < 0.6
+        return self._rel[(v, a, b)]
+
+    def has(self, e: str, obj: str) -> int:
+        if (e, obj) not in self._has:
+            self._has[(e, obj)] = int(self.kb.pick(self.rng, self.kb.number_w))
+        return self._has[(e, obj)]
+
+    def true_mod(self, e: str) -> Mod:
+        rng = self.rng
+        if rng.random() < 0.7:
+            d = self.kb.pick(rng, self.kb.dim_w)
+            pole = self.pol(e, d)
+            w = DIMS[d][0] if pole else DIMS[d][1]
+            return Mod("prop", d, pole, w in SYNONYMS and rng.random() < 0.4)
+        return Mod("colour", self.colour(e))
+
+    def clause(self, mod_p: float = 0.35) -> Clause:
+        """A random clause that is true in this scene (random surface choices)."""
+        rng, kb = self.rng, self.kb
+        kinds = [k for k, w in KIND_WEIGHTS for _ in range(w)]
+        ents = self.entities
+        while True:
+            kind = rng.choice(kinds)
+            if kind == "colour" and not any(e in NOUNS for e in ents):
+                continue
+            if kind == "has" and not any(e in NAMES for e in ents):
+                continue
+            break
+
+        def mod(e, p=mod_p):
+            return self.true_mod(e) if e in NOUNS and rng.random() < p else None
+
+        if kind == "prop":
+            e = rng.choice(ents)
+            d = kb.pick(rng, kb.dim_w)
+            pole = rng.random() < 0.5
+            w = DIMS[d][0] if pole else DIMS[d][1]
+            return Clause("prop", e, d, neg=pole != self.pol(e, d), pole=pole,
+                          syn=w in SYNONYMS and rng.random() < 0.4, subj_mod=mod(e, mod_p * 0.5))
+        if kind == "colour":
+            e = rng.choice([e for e in ents if e in NOUNS])
+            true = self.colour(e)
+            if rng.random() < 0.7:
+                return Clause("colour", e, true, subj_mod=mod(e, mod_p * 0.3))
+            return Clause("colour", e, kb.pick(rng, kb.colour_w, (true,)), neg=True)
+        if kind == "has":
+            e = rng.choice([e for e in ents if e in NAMES])
+            obj = kb.pick(rng, kb.object_w)
+            return Clause("has", e, obj, n=self.has(e, obj))
+        a, b = rng.sample(ents, 2) if len(ents) > 1 else (ents[0], kb.pick(rng, kb.entity_w, ents))
+        if kind == "rel":
+            fits = [v for v in VERB_NAMES
+                    if VERB_ARGS[v][0] in ("any", _kind_of(a)) and VERB_ARGS[v][1] in ("any", _kind_of(b))]
+            weights = {v: kb.verb_w[v] for v in fits} if fits and rng.random() < 0.9 else kb.verb_w
+            v = kb.pick(rng, weights)
+            return Clause("rel", a, v, b, neg=not self.rel(v, a, b),
+                          voice="passive" if rng.random() < 0.35 else "active", subj_mod=mod(a), obj_mod=mod(b))
+        d = kb.pick(rng, kb.dim_w)
+        if self.x(a, d) < self.x(b, d):
+            a, b = b, a
+        return Clause("more", a, d, b, pole=rng.random() < 0.5, subj_mod=mod(a, mod_p * 0.5),
+                      obj_mod=mod(b, mod_p * 0.5))
+
+    def text(self, n_clauses: int, mod_p: float = 0.35) -> list[Clause]:
+        out: list[Clause] = []
+        for _ in range(20 * n_clauses):
+            c = self.clause(mod_p)
+            if c not in out:
+                out.append(c)
+            if len(out) == n_clauses:
+                break
+        return out
+
+
+def random_clause(rng: random.Random, kb: Knowledge, mod_p: float = 0.35) -> Clause:
+    """One true clause of a fresh scene."""
+    return Scene(kb, rng, 2 if rng.random() < 0.7 else 3).clause(mod_p)
+
+
 def _rand_mod(rng: random.Random) -> Mod:
     if rng.random() < 0.7:
         dim = rng.choice(DIM_NAMES)
@@ -433,38 +627,6 @@ def _rand_mod(rng: random.Random) -> Mod:
         w = DIMS[dim][0] if pole else DIMS[dim][1]
         return Mod("prop", dim, pole, w in SYNONYMS and rng.random() < 0.4)
     return Mod("colour", rng.choice(COLOURS))
-
-
-def _maybe_mod(rng: random.Random, ent: str, p: float) -> Mod | None:
-    return _rand_mod(rng) if ent in NOUNS and rng.random() < p else None
-
-
-KIND_WEIGHTS = (("prop", 3), ("colour", 1), ("rel", 4), ("more", 2), ("has", 2))
-
-
-def random_clause(rng: random.Random, mod_p: float = 0.35) -> Clause:
-    kinds = [k for k, w in KIND_WEIGHTS for _ in range(w)]
-    kind = rng.choice(kinds)
-    subj = rng.choice(ENTITIES)
-    if kind == "prop":
-        dim = rng.choice(DIM_NAMES)
-        pole = rng.random() < 0.5
-        w = DIMS[dim][0] if pole else DIMS[dim][1]
-        return Clause("prop", subj, dim, neg=rng.random() < 0.3, pole=pole,
-                      syn=w in SYNONYMS and rng.random() < 0.4, subj_mod=_maybe_mod(rng, subj, mod_p * 0.5))
-    if kind == "colour":
-        return Clause("colour", subj, rng.choice(COLOURS), neg=rng.random() < 0.3,
-                      subj_mod=_maybe_mod(rng, subj, mod_p * 0.5))
-    obj = rng.choice([e for e in ENTITIES if e != subj])
-    if kind == "rel":
-        return Clause("rel", subj, rng.choice(VERB_NAMES), obj, neg=rng.random() < 0.3,
-                      voice="passive" if rng.random() < 0.35 else "active",
-                      subj_mod=_maybe_mod(rng, subj, mod_p), obj_mod=_maybe_mod(rng, obj, mod_p))
-    if kind == "more":
-        return Clause("more", subj, rng.choice(DIM_NAMES), obj, pole=rng.random() < 0.5,
-                      subj_mod=_maybe_mod(rng, subj, mod_p * 0.5), obj_mod=_maybe_mod(rng, obj, mod_p * 0.5))
-    return Clause("has", subj, rng.choice(OBJECTS), n=int(rng.choice(NUMBERS)),
-                  subj_mod=_maybe_mod(rng, subj, mod_p))
 
 
 def resurface(c: Clause, rng: random.Random) -> Clause:
@@ -577,6 +739,7 @@ class World:
             raise ValueError("'en' is the English setting and cannot be modified")
         taken: set[str] = set()
         self.lexicons = {l.code: build_lexicon(l, self.seed, taken) for l in self.languages}
+        self.kb = Knowledge(self.seed)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -592,7 +755,7 @@ class World:
                 return l
         raise KeyError(code)
 
-    def realise(self, c: Clause, code: str) -> str:
+    def realise(self, c: Clause | list[Clause], code: str) -> str:
         return realise(c, self.language(code), self.lexicons[code])
 
     def describe(self) -> dict:
@@ -601,6 +764,7 @@ class World:
             "languages": [dict(asdict(l), differences=l.differences()) for l in self.languages],
             "english_vocabulary_size": len(ENGLISH_VOCAB),
             "lexicons": self.lexicons,
+            "knowledge": self.kb.describe(),
         }
 
 
@@ -643,10 +807,10 @@ def _nli_hypothesis(p: Clause, rng: random.Random, op: str) -> Clause | None:
     return perturb(p, rng, op)
 
 
-def nli_example(rng: random.Random, target: str, max_tries: int = 200) -> tuple[Clause, Clause, str]:
+def nli_example(rng: random.Random, kb: Knowledge, target: str, max_tries: int = 200) -> tuple[Clause, Clause, str]:
     """(premise clause, hypothesis clause, label) with the label computed from the meanings == target."""
     for _ in range(max_tries):
-        p = random_clause(rng, mod_p=0.5)
+        p = random_clause(rng, kb, mod_p=0.5)
         op = rng.choice(NLI_OPS[target])
         h = _nli_hypothesis(p, rng, op)
         if h is None:
@@ -664,11 +828,11 @@ PAIR_NEG_OPS = ("swap", "swap", "negate", "negate", "antonym", "drop_mod", "add_
                 "other_entity", "other_object")
 
 
-def pair_example(rng: random.Random, target: str, max_tries: int = 200) -> tuple[Clause, Clause, str]:
+def pair_example(rng: random.Random, kb: Knowledge, target: str, max_tries: int = 200) -> tuple[Clause, Clause, str]:
     """(clause 1, clause 2, label): paraphrase = same meaning with other words/structure; otherwise a
     small meaning-changing edit (high word overlap, as in PAWS)."""
     for _ in range(max_tries):
-        a = random_clause(rng, mod_p=0.4)
+        a = random_clause(rng, kb, mod_p=0.4)
         if target == "paraphrase":
             b = resurface(a, rng)
         else:

@@ -1,0 +1,292 @@
+"""Write the synthetic world's data: Hub-layout datasets, an MLM corpus and ``world.json``.
+
+    python -m xstilts.synthetic.build --out DIR [--seed 1] [--languages en lex cyr ...]
+                                      [--sizes corpus=4000 nli_train=4000 ...]
+
+Output (``DIR`` is then a ``--data_root`` for the phase scripts)::
+
+    DIR/xstilts-synthetic/nli/README.md + default/{train,validation_matched}-00000-of-00001.parquet
+        English NLI, the schema of nyu-mll/glue mnli (premise, hypothesis, label ClassLabel, idx)
+    DIR/xstilts-synthetic/pair/README.md
+        en/train-00000-of-00001.parquet            English paraphrase training pairs (MNLI-train schema,
+                                                   label ClassLabel[not_paraphrase, paraphrase])
+        pairs/{validation,test}-00000-of-00001.parquet   every language, the google/xtreme XNLI schema
+                                                   (language, sentence1, sentence2, gold_label); the same
+                                                   meaning pairs in every language (parallel, like XNLI)
+    DIR/xstilts-synthetic/tatoeba/README.md + tatoeba.<code>/validation-00000-of-00001.parquet
+        parallel sentences, the google/xtreme tatoeba.<iso3> schema (source = the language, target = English)
+    DIR/corpus.txt     monolingual MLM text, every language, NO parallel sentences (independent samples)
+    DIR/world.json     settings, lexicons, sizes, label counts, sha256 of every file
+
+Every file is a deterministic function of (seed, languages, sizes) for fixed datasets/pyarrow versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from .world import (CATALOGUE, DEFAULT_LANGUAGES, ENGLISH, NLI_LABELS, PAIR_LABELS, World, english_order_tokens,
+                    nli_example, pair_example, parse_language, random_clause, seed_of, Scene)
+
+ORG = "xstilts-synthetic"
+NLI_REPO, PAIR_REPO, TATOEBA_REPO = f"{ORG}/nli", f"{ORG}/pair", f"{ORG}/tatoeba"
+NLI_CONFIG, PAIR_TRAIN_CONFIG, PAIR_EVAL_CONFIG = "default", "en", "pairs"
+
+DEFAULT_SIZES = {
+    "corpus": 4000,  # MLM sentences per language
+    "nli_train": 4002,  # English NLI (multiples of 3: exactly balanced)
+    "nli_dev": 600,
+    "pair_train": 2000,  # English paraphrase training pairs (balanced)
+    "pair_dev": 300,  # per language (English rows select the checkpoint; the others are for tuning)
+    "pair_test": 600,  # per language
+    "tatoeba": 500,  # parallel sentences per language
+}
+
+
+def _features():
+    from datasets import ClassLabel, Features, Value
+
+    s = Value("string")
+    return {
+        "mnli": Features({"premise": s, "hypothesis": s, "label": ClassLabel(names=list(NLI_LABELS)),
+                          "idx": Value("int32")}),
+        "pair_train": Features({"premise": s, "hypothesis": s, "label": ClassLabel(names=list(PAIR_LABELS)),
+                                "idx": Value("int32")}),
+        "xnli": Features({"language": s, "sentence1": s, "sentence2": s, "gold_label": s}),
+        "tatoeba": Features({"source_sentence": s, "target_sentence": s, "source_lang": s, "target_lang": s}),
+    }
+
+
+# ---------------------------------------------------------------------------- Hub layout (as tests/fixtures)
+def parquet_name(config: str, split: str) -> str:
+    return f"{config}/{split}-00000-of-00001.parquet"
+
+
+def write_parquet(path: Path, rows: list[dict], features) -> None:
+    from datasets import Dataset
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {k: [r[k] for r in rows] for k in features}
+    Dataset.from_dict(data, features=features).to_parquet(str(path))
+
+
+def _config_info(repo: Path, config: str, splits: list[str]) -> dict:
+    import pyarrow.parquet as pq
+    from datasets import Features
+
+    features, infos, size = None, [], 0
+    for split in splits:
+        path = repo / parquet_name(config, split)
+        table = pq.read_table(path)
+        features = Features.from_arrow_schema(table.schema)
+        infos.append({"name": split, "num_bytes": table.nbytes, "num_examples": table.num_rows})
+        size += path.stat().st_size
+    return {"config_name": config, "features": features._to_yaml_list(), "splits": infos,
+            "download_size": size, "dataset_size": sum(s["num_bytes"] for s in infos)}
+
+
+def write_readme(repo: Path, pretty: str, configs: dict[str, list[str]], body: str) -> None:
+    import yaml
+
+    names = sorted(configs)
+    meta = {"pretty_name": pretty,
+            "dataset_info": [_config_info(repo, c, configs[c]) for c in names],
+            "configs": [{"config_name": c, "data_files": [{"split": s, "path": parquet_name(c, s)}
+                                                          for s in configs[c]]} for c in names]}
+    text = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1000)
+    (repo / "README.md").write_text(f"---\n{text}---\n\n{body}", encoding="utf-8", newline="\n")
+
+
+# ---------------------------------------------------------------------------- generators
+def _balanced(labels, n: int, rng: random.Random) -> list[str]:
+    out = [labels[i % len(labels)] for i in range(n)]
+    rng.shuffle(out)
+    return out
+
+
+def _key(a, b) -> tuple:
+    return tuple(english_order_tokens(a, ENGLISH)), tuple(english_order_tokens(b, ENGLISH))
+
+
+def gen_nli(world: World, n: int, split: str, seen: set) -> list[dict]:
+    rng = random.Random(seed_of(world.seed, "nli", split))
+    rows = []
+    for label in _balanced(NLI_LABELS, n, rng):
+        while True:
+            p, h, got = nli_example(rng, world.kb, label)
+            if _key(p, h) not in seen:
+                seen.add(_key(p, h))
+                break
+        rows.append({"premise": world.realise(p, "en"), "hypothesis": world.realise(h, "en"),
+                     "label": NLI_LABELS.index(got), "idx": len(rows)})
+    return rows
+
+
+def gen_pairs(world: World, n: int, split: str, seen: set) -> list[tuple]:
+    rng = random.Random(seed_of(world.seed, "pair", split))
+    out = []
+    for label in _balanced(PAIR_LABELS, n, rng):
+        while True:
+            a, b, got = pair_example(rng, world.kb, label)
+            if _key(a, b) not in seen:
+                seen.add(_key(a, b))
+                break
+        out.append((a, b, got))
+    return out
+
+
+def gen_tatoeba(world: World, n: int) -> list:
+    """n clauses whose realisations are distinct in every language."""
+    rng = random.Random(seed_of(world.seed, "tatoeba"))
+    clauses, seen = [], {code: set() for code in world.codes}
+    while len(clauses) < n:
+        c = random_clause(rng, world.kb)
+        texts = {code: world.realise(c, code) for code in world.codes}
+        if any(texts[code] in seen[code] for code in world.codes):
+            continue
+        for code in world.codes:
+            seen[code].add(texts[code])
+        clauses.append(c)
+    return clauses
+
+
+CORPUS_CLAUSES = ((1, 0.35), (2, 0.5), (3, 0.15))  # clauses per corpus line (joined by "and")
+
+
+def gen_corpus(world: World, n: int) -> list[str]:
+    """n lines per language, each 1-3 clauses true in one scene (so text carries meaning), sampled
+    independently per language (no line is generated as a translation of another), interleaved."""
+    per_lang = []
+    counts, probs = zip(*CORPUS_CLAUSES)
+    for lang in world.languages:
+        rng = random.Random(seed_of(world.seed, "corpus", lang.code))
+        lines = []
+        for _ in range(n):
+            k = rng.choices(counts, probs)[0]
+            scene = Scene(world.kb, rng, 2 if rng.random() < 0.7 else 3)
+            lines.append(world.realise(scene.text(k), lang.code))
+        per_lang.append(lines)
+    return [per_lang[j][i] for i in range(n) for j in range(len(per_lang))]
+
+
+# ---------------------------------------------------------------------------- build
+def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes: dict | None = None) -> dict:
+    from datasets import disable_progress_bars
+
+    disable_progress_bars()
+    out = Path(out)
+    sizes = dict(DEFAULT_SIZES, **(sizes or {}))
+    for k in ("nli_train", "nli_dev"):
+        sizes[k] -= sizes[k] % 3
+    for k in ("pair_train", "pair_dev", "pair_test"):
+        sizes[k] -= sizes[k] % 2
+    langs = tuple(parse_language(l) if isinstance(l, str) else l for l in languages)
+    if not langs or langs[0].code != "en":
+        langs = (ENGLISH,) + tuple(l for l in langs if l.code != "en")
+    world = World(seed=seed, languages=langs)
+    feats = _features()
+    org = out / ORG
+    if org.exists():
+        shutil.rmtree(org)
+    counts: dict = {}
+
+    # English NLI (intermediate task)
+    seen: set = set()
+    repo = out / NLI_REPO
+    nli_splits = {"train": sizes["nli_train"], "validation_matched": sizes["nli_dev"]}
+    for split, n in nli_splits.items():
+        rows = gen_nli(world, n, split, seen)
+        write_parquet(repo / parquet_name(NLI_CONFIG, split), rows, feats["mnli"])
+        counts[f"nli/{split}"] = dict(Counter(NLI_LABELS[r["label"]] for r in rows))
+    write_readme(repo, "xstilts synthetic English NLI", {NLI_CONFIG: list(nli_splits)},
+                 "Synthetic English NLI from `xstilts.synthetic` (schema of `nyu-mll/glue` `mnli`). "
+                 "Labels are computed from the sentences' meanings. See `world.json` one level up.\n")
+
+    # paraphrase target task
+    seen = set()
+    repo = out / PAIR_REPO
+    train = gen_pairs(world, sizes["pair_train"], "train", seen)
+    rows = [{"premise": world.realise(a, "en"), "hypothesis": world.realise(b, "en"),
+             "label": PAIR_LABELS.index(l), "idx": i} for i, (a, b, l) in enumerate(train)]
+    write_parquet(repo / parquet_name(PAIR_TRAIN_CONFIG, "train"), rows, feats["pair_train"])
+    counts["pair/en/train"] = dict(Counter(l for _, _, l in train))
+    for split in ("validation", "test"):
+        pairs = gen_pairs(world, sizes["pair_dev" if split == "validation" else "pair_test"], split, seen)
+        rows = [{"language": code, "sentence1": world.realise(a, code), "sentence2": world.realise(b, code),
+                 "gold_label": l} for code in world.codes for a, b, l in pairs]
+        write_parquet(repo / parquet_name(PAIR_EVAL_CONFIG, split), rows, feats["xnli"])
+        counts[f"pair/{PAIR_EVAL_CONFIG}/{split}"] = {"per_language": dict(Counter(l for _, _, l in pairs)),
+                                                      "languages": list(world.codes)}
+    write_readme(repo, "xstilts synthetic paraphrase identification",
+                 {PAIR_TRAIN_CONFIG: ["train"], PAIR_EVAL_CONFIG: ["validation", "test"]},
+                 "Synthetic paraphrase identification (PAWS-X-like: high word overlap) from `xstilts.synthetic`. "
+                 "Config `en`: English training pairs in the MNLI-train schema. Config `pairs`: validation/test "
+                 "for every language in the `google/xtreme` XNLI schema, the same meaning pairs in every language.\n")
+
+    # Tatoeba-style retrieval
+    repo = out / TATOEBA_REPO
+    clauses = gen_tatoeba(world, sizes["tatoeba"])
+    configs = {}
+    for lang in world.derived:
+        rows = [{"source_sentence": world.realise(c, lang.code), "target_sentence": world.realise(c, "en"),
+                 "source_lang": lang.code, "target_lang": "en"} for c in clauses]
+        write_parquet(repo / parquet_name(f"tatoeba.{lang.code}", "validation"), rows, feats["tatoeba"])
+        configs[f"tatoeba.{lang.code}"] = ["validation"]
+    write_readme(repo, "xstilts synthetic parallel sentences", configs,
+                 "Parallel sentences by construction (the same clause realised in two languages), in the "
+                 "`google/xtreme` `tatoeba.<iso3>` schema. Source = the synthetic language, target = English.\n")
+
+    # MLM corpus
+    corpus = gen_corpus(world, sizes["corpus"])
+    (out / "corpus.txt").write_text("".join(l + "\n" for l in corpus), encoding="utf-8", newline="\n")
+
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "world.json")
+    desc = world.describe()
+    desc.update({
+        "hub_ids": {"nli": NLI_REPO, "pair": PAIR_REPO, "tatoeba": TATOEBA_REPO},
+        "sizes": sizes,
+        "label_counts": counts,
+        "corpus_lines": len(corpus),
+        "files": {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
+    })
+    (out / "world.json").write_text(json.dumps(desc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return desc
+
+
+def parse_sizes(items: list[str] | None) -> dict:
+    sizes = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or key not in DEFAULT_SIZES or not value.isdigit():
+            raise SystemExit(f"error: --sizes {item!r}: expected key=N with key one of {', '.join(DEFAULT_SIZES)}")
+        sizes[key] = int(value)
+    return sizes
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True, help="output directory (a --data_root for the phase scripts)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--languages", nargs="+", default=list(DEFAULT_LANGUAGES),
+                    help=f"catalogue codes ({', '.join(CATALOGUE)}) or code:key=value,... settings; 'en' first")
+    ap.add_argument("--sizes", nargs="*", metavar="KEY=N",
+                    help="override sizes: " + " ".join(f"{k}={v}" for k, v in DEFAULT_SIZES.items()))
+    args = ap.parse_args(argv)
+    try:
+        langs = [parse_language(s) for s in args.languages]
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+    desc = build(args.out, seed=args.seed, languages=langs, sizes=parse_sizes(args.sizes))
+    print(f"wrote {args.out}: languages {', '.join(l['code'] for l in desc['languages'])}; "
+          f"{desc['corpus_lines']} corpus lines; sizes {desc['sizes']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
