@@ -144,3 +144,4 @@ def parse_languages(task: Task, spec: str | None) -> list[str]:
     if not langs:
         raise UsageError(f"no language given for task {task.name}")
     return langs
+from .synthetic import tasks as _synthetic_tasks  # noqa: E402,F401

@@ -38,11 +38,11 @@ ORG = "xstilts-synthetic"
 NLI_REPO, PAIR_REPO, TATOEBA_REPO = f"{ORG}/nli", f"{ORG}/pair", f"{ORG}/tatoeba"
 NLI_CONFIG, PAIR_TRAIN_CONFIG, PAIR_EVAL_CONFIG = "default", "en", "pairs"
 
-DEFAULT_SIZES = {
-    "corpus": 4000,  # MLM sentences per language
-    "nli_train": 4002,  # English NLI (multiples of 3: exactly balanced)
+DEFAULT_SIZES = {  # the measured demo settings (docs/synthetic.md)
+    "corpus": 4000,  # MLM lines per language (1-3 clauses each)
+    "nli_train": 9000,  # English NLI (multiples of 3: exactly balanced); large, as MNLI is
     "nli_dev": 600,
-    "pair_train": 2000,  # English paraphrase training pairs (balanced)
+    "pair_train": 1000,  # English paraphrase training pairs (balanced); small, where STILTs should help
     "pair_dev": 300,  # per language (English rows select the checkpoint; the others are for tuning)
     "pair_test": 600,  # per language
     "tatoeba": 500,  # parallel sentences per language
@@ -175,6 +175,28 @@ def gen_corpus(world: World, n: int) -> list[str]:
     return [per_lang[j][i] for i in range(n) for j in range(len(per_lang))]
 
 
+def overlap_with_english(rows: list[dict], codes) -> dict:
+    """How much of each language's evaluation text is English text: the share of pairs identical to the
+    English pair, and of running words that are English words (cognates, shared anchors). Zero-shot
+    numbers of languages with much overlap partly measure English, not transfer."""
+    def words(text: str) -> list[str]:
+        return text[:-1].split()
+
+    by_lang: dict[str, list[dict]] = {c: [] for c in codes}
+    for r in rows:
+        by_lang[r["language"]].append(r)
+    en = by_lang["en"]
+    en_words = {w for r in en for w in words(r["sentence1"]) + words(r["sentence2"])}
+    out = {}
+    for code in codes:
+        rs = by_lang[code]
+        toks = [w for r in rs for w in words(r["sentence1"]) + words(r["sentence2"])]
+        same = sum(a["sentence1"] == b["sentence1"] and a["sentence2"] == b["sentence2"] for a, b in zip(en, rs))
+        out[code] = {"pairs_identical_to_english": round(same / max(1, len(rs)), 4),
+                     "running_words_that_are_english": round(sum(w in en_words for w in toks) / max(1, len(toks)), 4)}
+    return out
+
+
 # ---------------------------------------------------------------------------- build
 def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes: dict | None = None) -> dict:
     from datasets import disable_progress_bars
@@ -223,6 +245,8 @@ def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes:
         write_parquet(repo / parquet_name(PAIR_EVAL_CONFIG, split), rows, feats["xnli"])
         counts[f"pair/{PAIR_EVAL_CONFIG}/{split}"] = {"per_language": dict(Counter(l for _, _, l in pairs)),
                                                       "languages": list(world.codes)}
+        if split == "test":
+            overlap = overlap_with_english(rows, world.codes)
     write_readme(repo, "xstilts synthetic paraphrase identification",
                  {PAIR_TRAIN_CONFIG: ["train"], PAIR_EVAL_CONFIG: ["validation", "test"]},
                  "Synthetic paraphrase identification (PAWS-X-like: high word overlap) from `xstilts.synthetic`. "
@@ -250,6 +274,7 @@ def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes:
     desc = world.describe()
     desc.update({
         "hub_ids": {"nli": NLI_REPO, "pair": PAIR_REPO, "tatoeba": TATOEBA_REPO},
+        "pair_test_overlap_with_english": overlap,
         "sizes": sizes,
         "label_counts": counts,
         "corpus_lines": len(corpus),
