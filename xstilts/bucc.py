@@ -412,52 +412,39 @@ def prediction_path(root: str | os.PathLike, lang: str) -> Path:
 
 def write_predictions(path: str | os.PathLike, pairs: Iterable[tuple]) -> Path:
     """Write ``src_id<TAB>trg_id`` lines (extra fields such as a score are ignored)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for p in pairs:
-            f.write(f"{p[0]}\t{p[1]}\n")
-    os.replace(tmp, path)
-    return path
+    from .results import atomic_write_text
+
+    atomic_write_text(path, "".join(f"{p[0]}\t{p[1]}\n" for p in pairs))
+    return Path(path)
+
+
+def _read_tsv(path: str | os.PathLike, fields: tuple[str, ...]) -> list[list[str]]:
+    """Non-blank lines split on tabs; each must have exactly ``len(fields)`` columns."""
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            parts = line.split("\t")
+            if len(parts) != len(fields):
+                raise ValueError(f"{path} line {n}: expected '{'<TAB>'.join(fields)}', got {line!r}")
+            out.append(parts)
+    return out
 
 
 def read_predictions(path: str | os.PathLike) -> list[tuple[str, str]]:
     """Read ``src_id<TAB>trg_id`` lines (also a BUCC ``.gold`` file)."""
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            if len(parts) != 2:
-                raise ValueError(f"{path} line {n}: expected 'src_id<TAB>trg_id', got {line!r}")
-            out.append((parts[0].strip(), parts[1].strip()))
-    return out
+    return [(s.strip(), t.strip()) for s, t in _read_tsv(path, ("src_id", "trg_id"))]
 
 
 def write_candidates(path: str | os.PathLike, candidates: Iterable[Candidate]) -> Path:
     """Write all candidates as ``src_id<TAB>trg_id<TAB>score`` (score with full float precision)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for s, t, v in candidates:
-            f.write(f"{s}\t{t}\t{float(v)!r}\n")
-    os.replace(tmp, path)
-    return path
+    from .results import atomic_write_text
+
+    atomic_write_text(path, "".join(f"{s}\t{t}\t{float(v)!r}\n" for s, t, v in candidates))
+    return Path(path)
 
 
 def read_candidates(path: str | os.PathLike) -> list[Candidate]:
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            parts = line.split("\t")
-            if len(parts) != 3:
-                raise ValueError(f"{path} line {n}: expected 'src_id<TAB>trg_id<TAB>score', got {line!r}")
-            out.append((parts[0], parts[1], float(parts[2])))
-    return out
+    return [(s, t, float(v)) for s, t, v in _read_tsv(path, ("src_id", "trg_id", "score"))]
