@@ -8,6 +8,7 @@
 #   make xtreme-r MODEL=xlmr-large INTERMEDIATE=mnli    one checkpoint on all ten XTREME-R tasks (also: make xtreme)
 #   make data-bucc data-tatoeba data-udpos-ud27 data-lareqa data-mewslix data-ccg   data that is not on the Hub
 #   make report    turn $(RESULTS) into report.md + CSV + PNG (gain vs size with CIs)
+#   make bench-cpu | bench-gpu | bench-commands    throughput benchmarks -> bench/results (bench/README.md)
 #
 # Results are file targets: $(RESULTS)/<model>/<intermediate|none>/<target>/seed<k>/results.json,
 # each depending on its phase-2 checkpoint $(CKPTS)/<model>/<intermediate>/xstilts_meta.json.
@@ -78,7 +79,7 @@ FIXTURE_DEMO_CKPTS := checkpoints/demo-fixtures
 	clean-demo fixtures
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------- environment
 venv: $(STAMP)

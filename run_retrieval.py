@@ -68,7 +68,7 @@ class RetrievalArguments:
     include_special_tokens: bool | None = field(default=None, metadata={
         "help": "Mean pooling over <s> and </s> too (true/false). Default: the model registry's "
                 "retrieval_include_special_tokens, else true (XTREME's default)."})
-    batch_size: int = field(default=64, metadata={"help": "Sentences per forward pass (length-sorted batches)."})
+    batch_size: int = field(default=128, metadata={"help": "Sentences per forward pass (length-sorted batches)."})
     # BUCC mining
     k: int = field(default=bucc.DEFAULT_K, metadata={"help": "BUCC: neighbourhood size of the margin (both directions)."})
     margin: str = field(default="ratio", metadata={"help": f"BUCC: {', '.join(bucc.MARGINS)}"})

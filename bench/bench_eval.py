@@ -2,9 +2,9 @@
 """Zero-shot evaluation throughput: the kit's one-pass evaluation against naive per-language batching.
 
 One checkpoint is evaluated on every language of a task. The kit (``xstilts.training.predict_sorted``)
-puts all languages into one dataset, sorts it by length, and predicts it in one pass with large batches
-and dynamic padding, with the model loaded once. The naive way, as many older scripts do it, loops
-over languages and predicts each language's rows in file order with the training batch size. Both use
+puts all languages into one dataset, sorts it by length, and predicts it in one pass with dynamic padding and
+the kit's evaluation batch size (128), with the model loaded once. The naive way, as many older scripts do it,
+loops over languages and predicts each language's rows in file order with the training batch size. Both use
 the same model (random weights of a chosen XLM-R shape; no download), the same rows and ``Trainer.predict``,
 so the difference is the batching alone; the script checks that both give the same predictions.
 
@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_train import MODEL_SHAPES, Pad, build_model, device_name  # noqa: E402
+from bench_train import MODEL_SHAPES, Pad, build_model  # noqa: E402
+from common import check_out_path, header, write_result  # noqa: E402
+from xstilts.cli import EVAL_BATCH_SIZE  # noqa: E402
 
 # rows per language in the real evaluation sets (test splits; MLQA: QA features ~ examples)
 TASKS = {
@@ -91,16 +91,19 @@ def main(argv=None) -> int:
     p.add_argument("--model_shape", choices=sorted(MODEL_SHAPES), default="tiny")
     p.add_argument("--task", choices=sorted(TASKS), default="xnli")
     p.add_argument("--scale", type=float, default=0.02, help="fraction of the real row counts")
-    p.add_argument("--kit_batch_size", type=int, default=256)
+    p.add_argument("--kit_batch_size", type=int, default=EVAL_BATCH_SIZE,
+                   help="default: the kit's --per_device_eval_batch_size default")
     p.add_argument("--naive_batch_size", type=int, default=32)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", default=None)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     args = p.parse_args(argv)
 
     import torch
-    import transformers
 
     cuda = torch.cuda.is_available()
+    out = check_out_path(Path(args.out) if args.out else ROOT / "bench" / "results" / (
+        f"eval-{'gpu' if cuda else 'cpu'}-{args.model_shape}-{args.task}.json"), args.overwrite)
     task = TASKS[args.task]
     shape = MODEL_SHAPES[args.model_shape]
     ds = build_rows(task, args.scale, shape["vocab_size"], args.seed)
@@ -137,23 +140,19 @@ def main(argv=None) -> int:
             m = np.mean([(a[i, :n].argmax(-1) == b[i, :n].argmax(-1)).mean() for i, n in enumerate(lens)])
             agree &= bool(m > 0.99)
     n = len(ds)
+    tokens = int(np.sum(ds["length"]))
     record = {
-        "benchmark": "eval", "device": device_name(cuda), "cuda": cuda, "date": time.strftime("%Y-%m-%d"),
-        "command": " ".join(["python", "bench/bench_eval.py", *(argv or sys.argv[1:])]),
+        **header("eval", "bench_eval.py", argv, cuda),
         "model_shape": {"name": args.model_shape, **shape}, "task": args.task, "rows": n,
-        "languages": len(task["rows"]), "scale": args.scale,
-        "naive": {"seconds": t_naive, "rows_per_second": n / t_naive, "batch_size": args.naive_batch_size},
-        "kit": {"seconds": t_kit, "rows_per_second": n / t_kit, "batch_size": args.kit_batch_size},
+        "languages": len(task["rows"]), "scale": args.scale, "tokens": tokens,
+        "naive": {"seconds": t_naive, "rows_per_second": n / t_naive, "tokens_per_second": tokens / t_naive,
+                  "batch_size": args.naive_batch_size},
+        "kit": {"seconds": t_kit, "rows_per_second": n / t_kit, "tokens_per_second": tokens / t_kit,
+                "batch_size": args.kit_batch_size},
         "speedup": t_naive / t_kit, "predictions_agree": agree,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
-        "load_average_at_start": os.getloadavg()[0],
     }
-    out = Path(args.out) if args.out else ROOT / "bench" / "results" / (
-        f"eval-{'gpu' if cuda else 'cpu'}-{args.model_shape}-{args.task}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps({k: record[k] for k in ("task", "rows", "naive", "kit", "speedup", "predictions_agree")}))
-    print(f"wrote {out}")
+    write_result(out, record)
     return 0
 
 

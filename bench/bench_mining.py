@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import device_name, versions, write_result  # noqa: E402
 from xstilts import bucc  # noqa: E402
 
 
@@ -114,20 +116,6 @@ def compare(fa: dict, ref: dict, fa_pairs: list, ref_pairs: list, subset: np.nda
     return out
 
 
-def device_name(gpu: bool) -> tuple[str, str]:
-    if gpu:
-        import torch
-
-        return "gpu", torch.cuda.get_device_name(0)
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
-    except OSError:
-        pass
-    return "cpu", f"{model}, {os.cpu_count()} cores"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=50000, help="sentences per side")
@@ -163,7 +151,7 @@ def main(argv=None) -> int:
             ap.error("--gpu: torch sees no CUDA device")
         if bucc.faiss_gpus() == 0:
             ap.error("--gpu: this faiss build has no GPU support (install faiss-gpu / faiss-gpu-cuvs)")
-    device, detail = device_name(args.gpu)
+    device, detail = ("gpu" if args.gpu else "cpu"), device_name(args.gpu)
     x, y = synthetic(n_src, args.dim, args.seed, n_trg)
 
     load_before = os.getloadavg()
@@ -202,8 +190,7 @@ def main(argv=None) -> int:
         "benchmark": f"BUCC margin mining (k={args.k}, ratio margin, max strategy, both directions)",
         "device": device, "device_detail": detail,
         "faiss_omp_threads": faiss.omp_get_max_threads(),
-        "versions": {"python": platform.python_version(), "numpy": np.__version__, "faiss": faiss.__version__,
-                     "torch": torch.__version__},
+        "versions": versions(),
         "n": n_src if n_src == n_trg else None, "n_src": n_src, "n_trg": n_trg, "dim": args.dim, "k": args.k,
         "faiss": f"IndexFlatIP{' on GPU' if args.gpu else ''} (exact)"
                  + (f", database in chunks of {args.db_chunk}" if args.db_chunk else ""),
@@ -220,9 +207,7 @@ def main(argv=None) -> int:
     print(json.dumps(result))
     print(f"FAISS vs brute force ({device}, {n_src} x {n_trg}, dim {args.dim}): {t_faiss:.2f} s vs {t_ref:.2f} s "
           f"-> ratio (brute force / FAISS) = {t_ref / t_faiss:.2f}", file=sys.stderr)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {out}", file=sys.stderr)
+    write_result(out, result)
     return 0
 
 

@@ -15,7 +15,9 @@ Settings (``--settings``, comma list; each one changes one thing on top of the p
 * ``kit``      + bf16 (GPU only) + SDPA attention: the kit's default (what run_*.py use)
 * ``compile``  + ``torch_compile`` (optional; not a default)
 
-Reported per setting: optimizer steps/s, samples/s, real (non-pad) tokens/s, padded tokens/s and, on a GPU,
+Reported per setting: optimizer steps/s, samples/s, real (non-pad) tokens/s, padded tokens/s, the share of step
+time spent after the backward pass (clipping + optimizer: ``update_fraction``; one extra device synchronisation per
+step measures it) and, on a GPU,
 model-FLOPs utilisation = achieved training FLOPs on real tokens / the device's dense bf16 peak, with
 FLOPs per sequence of length s = 6 * N_nonembedding * s + 12 * layers * hidden * s^2 (the usual
 Megatron/PaLM count: matmuls forward + backward, attention scores and values included).
@@ -32,8 +34,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -42,6 +42,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import check_out_path, device_name, header, peak_bf16_tflops, write_result  # noqa: E402
 
 MODEL_SHAPES = {  # XLM-R configurations (layers, hidden, heads, ffn, vocab)
     "tiny": dict(num_hidden_layers=4, hidden_size=128, num_attention_heads=4, intermediate_size=512, vocab_size=2000),
@@ -59,8 +62,6 @@ TASK_SHAPES = {  # head, max length, log-normal median / sigma of the token leng
     "tag128": dict(head="tagging", max_length=128, median=28, sigma=0.6, min_length=4),
 }
 SETTINGS = ("hf", "dynamic", "grouped", "kit", "compile")
-# dense bf16 peak, TFLOP/s (vendor data sheets, SXM parts)
-PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}
 
 
 def lengths_for(task: dict, n: int, seed: int) -> np.ndarray:
@@ -164,7 +165,8 @@ def run_setting(name: str, args, shape: dict, task: dict, ds, cuda: bool) -> dic
         use_cpu=not cuda,
     )
     pad = Pad(task["head"], None if level >= SETTINGS.index("dynamic") else task["max_length"])
-    stats = {"real_tokens": 0, "padded_tokens": 0, "samples": 0, "flops": 0.0, "t0": None, "t1": None}
+    stats = {"real_tokens": 0, "padded_tokens": 0, "samples": 0, "flops": 0.0, "padded_flops": 0.0,
+             "t0": None, "t1": None, "update_seconds": 0.0, "t_backward_end": None}
     n_nonemb = nonembedding_params(model)
     L, H = shape["num_hidden_layers"], shape["hidden_size"]
 
@@ -177,6 +179,14 @@ def run_setting(name: str, args, shape: dict, task: dict, ds, cuda: bool) -> dic
                 if cuda:
                     torch.cuda.synchronize()
                 stats["t0"] = time.perf_counter()
+
+        def on_optimizer_step(self, a, state, control, **kw):
+            # gradient clipping + optimizer update: the per-step cost that does not shrink with fewer tokens
+            if stats["t_backward_end"] is not None:
+                if cuda:
+                    torch.cuda.synchronize()
+                stats["update_seconds"] += time.perf_counter() - stats["t_backward_end"]
+                stats["t_backward_end"] = None
 
         def on_step_end(self, a, state, control, **kw):
             if cuda:
@@ -192,7 +202,14 @@ def run_setting(name: str, args, shape: dict, task: dict, ds, cuda: bool) -> dic
                 stats["padded_tokens"] += int(m.numel())
                 stats["samples"] += int(m.shape[0])
                 stats["flops"] += float((6 * n_nonemb * lens + 12 * L * H * lens ** 2).sum())
-            return super().training_step(model, inputs, num_items_in_batch)
+                T = m.shape[1]  # what the hardware computes, padding included
+                stats["padded_flops"] += float(m.shape[0] * (6 * n_nonemb * T + 12 * L * H * T ** 2))
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            if self.state.global_step >= args.warmup:
+                if cuda:
+                    torch.cuda.synchronize()
+                stats["t_backward_end"] = time.perf_counter()
+            return loss
 
     trainer = CountingTrainer(model=model, args=targs, train_dataset=ds, data_collator=pad,
                               callbacks=[Timer()])
@@ -208,31 +225,20 @@ def run_setting(name: str, args, shape: dict, task: dict, ds, cuda: bool) -> dic
         "attn_implementation": getattr(model.config, "_attn_implementation", None),
         "bf16": bf16, "train_sampling_strategy": targs.train_sampling_strategy, "torch_compile": targs.torch_compile,
         "model_tflops_per_second": stats["flops"] / seconds / 1e12,
+        "hardware_tflops_per_second": stats["padded_flops"] / seconds / 1e12,
+        # share of the timed steps spent after the backward pass (gradient clipping + AdamW over all parameters,
+        # the 250k-row embedding included): what bounds MFU when a step holds few tokens
+        "update_fraction": stats["update_seconds"] / seconds,
     }
-    peak = device_peak() if cuda else None
+    peak = peak_bf16_tflops(device_name(True)) if cuda else None
+    out["peak_bf16_tflops"] = peak
+    # MFU counts the FLOPs of real tokens only (padding is waste); HFU counts what the device computed
     out["mfu"] = out["model_tflops_per_second"] / peak if peak else None
+    out["hfu_padded"] = out["hardware_tflops_per_second"] / peak if peak else None
     del trainer, model
     if cuda:
         torch.cuda.empty_cache()
     return out
-
-
-def device_peak() -> float | None:
-    import torch
-
-    name = torch.cuda.get_device_name(0)
-    for key, peak in PEAK_BF16_TFLOPS.items():
-        if key in name:
-            return peak
-    return None
-
-
-def device_name(cuda: bool) -> str:
-    import torch
-
-    if cuda:
-        return torch.cuda.get_device_name(0)
-    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
 
 
 def main(argv=None) -> int:
@@ -249,6 +255,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tmp", default="/tmp/xstilts-bench")
     p.add_argument("--out", default=None, help="JSON output (default bench/results/train-<device>-<shapes>.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     args = p.parse_args(argv)
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
     for s in settings:
@@ -256,9 +263,12 @@ def main(argv=None) -> int:
             p.error(f"unknown setting {s!r}; valid: {', '.join(SETTINGS)}")
 
     import torch
-    import transformers
 
     cuda = torch.cuda.is_available()
+    tag = "gpu" if cuda else "cpu"
+    out = check_out_path(Path(args.out) if args.out else
+                         ROOT / "bench" / "results" / f"train-{tag}-{args.model_shape}-{args.task_shape}.json",
+                         args.overwrite)
     shape, task = MODEL_SHAPES[args.model_shape], TASK_SHAPES[args.task_shape]
     n = args.batch_size * (args.warmup + args.steps)
     lengths = lengths_for(task, n, args.seed)
@@ -273,25 +283,18 @@ def main(argv=None) -> int:
         for r in results:
             r["real_tokens_per_second_vs_hf"] = r["real_tokens_per_second"] / base["real_tokens_per_second"]
     record = {
-        "benchmark": "train", "device": device_name(cuda), "cuda": cuda,
-        "date": time.strftime("%Y-%m-%d"), "command": " ".join(["python", "bench/bench_train.py", *(argv or sys.argv[1:])]),
+        **header("train", "bench_train.py", argv, cuda),
         "model_shape": {"name": args.model_shape, **shape}, "task_shape": {"name": args.task_shape, **task},
         "length_distribution_note": "log-normal assumption, see the script's docstring",
         "mean_length": float(lengths.mean()), "batch_size": args.batch_size, "steps": args.steps,
-        "warmup": args.warmup, "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                                            "python": platform.python_version()},
-        "load_average_at_start": os.getloadavg()[0], "results": results,
+        "warmup": args.warmup, "results": results,
     }
-    tag = "gpu" if cuda else "cpu"
-    out = Path(args.out) if args.out else ROOT / "bench" / "results" / f"train-{tag}-{args.model_shape}-{args.task_shape}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_result(out, record)
     for r in results:
         ratio = r.get("real_tokens_per_second_vs_hf")
         print(f"{r['setting']:>8}: {r['samples_per_second']:9.1f} samples/s {r['real_tokens_per_second']:11.0f} "
-              f"real tok/s  padding {100 * r['padding_fraction']:4.1f}%"
-              + (f"  x{ratio:.2f} vs hf" if ratio else "") + (f"  MFU {100 * r['mfu']:.1f}%" if r.get("mfu") else ""))
+              f"real tok/s  padding {100 * r['padding_fraction']:4.1f}%  update {100 * r['update_fraction']:4.1f}%"
+              + (f"  x{ratio:.2f} vs hf" if ratio else "") + (f"  MFU {100 * r['mfu']:.1f}% (padded {100 * r['hfu_padded']:.1f}%)" if r.get("mfu") else ""))
     return 0
 
 

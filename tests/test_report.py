@@ -349,3 +349,15 @@ def test_published_numbers_are_beside_ours_and_marked(tmp_path):
     # the published file can be switched off
     md2 = Path(build_report(root, tmp_path / "out2", published=None)["report_md"]).read_text(encoding="utf-8")
     assert "(published" not in md2
+
+
+def test_retrieval_layer_label_names_each_metric():
+    from types import SimpleNamespace
+
+    from xstilts.report import _retrieval_metrics
+
+    tat = SimpleNamespace(target="tatoeba", metric="accuracy")
+    bucc = SimpleNamespace(target="bucc2018", metric="f1")
+    assert _retrieval_metrics([tat, tat]) == "accuracy"
+    # BUCC is scored by F1: a layer table or plot holding both must not call it accuracy
+    assert _retrieval_metrics([tat, bucc]) == "score (tatoeba: accuracy, bucc2018: f1)"

@@ -119,6 +119,9 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+EVAL_BATCH_SIZE = 128  # kit default --per_device_eval_batch_size (bench/bench_eval.py measures it)
+
+
 def _bf16_available() -> bool:
     import torch
 
@@ -298,6 +301,9 @@ def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
         "seed": 1,
         "disable_tqdm": False,
         "dataloader_pin_memory": _cuda_available(),
+        # evaluation runs every language in one length-sorted pass: large batches cost little padding there
+        # (bench/bench_eval.py); the HF default is 8
+        "per_device_eval_batch_size": EVAL_BATCH_SIZE,
         # bf16 mixed precision wherever the GPU supports it (Ampere and later); fp32 on CPU. --bf16 false to disable
         "bf16": _bf16_available(),
     }

@@ -3,6 +3,8 @@
     python -m xstilts.plan plan  --models "xlmr-base xlmr-large" --intermediate "none mnli" --targets "xnli tatoeba"
     python -m xstilts.plan slurm --models ... --out slurm/xstilts-grid.sh      (see xstilts/slurm.py)
     python -m xstilts.plan measure --model tiny-2l-h64 --task mnli --preset tiny --data_root tests/fixtures/hub
+    python -m xstilts.plan from-bench --model xlmr-large --train bench/results/train-gpu-large-pair128.json \
+        --eval bench/results/eval-gpu-large-xnli.json --write      (GPU benchmark figures -> configs/throughput.json)
 
 ``make plan`` / ``make slurm`` (mk/study.mk) call the first two with the Makefile's variables, so the cells
 listed here are the Makefile's file targets, name for name (a test checks this against ``make -n grid``):
@@ -423,6 +425,79 @@ def measure(model: str, task: str, preset: str, data_root: str | None, max_steps
     }
 
 
+def from_bench(model: str, train_json: str | Path, eval_json: str | Path | None = None, setting: str = "kit",
+               previous: dict | None = None) -> dict:
+    """A configs/throughput.json entry from ``bench/bench_train.py`` (and ``bench/bench_eval.py``) results.
+
+    Training tokens/s = the chosen setting's real (non-pad) tokens/s; evaluation tokens/s = the kit's
+    one-pass evaluation tokens/s. The bench's encoder shape must be the model's (layers, hidden size);
+    without an evaluation result the entry says "partly measured" and the plan keeps its [unmeasured] mark.
+    """
+    from .models import registry
+
+    models = registry()
+    if model not in models:
+        raise choices_error("--model", model, sorted(models))
+    entry_cfg = models[model]
+    train = load_json(Path(train_json))
+    if train.get("benchmark") != "train":
+        raise UsageError(f"{train_json}: not a bench_train.py result (benchmark={train.get('benchmark')!r})")
+    shape = train.get("model_shape", {})
+    want = (entry_cfg.get("num_layers"), entry_cfg.get("hidden_size"))
+    got = (shape.get("num_hidden_layers"), shape.get("hidden_size"))
+    if want != got:
+        raise UsageError(f"{train_json} measured the {shape.get('name')!r} shape ({got[0]} layers, hidden {got[1]}), "
+                         f"but {model} has {want[0]} layers, hidden {want[1]}: run bench/bench_train.py with the "
+                         f"matching --model_shape")
+    results = {r["setting"]: r for r in train.get("results", [])}
+    if setting not in results:
+        raise choices_error("--setting", setting, sorted(results))
+    r = results[setting]
+    src = [f"measured {train['date']} on {train['device']}: {train['command']} "
+           f"(setting {setting}: {r['real_tokens_per_second']:.0f} real tokens/s, batch {train['batch_size']}, "
+           f"task shape {train['task_shape']['name']})"]
+    eval_tps = None
+    if eval_json:
+        ev = load_json(Path(eval_json))
+        if ev.get("benchmark") != "eval" or "tokens_per_second" not in ev.get("kit", {}):
+            raise UsageError(f"{eval_json}: not a bench_eval.py result with token counts (re-run bench/bench_eval.py)")
+        if ev.get("device") != train.get("device"):
+            raise UsageError(f"{eval_json} was measured on {ev.get('device')!r}, {train_json} on "
+                             f"{train.get('device')!r}: use results from the same device")
+        eshape = ev.get("model_shape", {})
+        if (eshape.get("num_hidden_layers"), eshape.get("hidden_size")) != want:
+            raise UsageError(f"{eval_json} measured the {eshape.get('name')!r} shape, not {model}'s")
+        eval_tps = round(float(ev["kit"]["tokens_per_second"]), 1)
+        src.append(f"evaluation: {ev['command']} ({eval_tps:.0f} tokens/s, kit one-pass evaluation)")
+    else:
+        eval_tps = round(3.0 * float(r["real_tokens_per_second"]), 1)
+        src = ["partly " + src[0], "evaluation NOT measured: estimated as 3x training tokens/s (forward only)"]
+    prev = previous or {}
+    src.append(f"min_step_seconds kept from the previous entry ({prev.get('min_step_seconds', 0.0)}, "
+               f"{'measured' if is_measured(prev) else 'an estimate'})")
+    return {
+        "gpus": 1,
+        "train_tokens_per_second": round(float(r["real_tokens_per_second"]), 1),
+        "eval_tokens_per_second": eval_tps,
+        "min_step_seconds": float(prev.get("min_step_seconds", 0.0)),
+        "device": train["device"] + (", bf16" if r.get("bf16") else ""),
+        "source": "; ".join(src),
+    }
+
+
+def record_throughput(model: str, entry: dict, path: Path = THROUGHPUT_FILE) -> Path:
+    """Put ``entry`` into the throughput file for ``model``; the replaced entry's source is kept beside it."""
+    data = load_json(path)
+    old = data.setdefault("models", {}).get(model)
+    if old is not None:
+        entry = dict(entry, replaced_source=old.get("source"))
+    data["models"][model] = entry
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
 # ----------------------------------------------------------------------------- command line
 def _grid_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", required=True)
@@ -472,11 +547,30 @@ def main(argv: list[str] | None = None) -> int:
     p_measure.add_argument("--data_root", default=None)
     p_measure.add_argument("--max_steps", type=int, default=50)
     p_measure.add_argument("--output_dir", default="checkpoints/_measure")
+    p_measure.add_argument("--write", action="store_true", help="store the entry in the throughput file")
+    p_measure.add_argument("--throughput", default=str(THROUGHPUT_FILE), help="the throughput file (--write)")
+    p_bench = sub.add_parser("from-bench", help="a throughput entry from bench/bench_train.py (+ bench_eval.py) results")
+    p_bench.add_argument("--model", required=True)
+    p_bench.add_argument("--train", required=True, help="bench/results/train-<device>-<shape>-<task>.json")
+    p_bench.add_argument("--eval", default=None, help="bench/results/eval-<device>-<shape>-<task>.json")
+    p_bench.add_argument("--setting", default="kit", help="which bench setting's tokens/s (default: kit)")
+    p_bench.add_argument("--write", action="store_true", help="store the entry in the throughput file")
+    p_bench.add_argument("--throughput", default=str(THROUGHPUT_FILE), help="the throughput file (--write)")
     args, extra = p.parse_known_args(argv)
     try:
-        if args.command == "measure":
-            entry = measure(args.model, args.task, args.preset, args.data_root, args.max_steps, args.output_dir, extra)
+        if args.command in ("measure", "from-bench"):
+            if args.command == "measure":
+                entry = measure(args.model, args.task, args.preset, args.data_root, args.max_steps, args.output_dir,
+                                extra)
+            else:
+                if extra:
+                    raise UsageError(f"unknown arguments: {' '.join(extra)}")
+                previous = load_json(Path(args.throughput)).get("models", {}).get(args.model)
+                entry = from_bench(args.model, args.train, args.eval, args.setting, previous)
             print(json.dumps({args.model: entry}, indent=2))
+            if args.write:
+                path = record_throughput(args.model, entry, Path(args.throughput))
+                print(f"stored in {path}: `make plan` now uses it", file=sys.stderr)
             return 0
         if extra:
             raise UsageError(f"unknown arguments: {' '.join(extra)}")

@@ -630,9 +630,18 @@ def layer_table(groups: list[Group]) -> str | None:
         cells = [(pct(means[l]) + ("*" if l in configured else "")) if l in means else "–" for l in range(n_layers)]
         rows.append([g.model, g.intermediate, g.target, *cells])
     table = md_table(["model", "intermediate", "target", *[str(l) for l in range(n_layers)]], rows, right=3)
-    return (table + "\n\nAverage accuracy (×100, mean over seeds) of retrieval with the representation of each "
-            "layer (0 = embeddings). `*` marks the configured layer (`retrieval.layer`), the one reported in "
-            "the main table.")
+    return (table + f"\n\nAverage {_retrieval_metrics(rg)} (×100, mean over seeds) of retrieval with the "
+            "representation of each layer (0 = embeddings). `*` marks the configured layer (`retrieval.layer`), "
+            "the one reported in the main table.")
+
+
+def _retrieval_metrics(rg: list[Group]) -> str:
+    """``accuracy`` (Tatoeba alone), or ``score (tatoeba: accuracy, bucc2018: f1)`` when the metrics differ."""
+    by_target = dict.fromkeys((g.target, g.metric) for g in rg)
+    metrics = {m for _, m in by_target}
+    if len(metrics) == 1:
+        return next(iter(metrics))
+    return "score (" + ", ".join(f"{t}: {m}" for t, m in by_target) + ")"
 
 
 def _distinct(values) -> str:
@@ -733,7 +742,7 @@ def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note:
             "_In the size plot, points of different series are offset slightly along x so that their error bars "
             "do not overlap._", ""]
     if has_layers_png:
-        out += [f"![Retrieval accuracy by layer]({LAYERS_PNG})", ""]
+        out += [f"![Retrieval score by layer]({LAYERS_PNG})", ""]
     return "\n".join(out)
 
 
@@ -917,8 +926,9 @@ def plot_layers(groups: list[Group], path: Path) -> bool:
         ax.plot(chosen, [100 * means[l] for l in chosen], marker="*", markersize=15, linestyle="none",
                 color=line.get_color())
     ax.set_xlabel("layer (0 = embeddings; ★ = configured layer)")
-    ax.set_ylabel("retrieval accuracy (×100)")
-    ax.set_title("Retrieval accuracy by layer")
+    metric = _retrieval_metrics(rg)
+    ax.set_ylabel(f"retrieval {metric} (×100)")
+    ax.set_title(f"Retrieval {metric.split(' (')[0]} by layer")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8, loc="best")
     ax.grid(True, alpha=0.3)

@@ -1,0 +1,139 @@
+"""The benchmarks run (tiny shapes, a few steps), write what they claim, refuse to overwrite a recorded result,
+and feed `make plan` (python -m xstilts.plan from-bench)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import bench_embed  # noqa: E402
+import bench_eval  # noqa: E402
+import bench_mining  # noqa: E402
+import bench_train  # noqa: E402
+
+HEADER = ("benchmark", "date", "device", "cuda", "command", "versions", "load_average_at_start")
+
+
+@pytest.fixture(scope="module")
+def train_json(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "train.json"
+    rc = bench_train.main(["--model_shape", "tiny", "--task_shape", "tag128", "--settings", "hf,kit", "--steps", "3",
+                           "--warmup", "1", "--batch_size", "8", "--tmp", str(out.parent / "tmp"), "--out", str(out)])
+    assert rc == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def eval_json(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "eval.json"
+    assert bench_eval.main(["--model_shape", "tiny", "--task", "xnli", "--scale", "0.002", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_records_both_settings(train_json):
+    rec = json.loads(train_json.read_text())
+    assert all(k in rec for k in HEADER) and rec["benchmark"] == "train" and rec["cuda"] is False
+    assert rec["versions"]["torch"] and rec["versions"]["transformers"]
+    hf, kit = (next(r for r in rec["results"] if r["setting"] == s) for s in ("hf", "kit"))
+    # the HF default pads every sequence to 128; the kit pads each batch to its longest member
+    assert hf["padding_fraction"] > kit["padding_fraction"]
+    assert hf["padded_tokens_per_second"] / hf["real_tokens_per_second"] == pytest.approx(
+        1 / (1 - hf["padding_fraction"]))
+    assert kit["attn_implementation"] == "sdpa" and kit["train_sampling_strategy"].endswith("group_by_length")
+    assert hf["train_sampling_strategy"].endswith("random")
+    assert kit["real_tokens_per_second_vs_hf"] == pytest.approx(
+        kit["real_tokens_per_second"] / hf["real_tokens_per_second"])
+    assert hf["mfu"] is None and hf["bf16"] is False  # no peak to compare with on a CPU
+    assert all(0 < r["update_fraction"] < 1 for r in (hf, kit))
+    assert rec["command"].startswith("python bench/bench_train.py --model_shape tiny")
+
+
+def test_bench_refuses_to_overwrite(train_json, capsys):
+    before = train_json.read_bytes()
+    with pytest.raises(SystemExit, match="--overwrite"):
+        bench_train.main(["--model_shape", "tiny", "--steps", "1", "--warmup", "0", "--out", str(train_json)])
+    assert train_json.read_bytes() == before
+
+
+def test_eval_one_pass_matches_naive(eval_json):
+    rec = json.loads(eval_json.read_text())
+    assert rec["benchmark"] == "eval" and rec["predictions_agree"] is True
+    assert rec["languages"] == 15 and rec["rows"] == 15 * 10  # 5,010 x 0.002 per language
+    assert rec["kit"]["tokens_per_second"] == pytest.approx(rec["tokens"] / rec["kit"]["seconds"])
+    assert rec["speedup"] == pytest.approx(rec["naive"]["seconds"] / rec["kit"]["seconds"])
+
+
+def test_embed_kit_equals_naive(tmp_path):
+    out = tmp_path / "embed.json"
+    assert bench_embed.main(["--model_shape", "tiny", "--n", "200", "--layers", "0,4", "--out", str(out)]) == 0
+    rec = json.loads(out.read_text())
+    assert rec["layers"] == [0, 4] and rec["sentences"] == 200
+    assert rec["min_cosine_kit_vs_naive"] > 0.999  # same vectors: only the batching differs on a CPU
+    assert rec["kit"]["order"] == "length-sorted" and rec["naive"]["order"] == "file"
+
+
+def test_embed_bad_layer_is_named(tmp_path):
+    with pytest.raises(SystemExit):
+        bench_embed.main(["--model_shape", "tiny", "--layers", "9", "--out", str(tmp_path / "e.json")])
+    assert not (tmp_path / "e.json").exists()
+
+
+def test_mining_faiss_agrees_with_brute_force(tmp_path):
+    assert bench_mining.main(["--n", "1500", "--dim", "32", "--repeat", "1", "--out_dir", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "mining-cpu-1500.json").read_text())
+    assert rec["check"]["pair_agreement"] >= 0.999 and rec["candidates"] > 0
+    assert rec["versions"]["faiss"]
+
+
+def test_plan_uses_bench_figures(train_json, eval_json, tmp_path):
+    from xstilts import plan
+
+    tp = tmp_path / "throughput.json"
+    shutil.copy(plan.THROUGHPUT_FILE, tp)
+    assert plan.main(["from-bench", "--model", "tiny-4l-h128", "--train", str(train_json), "--eval", str(eval_json),
+                      "--write", "--throughput", str(tp)]) == 0
+    entry = json.loads(tp.read_text())["models"]["tiny-4l-h128"]
+    kit = next(r for r in json.loads(train_json.read_text())["results"] if r["setting"] == "kit")
+    assert entry["train_tokens_per_second"] == pytest.approx(kit["real_tokens_per_second"], rel=1e-3)
+    assert entry["eval_tokens_per_second"] == pytest.approx(
+        json.loads(eval_json.read_text())["kit"]["tokens_per_second"], rel=1e-3)
+    assert plan.is_measured(entry) and "bench/bench_train.py" in entry["source"]
+    assert entry["replaced_source"].startswith("measured")  # the previous entry's provenance is kept
+
+    grid = plan.build_grid("tiny-4l-h128", "none", "xnli", "1")
+    text = plan.render_plan(grid, throughput=json.loads(tp.read_text()))
+    assert "[unmeasured]" not in text
+    # the estimate moves with the figure: halve the throughput, the hours grow
+    slow = json.loads(tp.read_text())
+    for k in ("train_tokens_per_second", "eval_tokens_per_second"):
+        slow["models"]["tiny-4l-h128"][k] /= 2
+    est = plan.estimate(grid.cells[0], json.loads(tp.read_text()), plan.load_json(plan.SIZES_FILE), "xtreme")
+    est_slow = plan.estimate(grid.cells[0], slow, plan.load_json(plan.SIZES_FILE), "xtreme")
+    assert est_slow.gpu_hours == pytest.approx(2 * est.gpu_hours)
+
+
+def test_plan_from_bench_refuses_a_shape_mismatch(train_json, tmp_path, capsys):
+    from xstilts import plan
+
+    tp = tmp_path / "throughput.json"
+    shutil.copy(plan.THROUGHPUT_FILE, tp)
+    before = tp.read_bytes()
+    assert plan.main(["from-bench", "--model", "xlmr-large", "--train", str(train_json), "--write",
+                      "--throughput", str(tp)]) == 2
+    err = capsys.readouterr().err
+    assert "'tiny' shape (4 layers, hidden 128)" in err and "xlmr-large has 24 layers, hidden 1024" in err
+    assert tp.read_bytes() == before
+
+
+def test_plan_from_bench_without_eval_stays_unmeasured(train_json):
+    from xstilts import plan
+
+    entry = plan.from_bench("tiny-4l-h128", train_json)
+    assert not plan.is_measured(entry) and "evaluation NOT measured" in entry["source"]
