@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--overwrite", action="store_true", help="replace an existing result file")
     args = p.parse_args(argv)
     out = check_out_path(Path(args.out), args.overwrite)
+    hdr = header("commands", "bench_commands.py", argv, False)  # before measuring: the load average at the start
     names = args.only or list(COMMANDS)
     commit = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True).strip()
     dirty = bool(subprocess.check_output(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, text=True).strip())
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
         runs[name] = r = timed(COMMANDS[name], clone, work / f"{name}.log")
         print(f"{name}: {r['minutes']} (exit {r['exit_status']})", file=sys.stderr)
         failed |= r["exit_status"] != 0
-    record = {**header("commands", "bench_commands.py", argv, False), "cpu": cpu_model(), "cores": os.cpu_count(),
+    record = {**hdr, "cpu": cpu_model(), "cores": os.cpu_count(),
               "commit": commit, "working_tree_had_uncommitted_changes": dirty,
               "note": "timed in a fresh clone of the commit; uncommitted changes are not part of the measurement",
               "runs": runs, "targets": {"demo": "<= 300 s", "test": "<= 600 s"}}

@@ -127,6 +127,7 @@ def main(argv=None) -> int:
     out_path = check_out_path(Path(args.out) if args.out else ROOT / "bench" / "results" / (
         f"embed-{'gpu' if cuda else 'cpu'}-{args.model_shape}-{args.n}-{'all' if args.layers == 'all' else 'one' if len(layers) == 1 else 'some'}.json"),
         args.overwrite)
+    hdr = header("embed", "bench_embed.py", argv, cuda)  # before measuring: the load average at the start
     device = "cuda" if cuda else "cpu"
     torch.manual_seed(0)
     cfg = XLMRobertaConfig(max_position_embeddings=514, pad_token_id=1, bos_token_id=0, eos_token_id=2,
@@ -163,7 +164,7 @@ def main(argv=None) -> int:
     min_cos = float(cos.min())
     limit = 0.999 if kit_dtype == "torch.float32" else 0.98
     record = {
-        **header("embed", "bench_embed.py", argv, cuda),
+        **hdr,
         "model_shape": {"name": args.model_shape, **shape}, "sentences": args.n, "tokens": n_tokens,
         "layers": layers, "pooling": "mean (special tokens included)", "lengths": LENGTHS,
         "naive": {"seconds": t_naive, "sentences_per_second": args.n / t_naive, "tokens_per_second": n_tokens / t_naive,

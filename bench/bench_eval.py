@@ -104,6 +104,7 @@ def main(argv=None) -> int:
     cuda = torch.cuda.is_available()
     out = check_out_path(Path(args.out) if args.out else ROOT / "bench" / "results" / (
         f"eval-{'gpu' if cuda else 'cpu'}-{args.model_shape}-{args.task}.json"), args.overwrite)
+    hdr = header("eval", "bench_eval.py", argv, cuda)  # before measuring: the load average at the start
     task = TASKS[args.task]
     shape = MODEL_SHAPES[args.model_shape]
     ds = build_rows(task, args.scale, shape["vocab_size"], args.seed)
@@ -142,7 +143,7 @@ def main(argv=None) -> int:
     n = len(ds)
     tokens = int(np.sum(ds["length"]))
     record = {
-        **header("eval", "bench_eval.py", argv, cuda),
+        **hdr,
         "model_shape": {"name": args.model_shape, **shape}, "task": args.task, "rows": n,
         "languages": len(task["rows"]), "scale": args.scale, "tokens": tokens,
         "naive": {"seconds": t_naive, "rows_per_second": n / t_naive, "tokens_per_second": tokens / t_naive,

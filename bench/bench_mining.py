@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import device_name, versions, write_result  # noqa: E402
+from common import command_line, device_name, versions, write_result  # noqa: E402
 from xstilts import bucc  # noqa: E402
 
 
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
         "loadavg_1_5_15_before": [round(v, 2) for v in load_before],
         "loadavg_1_5_15_after": [round(v, 2) for v in os.getloadavg()],
         "candidates": len(fa_pairs), "check": check, "hnsw": hnsw,
-        "date": time.strftime("%Y-%m-%d"),
+        "date": time.strftime("%Y-%m-%d"), "command": command_line("bench_mining.py", argv),
     }
     print(json.dumps(result))
     print(f"FAISS vs brute force ({device}, {n_src} x {n_trg}, dim {args.dim}): {t_faiss:.2f} s vs {t_ref:.2f} s "

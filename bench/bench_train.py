@@ -22,10 +22,15 @@ model-FLOPs utilisation = achieved training FLOPs on real tokens / the device's 
 FLOPs per sequence of length s = 6 * N_nonembedding * s + 12 * layers * hidden * s^2 (the usual
 Megatron/PaLM count: matmuls forward + backward, attention scores and values included).
 
+Timing covers whole megabatches: the length-grouped sampler sorts megabatches of 50 batches (on a training set of
+at least 200 batches, which the benchmark builds) and serves each longest-first, so ``--steps 50`` after the
+warm-up spans one megabatch's mix of lengths (the warm-up's 5 longest batches of the first megabatch are
+replaced by the 5 longest of the second).
+
 The length distributions are log-normal with the median/sigma below, clipped to [min, max]: an
 ASSUMPTION standing in for the real datasets' XLM-R token lengths (no Hub here); the JSON records them.
 
-    python bench/bench_train.py --model_shape tiny --task_shape pair128 --steps 30            # CPU
+    python bench/bench_train.py --model_shape tiny --task_shape pair128                       # CPU
     python bench/bench_train.py --model_shape large --task_shape pair256 --batch_size 32      # GPU
 """
 
@@ -62,6 +67,7 @@ TASK_SHAPES = {  # head, max length, log-normal median / sigma of the token leng
     "tag128": dict(head="tagging", max_length=128, median=28, sigma=0.6, min_length=4),
 }
 SETTINGS = ("hf", "dynamic", "grouped", "kit", "compile")
+MEGABATCH = 50  # batches per megabatch of transformers' LengthGroupedSampler on a large training set
 
 
 def lengths_for(task: dict, n: int, seed: int) -> np.ndarray:
@@ -248,7 +254,8 @@ def main(argv=None) -> int:
     p.add_argument("--settings", default="hf,dynamic,grouped,kit",
                    help=f"comma list from {', '.join(SETTINGS)}")
     p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=30, help="timed optimizer steps per setting")
+    p.add_argument("--steps", type=int, default=MEGABATCH,
+                   help=f"timed optimizer steps per setting (default {MEGABATCH}: one length-grouped megabatch)")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     p.add_argument("--num_labels", type=int, default=3)
     p.add_argument("--workers", type=int, default=0)
@@ -269,8 +276,12 @@ def main(argv=None) -> int:
     out = check_out_path(Path(args.out) if args.out else
                          ROOT / "bench" / "results" / f"train-{tag}-{args.model_shape}-{args.task_shape}.json",
                          args.overwrite)
+    hdr = header("train", "bench_train.py", argv, cuda)  # before measuring: the load average at the start
     shape, task = MODEL_SHAPES[args.model_shape], TASK_SHAPES[args.task_shape]
-    n = args.batch_size * (args.warmup + args.steps)
+    # as many rows as a real training set holds, for the sampler's sake: HF's length-grouped sampler sorts
+    # megabatches of min(rows / (4 x batch), 50) batches, so fewer than 200 batches of rows would sort less
+    # than real training does; only warmup + steps batches are trained
+    n = args.batch_size * max(args.warmup + args.steps, 4 * MEGABATCH)
     lengths = lengths_for(task, n, args.seed)
     ds = make_dataset(task, lengths, shape["vocab_size"], args.seed, args.num_labels)
     results = []
@@ -283,7 +294,7 @@ def main(argv=None) -> int:
         for r in results:
             r["real_tokens_per_second_vs_hf"] = r["real_tokens_per_second"] / base["real_tokens_per_second"]
     record = {
-        **header("train", "bench_train.py", argv, cuda),
+        **hdr,
         "model_shape": {"name": args.model_shape, **shape}, "task_shape": {"name": args.task_shape, **task},
         "length_distribution_note": "log-normal assumption, see the script's docstring",
         "mean_length": float(lengths.mean()), "batch_size": args.batch_size, "steps": args.steps,

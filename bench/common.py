@@ -64,7 +64,9 @@ def versions() -> dict:
 
 
 def command_line(script: str, argv) -> str:
-    return " ".join(["python", f"bench/{script}", *(sys.argv[1:] if argv is None else argv)])
+    """The command that reproduces the measurement (``--overwrite`` only concerns the file, so it is left out)."""
+    args = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--overwrite"]
+    return " ".join(["python", f"bench/{script}", *args])
 
 
 def header(benchmark: str, script: str, argv, cuda: bool) -> dict:

@@ -15,9 +15,9 @@ BENCH_MODEL_SHAPES ?= base large
 .PHONY: bench-cpu bench-gpu bench-commands
 
 bench-cpu: | $(STAMP)
-	$(PY) bench/bench_train.py --model_shape tiny --task_shape pair128 --steps 30 $(BENCH_FLAGS)
-	$(PY) bench/bench_train.py --model_shape tiny --task_shape tag128 --steps 30 $(BENCH_FLAGS)
-	$(PY) bench/bench_train.py --model_shape tiny --task_shape qa384 --steps 15 --warmup 3 --batch_size 16 $(BENCH_FLAGS)
+	$(PY) bench/bench_train.py --model_shape tiny --task_shape pair128 $(BENCH_FLAGS)
+	$(PY) bench/bench_train.py --model_shape tiny --task_shape tag128 $(BENCH_FLAGS)
+	$(PY) bench/bench_train.py --model_shape tiny --task_shape qa384 --batch_size 16 $(BENCH_FLAGS)
 	for t in xnli panx mlqa; do $(PY) bench/bench_eval.py --model_shape tiny --task $$t --scale 0.02 $(BENCH_FLAGS); done
 	$(PY) bench/bench_embed.py --model_shape tiny --n 4000 $(BENCH_FLAGS)
 	$(PY) bench/bench_mining.py --n 20000 --dim 768 $(BENCH_FLAGS)

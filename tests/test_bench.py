@@ -137,3 +137,16 @@ def test_plan_from_bench_without_eval_stays_unmeasured(train_json):
 
     entry = plan.from_bench("tiny-4l-h128", train_json)
     assert not plan.is_measured(entry) and "evaluation NOT measured" in entry["source"]
+
+
+def test_readme_tables_are_the_recorded_results():
+    """bench/README.md's tables are generated from bench/results/*.json: no figure without its command."""
+    import summarize
+
+    readme = summarize.README.read_text()
+    block = readme.split(summarize.BEGIN, 1)[1].split(summarize.END, 1)[0]
+    assert block.strip() == summarize.render().strip(), "run `python bench/summarize.py --write`"
+    for path in summarize.RESULTS.glob("*.json"):
+        rec = json.loads(path.read_text())
+        if not path.name.startswith("shapecheck-"):
+            assert rec["command"].startswith("python bench/") and f"`{rec['command']}`" in block, path.name

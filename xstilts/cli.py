@@ -304,6 +304,8 @@ def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
         # evaluation runs every language in one length-sorted pass: large batches cost little padding there
         # (bench/bench_eval.py); the HF default is 8
         "per_device_eval_batch_size": EVAL_BATCH_SIZE,
+        # one fused AdamW kernel for all parameters (transformers 5's default, pinned here so it is explicit)
+        "optim": "adamw_torch_fused",
         # bf16 mixed precision wherever the GPU supports it (Ampere and later); fp32 on CPU. --bf16 false to disable
         "bf16": _bf16_available(),
     }
@@ -395,7 +397,8 @@ def hyperparameters(training_args, data_args, kit_args) -> dict:
     keys = ["learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
             "gradient_accumulation_steps", "warmup_steps", "weight_decay", "max_grad_norm",
             "adam_epsilon", "adam_beta1", "adam_beta2", "lr_scheduler_type", "seed", "bf16", "fp16",
-            "eval_strategy", "eval_steps", "train_sampling_strategy", "per_device_eval_batch_size", "deepspeed"]
+            "eval_strategy", "eval_steps", "train_sampling_strategy", "per_device_eval_batch_size", "optim",
+            "deepspeed"]
     out = {}
     for k in keys:
         v = getattr(training_args, k, None)

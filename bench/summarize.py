@@ -1,0 +1,143 @@
+#!/usr/bin/env python
+"""Markdown tables of every recorded benchmark result (bench/results/*.json): one row per file, with its date,
+device, the figures and the exact command that produced it. bench/README.md's tables are this script's output.
+
+    python bench/summarize.py                    # print
+    python bench/summarize.py --write            # replace the generated part of bench/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "bench" / "README.md"
+BEGIN, END = "<!-- summarize:begin -->", "<!-- summarize:end -->"
+
+
+def _n(x, digits=0) -> str:
+    if x is None:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def _load(pattern: str) -> list[tuple[Path, dict]]:
+    return [(p, json.loads(p.read_text())) for p in sorted(RESULTS.glob(pattern))]
+
+
+def _device(rec: dict) -> str:
+    d = rec.get("device_detail") or rec.get("device", "")
+    load = rec.get("load_average_at_start")
+    if load is None and rec.get("loadavg_1_5_15_before"):
+        load = rec["loadavg_1_5_15_before"][0]
+    return d + (f" (load {load:.1f})" if load is not None and not rec.get("cuda") else "")
+
+
+def train_table() -> str:
+    rows = []
+    for path, r in _load("train-*.json"):
+        res = {x["setting"]: x for x in r["results"]}
+        hf = res.get("hf")
+        for name, x in res.items():
+            if name == "hf" and len(res) > 1:
+                continue
+            rows.append([r["date"], _device(r), r["model_shape"]["name"], r["task_shape"]["name"], str(r["batch_size"]),
+                         f"{r['warmup']} + {r['steps']}", name,
+                         _n(hf["real_tokens_per_second"]) if hf else "–", _n(x["real_tokens_per_second"]),
+                         f"**{x['real_tokens_per_second_vs_hf']:.2f}×**" if hf and "real_tokens_per_second_vs_hf" in x else "–",
+                         f"{_pct(hf['padding_fraction']) if hf else '–'} → {_pct(x['padding_fraction'])}",
+                         _pct(x.get("update_fraction")), _pct(x.get("mfu")), f"`{r['command']}`"])
+    return _table(["date", "device", "model", "task shape", "batch", "warm-up + timed steps", "setting",
+                   "hf real tok/s", "setting real tok/s", "vs hf", "padding hf → setting", "update share", "MFU",
+                   "command"], rows)
+
+
+def eval_table() -> str:
+    rows = [[r["date"], _device(r), r["model_shape"]["name"], f"{r['task']} ({r['languages']} langs)", _n(r["rows"]),
+             f"{_n(r['naive']['rows_per_second'])} (batch {r['naive']['batch_size']})",
+             f"{_n(r['kit']['rows_per_second'])} (batch {r['kit']['batch_size']})", f"**{r['speedup']:.2f}×**",
+             "yes" if r["predictions_agree"] else "NO", f"`{r['command']}`"] for _, r in _load("eval-*.json")]
+    return _table(["date", "device", "model", "task", "rows", "naive rows/s", "kit rows/s", "speed-up",
+                   "same predictions", "command"], rows)
+
+
+def embed_table() -> str:
+    rows = [[r["date"], _device(r), r["model_shape"]["name"], _n(r["sentences"]), str(len(r["layers"])),
+             f"{_n(r['naive']['sentences_per_second'])} (file order, batch {r['naive']['batch_size']}, fp32)",
+             f"{_n(r['kit']['sentences_per_second'])} (sorted, batch {r['kit']['batch_size']}, "
+             f"{r['kit']['dtype'].replace('torch.', '')})", f"**{r['speedup']:.2f}×**",
+             f"{r['min_cosine_kit_vs_naive']:.6f}", f"`{r['command']}`"] for _, r in _load("embed-*.json")]
+    return _table(["date", "device", "model", "sentences", "layers", "naive sentences/s", "kit sentences/s",
+                   "speed-up", "min cosine kit vs naive", "command"], rows)
+
+
+def mining_table() -> str:
+    rows = []
+    for _, r in _load("mining-*.json"):
+        c = r["check"]
+        rows.append([r["date"], _device(r), f"{_n(r['n_src'])} × {_n(r['n_trg'])}", str(r["dim"]),
+                     f"{r['seconds_faiss']:.2f}", f"{r['seconds_reference']:.2f}", f"**{r['speedup_faiss_vs_reference']:.2f}×**",
+                     f"{c['pairs_faiss']:,} pairs, agreement {100 * c['pair_agreement']:.1f} %",
+                     f"`{r['command']}`"])
+    return _table(["date", "device", "n", "dim", "FAISS exact (s)", "brute force (s)", "brute / FAISS",
+                   "mined pairs", "command"], rows)
+
+
+def commands_table() -> str:
+    rows = []
+    for _, r in _load("commands-*.json"):
+        for name, run in r["runs"].items():
+            rows.append([r["date"], f"{r['cpu']}, {r['cores']} cores (load {r['load_average_at_start']:.1f})",
+                         r["commit"][:10], f"`{run['command']}`", run["minutes"],
+                         "ok" if run["exit_status"] == 0 else f"FAILED (exit {run['exit_status']})",
+                         r["targets"].get(name, "–"), f"`{r['command']}`"])
+    return _table(["date", "device", "commit", "what (fresh clone)", "wall time", "status", "target", "command"], rows)
+
+
+def render() -> str:
+    parts = [("Training throughput (`bench_train.py`)", train_table),
+             ("Zero-shot evaluation throughput (`bench_eval.py`)", eval_table),
+             ("Retrieval: sentence-embedding throughput (`bench_embed.py`)", embed_table),
+             ("Retrieval: BUCC margin mining, FAISS vs brute force (`bench_mining.py`)", mining_table),
+             ("CPU: the README's two commands (`bench_commands.py`)", commands_table)]
+    out = []
+    for title, fn in parts:
+        out += [f"### {title}", "", fn(), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--write", action="store_true", help=f"replace the part of {README.name} between the markers")
+    args = p.parse_args(argv)
+    text = render()
+    if not args.write:
+        print(text)
+        return 0
+    readme = README.read_text()
+    if BEGIN not in readme or END not in readme:
+        print(f"error: {README} lacks the markers {BEGIN} / {END}", file=sys.stderr)
+        return 2
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{BEGIN}\n\n{text}\n{END}{tail}")
+    print(f"wrote the tables into {README}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
