@@ -354,8 +354,9 @@ def render_plan(grid: Grid, *, train_args: str = "", throughput: dict | None = N
                      f"above are an unmeasured estimate. Where each figure comes from:")
         for m in sorted(unmeasured_models):
             lines.append(f"  {m}: {throughput['models'][m]['source']}")
-        lines.append(f"  Measure on your GPU with `python -m xstilts.plan measure --model <name> --task mnli` and put "
-                     f"the figures in {THROUGHPUT_FILE.relative_to(CONFIGS.parent)}.")
+        lines.append(f"  Measure on your GPU: `make bench-gpu` (stores xlmr-base/xlmr-large), or `python -m xstilts.plan "
+                     f"measure --model <name> --task mnli --write`; both update "
+                     f"{THROUGHPUT_FILE.relative_to(CONFIGS.parent)}.")
     measured = sorted({c.model for c in grid.phase2 + grid.cells} - unmeasured_models
                       & set(throughput.get("models", {})))
     for m in measured:
