@@ -140,7 +140,8 @@ def main(argv=None) -> int:
     out = Path(args.out_dir) / (f"mining-{device}-{n_src}" + (f"x{n_trg}" if n_trg != n_src else "")
                                 + ("-hnsw" if args.hnsw else "") + ".json")
     if out.exists() and not args.overwrite:
-        ap.error(f"{out} exists (a recorded measurement); pass --overwrite to replace it, or --out_dir elsewhere")
+        ap.error(f"{out} exists (a recorded measurement); pass --overwrite (make: BENCH_FLAGS=--overwrite) to "
+                 f"replace it, or --out_dir elsewhere")
 
     import faiss
 

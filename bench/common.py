@@ -79,8 +79,8 @@ def header(benchmark: str, script: str, argv, cuda: bool) -> dict:
 def check_out_path(path: Path, overwrite: bool) -> Path:
     """Call before measuring: a recorded result is not replaced unless asked (nothing computed is lost)."""
     if path.exists() and not overwrite:
-        raise SystemExit(f"error: {path} exists (a recorded measurement); pass --overwrite to replace it, "
-                         f"or --out to write elsewhere")
+        raise SystemExit(f"error: {path} exists (a recorded measurement); pass --overwrite (make: "
+                         f"BENCH_FLAGS=--overwrite) to replace it, or --out to write elsewhere")
     return path
 
 
