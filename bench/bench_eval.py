@@ -64,12 +64,15 @@ def build_rows(task: dict, scale: float, vocab: int, seed: int):
 
 
 def predictor(model, batch_size: int, cuda: bool):
+    import torch
     from transformers import TrainingArguments
 
     from xstilts.training import _trainer_class
 
     args = TrainingArguments(output_dir="/tmp/xstilts-bench-eval", per_device_eval_batch_size=batch_size,
-                             report_to=[], disable_tqdm=True, bf16_full_eval=cuda, use_cpu=not cuda)
+                             report_to=[], disable_tqdm=True, use_cpu=not cuda,
+                             # as run_target.py: bf16 autocast on a bf16-capable GPU (both ways alike)
+                             bf16=cuda and torch.cuda.is_bf16_supported())
     return _trainer_class()(model=model, args=args, data_collator=Pad(None, None))
 
 
@@ -128,18 +131,23 @@ def main(argv=None) -> int:
     order = np.argsort(np.asarray(ds["length"]), kind="stable")
     t_kit, pr_sorted = timed_predict(kit, ds.select(order), cuda)
     # compare predictions (argmax; padded logits beyond a row's length are ignored)
-    agree = True
     inv = np.empty_like(order)
     inv[order] = np.arange(len(order))
+    agreement = {}
     for lang in task["rows"]:
         idx = np.flatnonzero(langs == lang)
         a, b = naive_preds[lang], pr_sorted[inv[idx]]
         if task["head"] == "classification":
-            agree &= bool((a.argmax(-1) == b.argmax(-1)).mean() > 0.99)
+            agreement[lang] = float((a.argmax(-1) == b.argmax(-1)).mean())
         else:
             lens = np.asarray(ds.select(idx)["length"])
-            m = np.mean([(a[i, :n].argmax(-1) == b[i, :n].argmax(-1)).mean() for i, n in enumerate(lens)])
-            agree &= bool(m > 0.99)
+            agreement[lang] = float(np.mean([(a[i, :n].argmax(-1) == b[i, :n].argmax(-1)).mean()
+                                             for i, n in enumerate(lens)]))
+    # fp32: only float summation order differs; bf16 (GPU): the argmax of near-tied random-weight logits can
+    # flip with the batch's padding and GEMM shapes, so the check is looser there
+    bf16 = cuda and torch.cuda.is_bf16_supported()
+    limit = 0.95 if bf16 else 0.99
+    agree = min(agreement.values()) >= limit
     n = len(ds)
     tokens = int(np.sum(ds["length"]))
     record = {
@@ -150,10 +158,15 @@ def main(argv=None) -> int:
                   "batch_size": args.naive_batch_size},
         "kit": {"seconds": t_kit, "rows_per_second": n / t_kit, "tokens_per_second": tokens / t_kit,
                 "batch_size": args.kit_batch_size},
-        "speedup": t_naive / t_kit, "predictions_agree": agree,
+        "speedup": t_naive / t_kit, "predictions_agree": agree, "bf16": bf16,
+        "prediction_agreement_min": min(agreement.values()), "agreement_limit": limit,
     }
     print(json.dumps({k: record[k] for k in ("task", "rows", "naive", "kit", "speedup", "predictions_agree")}))
     write_result(out, record)
+    if not agree:
+        print(f"error: kit and naive predictions disagree (min agreement {record['prediction_agreement_min']:.4f} "
+              f"< {limit}); recorded as such in {out}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -9,15 +9,16 @@ the same number of optimizer steps on the same examples; the first ``--warmup`` 
 Settings (``--settings``, comma list; each one changes one thing on top of the previous):
 
 * ``hf``       the HF examples' default: pad every sequence to max length, random order, fp32,
-               the attention implementation transformers picks by default
+               the attention implementation transformers picks by default (SDPA for XLM-R in transformers 5,
+               so the attention kernel is the same in every setting; older versions picked eager)
 * ``dynamic``  + dynamic padding (each batch padded to its longest sequence)
 * ``grouped``  + length-grouped batches (``train_sampling_strategy="group_by_length"``)
-* ``kit``      + bf16 (GPU only) + SDPA attention: the kit's default (what run_*.py use)
-* ``compile``  + ``torch_compile`` (optional; not a default)
+* ``kit``      + bf16 (GPUs that support it) + SDPA requested explicitly: the kit's default (what run_*.py use)
+* ``compile``  + ``torch_compile`` (optional; not a default; always run last: it turns TF32 on process-wide)
 
 Reported per setting: optimizer steps/s, samples/s, real (non-pad) tokens/s, padded tokens/s, the share of step
-time spent after the backward pass (clipping + optimizer: ``update_fraction``; one extra device synchronisation per
-step measures it) and, on a GPU,
+time spent after the backward pass (clipping + optimizer: ``update_fraction``, timed with CUDA events, so the
+device is not synchronised inside the timed steps) and, for bf16 settings on a GPU,
 model-FLOPs utilisation = achieved training FLOPs on real tokens / the device's dense bf16 peak, with
 FLOPs per sequence of length s = 6 * N_nonembedding * s + 12 * layers * hidden * s^2 (the usual
 Megatron/PaLM count: matmuls forward + backward, attention scores and values included).
@@ -37,6 +38,7 @@ ASSUMPTION standing in for the real datasets' XLM-R token lengths (no Hub here);
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import sys
@@ -160,7 +162,8 @@ def run_setting(name: str, args, shape: dict, task: dict, ds, cuda: bool) -> dic
     level = SETTINGS.index(name)
     attn = "sdpa" if level >= SETTINGS.index("kit") else None
     model = build_model(shape, task, attn, args.num_labels)
-    bf16 = cuda and level >= SETTINGS.index("kit")
+    # the kit's rule (xstilts.cli): bf16 mixed precision wherever the GPU supports it
+    bf16 = cuda and torch.cuda.is_bf16_supported() and level >= SETTINGS.index("kit")
     targs = TrainingArguments(
         output_dir=str(Path(args.tmp) / name), max_steps=args.warmup + args.steps,
         per_device_train_batch_size=args.batch_size, learning_rate=1e-5, warmup_steps=0,
@@ -171,78 +174,90 @@ def run_setting(name: str, args, shape: dict, task: dict, ds, cuda: bool) -> dic
         use_cpu=not cuda,
     )
     pad = Pad(task["head"], None if level >= SETTINGS.index("dynamic") else task["max_length"])
-    stats = {"real_tokens": 0, "padded_tokens": 0, "samples": 0, "flops": 0.0, "padded_flops": 0.0,
-             "t0": None, "t1": None, "update_seconds": 0.0, "t_backward_end": None}
     n_nonemb = nonembedding_params(model)
     L, H = shape["num_hidden_layers"], shape["hidden_size"]
+    first, last = args.warmup, args.warmup + args.steps  # timed: steps first .. last - 1
+
+    def mark():
+        """A point in time that does not wait for the device: a recorded CUDA event, or the CPU clock."""
+        if cuda:
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            return e
+        return time.perf_counter()
+
+    def between(a, b) -> float:  # seconds; on CUDA only after a synchronize
+        return a.elapsed_time(b) / 1000.0 if cuda else b - a
+
+    marks = {"t0": None, "t1": None, "backward_end": None, "updates": []}
+    # counts of the timed steps: shapes are known on the host; token counts stay on the device until the end
+    host = {"padded_tokens": 0, "samples": 0, "padded_flops": 0.0}
+    device_sums = []  # per step: tensor([real tokens, model FLOPs on real tokens])
 
     class Timer(TrainerCallback):
-        def __init__(self):
-            self.step = 0
-
         def on_step_begin(self, a, state, control, **kw):
-            if state.global_step == args.warmup and stats["t0"] is None:
-                if cuda:
-                    torch.cuda.synchronize()
-                stats["t0"] = time.perf_counter()
+            if state.global_step == first and marks["t0"] is None:
+                marks["t0"] = mark()
 
         def on_optimizer_step(self, a, state, control, **kw):
             # gradient clipping + optimizer update: the per-step cost that does not shrink with fewer tokens
-            if stats["t_backward_end"] is not None:
-                if cuda:
-                    torch.cuda.synchronize()
-                stats["update_seconds"] += time.perf_counter() - stats["t_backward_end"]
-                stats["t_backward_end"] = None
+            if marks["backward_end"] is not None:
+                marks["updates"].append((marks["backward_end"], mark()))
+                marks["backward_end"] = None
 
         def on_step_end(self, a, state, control, **kw):
-            if cuda:
-                torch.cuda.synchronize()
-            stats["t1"] = time.perf_counter()
+            if state.global_step == last:
+                marks["t1"] = mark()
 
     class CountingTrainer(Trainer):
         def training_step(self, model, inputs, num_items_in_batch=None):
-            if self.state.global_step >= args.warmup:
+            timed = first <= self.state.global_step < last
+            if timed:
                 m = inputs["attention_mask"]
                 lens = m.sum(1).double()
-                stats["real_tokens"] += int(lens.sum())
-                stats["padded_tokens"] += int(m.numel())
-                stats["samples"] += int(m.shape[0])
-                stats["flops"] += float((6 * n_nonemb * lens + 12 * L * H * lens ** 2).sum())
-                T = m.shape[1]  # what the hardware computes, padding included
-                stats["padded_flops"] += float(m.shape[0] * (6 * n_nonemb * T + 12 * L * H * T ** 2))
+                device_sums.append(torch.stack([lens.sum(), (6 * n_nonemb * lens + 12 * L * H * lens ** 2).sum()]))
+                B, T = m.shape  # what the hardware computes, padding included
+                host["padded_tokens"] += B * T
+                host["samples"] += B
+                host["padded_flops"] += float(B * (6 * n_nonemb * T + 12 * L * H * T ** 2))
             loss = super().training_step(model, inputs, num_items_in_batch)
-            if self.state.global_step >= args.warmup:
-                if cuda:
-                    torch.cuda.synchronize()
-                stats["t_backward_end"] = time.perf_counter()
+            if timed:
+                marks["backward_end"] = mark()
             return loss
 
     trainer = CountingTrainer(model=model, args=targs, train_dataset=ds, data_collator=pad,
                               callbacks=[Timer()])
     trainer.train()
-    seconds = stats["t1"] - stats["t0"]
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = between(marks["t0"], marks["t1"])
+    update_seconds = sum(between(a, b) for a, b in marks["updates"])
+    real_tokens, flops = torch.stack(device_sums).sum(0).tolist()
     out = {
         "setting": name, "seconds": seconds, "steps": args.steps,
         "steps_per_second": args.steps / seconds,
-        "samples_per_second": stats["samples"] / seconds,
-        "real_tokens_per_second": stats["real_tokens"] / seconds,
-        "padded_tokens_per_second": stats["padded_tokens"] / seconds,
-        "padding_fraction": 1 - stats["real_tokens"] / max(stats["padded_tokens"], 1),
+        "samples_per_second": host["samples"] / seconds,
+        "real_tokens_per_second": real_tokens / seconds,
+        "padded_tokens_per_second": host["padded_tokens"] / seconds,
+        "padding_fraction": 1 - real_tokens / max(host["padded_tokens"], 1),
         "attn_implementation": getattr(model.config, "_attn_implementation", None),
         "bf16": bf16, "train_sampling_strategy": targs.train_sampling_strategy, "torch_compile": targs.torch_compile,
-        "model_tflops_per_second": stats["flops"] / seconds / 1e12,
-        "hardware_tflops_per_second": stats["padded_flops"] / seconds / 1e12,
+        "model_tflops_per_second": flops / seconds / 1e12,
+        "hardware_tflops_per_second": host["padded_flops"] / seconds / 1e12,
         # share of the timed steps spent after the backward pass (gradient clipping + AdamW over all parameters,
         # the 250k-row embedding included): what bounds MFU when a step holds few tokens
-        "update_fraction": stats["update_seconds"] / seconds,
+        "update_fraction": update_seconds / seconds,
+        "update_seconds_per_step": update_seconds / max(len(marks["updates"]), 1),
     }
     peak = peak_bf16_tflops(device_name(True)) if cuda else None
     out["peak_bf16_tflops"] = peak
-    # MFU counts the FLOPs of real tokens only (padding is waste); HFU counts what the device computed
-    out["mfu"] = out["model_tflops_per_second"] / peak if peak else None
-    out["hfu_padded"] = out["hardware_tflops_per_second"] / peak if peak else None
+    # MFU counts the FLOPs of real tokens only (padding is waste); HFU counts what the device computed. Both
+    # against the bf16 peak, so they are given for bf16 settings only (an fp32 setting cannot approach it)
+    out["mfu"] = out["model_tflops_per_second"] / peak if peak and bf16 else None
+    out["hfu_padded"] = out["hardware_tflops_per_second"] / peak if peak and bf16 else None
     del trainer, model
     if cuda:
+        gc.collect()  # accelerate's bf16 forward wrapper is a reference cycle: free the weights before the next
         torch.cuda.empty_cache()
     return out
 
@@ -268,6 +283,8 @@ def main(argv=None) -> int:
     for s in settings:
         if s not in SETTINGS:
             p.error(f"unknown setting {s!r}; valid: {', '.join(SETTINGS)}")
+    # in the order of SETTINGS: `compile` last, since torch_compile=True turns TF32 on for the whole process
+    settings = sorted(set(settings), key=SETTINGS.index)
 
     import torch
 

@@ -16,8 +16,8 @@ RESULTS = ROOT / "bench" / "results"
 # dense (no sparsity) bf16 tensor-core peak, TFLOP/s, from the vendors' data sheets; the first key found in
 # torch.cuda.get_device_name() wins, so the more specific names come first
 PEAK_BF16_TFLOPS = {
-    "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H200": 989.0, "GH200": 989.0,
-    "B200": 2250.0, "A100": 312.0, "A800": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0,
+    "H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H200 NVL": 835.0, "GH200": 989.0, "H200": 989.0,
+    "GB200": 2500.0, "B200": 2250.0, "A100": 312.0, "A800": 312.0, "L40S": 362.0, "A10G": 70.0, "L4": 121.0,
 }
 
 

@@ -44,7 +44,8 @@ def _device(rec: dict) -> str:
     load = rec.get("load_average_at_start")
     if load is None and rec.get("loadavg_1_5_15_before"):
         load = rec["loadavg_1_5_15_before"][0]
-    return d + (f" (load {load:.1f})" if load is not None and not rec.get("cuda") else "")
+    on_gpu = rec.get("cuda") or rec.get("device") == "gpu"  # mining records say "gpu"/"cpu"
+    return d + (f" (load {load:.1f})" if load is not None and not on_gpu else "")
 
 
 def train_table() -> str:

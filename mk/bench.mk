@@ -1,9 +1,10 @@
 # ---------------------------------------------------------------- benchmarks (bench/README.md)
 #   make bench-cpu        the small CPU shapes of bench/README.md (about 10 min on 2 cores)
 #   make bench-gpu        every GPU row: training base/large x pair128/pair256/tag128/qa384 (hf vs kit, MFU),
-#                         evaluation of the large shape on XNLI/PAN-X/MLQA at full size, embedding 50k sentences
-#                         at all 25 layers, FAISS mining 50k x 50k (GPU FAISS when the build has it), then
-#                         configs/throughput.json updated from the base/large figures so `make plan` uses them
+#                         evaluation of the large shape on XNLI/PAN-X/MLQA at full size (then configs/throughput.json
+#                         updated from the base/large figures so `make plan` uses them), embedding 50k sentences
+#                         at all 25 layers, FAISS mining 50k x 50k on the GPU (when faiss has GPU support), and
+#                         bench/README.md's tables regenerated
 #   make bench-commands   `make demo` and `make test` wall time in a fresh clone of HEAD
 #   BENCH_FLAGS=--overwrite   replace recorded results (they are never replaced silently)
 # Results: bench/results/<benchmark>-<device>-<shape>.json (device, versions, settings, the exact command).
@@ -21,6 +22,7 @@ bench-cpu: | $(STAMP)
 	for t in xnli panx mlqa; do $(PY) bench/bench_eval.py --model_shape tiny --task $$t --scale 0.02 $(BENCH_FLAGS); done
 	$(PY) bench/bench_embed.py --model_shape tiny --n 4000 $(BENCH_FLAGS)
 	$(PY) bench/bench_mining.py --n 20000 --dim 768 $(BENCH_FLAGS)
+	$(PY) bench/summarize.py --write
 
 bench-gpu: | $(STAMP)
 	@$(PY) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'bench-gpu: torch sees no CUDA device')"
@@ -29,15 +31,17 @@ bench-gpu: | $(STAMP)
 	done; done
 	for t in xnli panx mlqa; do $(PY) bench/bench_eval.py --model_shape large --task $$t --scale 1 $(BENCH_FLAGS); done
 	$(PY) bench/bench_eval.py --model_shape base --task xnli --scale 1 $(BENCH_FLAGS)
-	$(PY) bench/bench_embed.py --model_shape large --n 50000 --layers all $(BENCH_FLAGS)
-	if $(PY) -c "import sys, faiss; sys.exit(0 if faiss.get_num_gpus() > 0 else 1)"; then \
-	  $(PY) bench/bench_mining.py --n 50000 --dim 768 --gpu $(BENCH_FLAGS); \
-	else echo "bench-gpu: this faiss build has no GPU support (faiss-cpu): mining measured on the CPU"; \
-	  $(PY) bench/bench_mining.py --n 50000 --dim 768 --repeat 1 $(BENCH_FLAGS); fi
 	$(PY) -m xstilts.plan from-bench --model xlmr-base --train bench/results/train-gpu-base-pair128.json \
 	  --eval bench/results/eval-gpu-base-xnli.json --write
 	$(PY) -m xstilts.plan from-bench --model xlmr-large --train bench/results/train-gpu-large-pair128.json \
 	  --eval bench/results/eval-gpu-large-xnli.json --write
+	$(PY) bench/bench_embed.py --model_shape large --n 50000 --layers all $(BENCH_FLAGS)
+	@# GPU mining needs a faiss build with GPU support (requirements.txt installs faiss-cpu); the CPU mining rows
+	@# come from `make bench-cpu` on the CPU they describe
+	if $(PY) -c "import sys, faiss; sys.exit(0 if faiss.get_num_gpus() > 0 else 1)"; then \
+	  $(PY) bench/bench_mining.py --n 50000 --dim 768 --gpu $(BENCH_FLAGS); \
+	else echo "bench-gpu: this faiss build has no GPU support: GPU mining not measured (install faiss-gpu)"; fi
+	$(PY) bench/summarize.py --write
 
 bench-commands: | $(STAMP)
 	$(PY) bench/bench_commands.py $(BENCH_FLAGS)

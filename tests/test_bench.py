@@ -150,3 +150,22 @@ def test_readme_tables_are_the_recorded_results():
         rec = json.loads(path.read_text())
         if not path.name.startswith("shapecheck-"):
             assert rec["command"].startswith("python bench/") and f"`{rec['command']}`" in block, path.name
+
+
+def test_plan_from_bench_floor_and_deepspeed_note(train_json, tmp_path):
+    """The per-step floor comes from the measured update time; a model the grid trains under DeepSpeed says the
+    figure was measured without it; a result without the update timing stays "partly measured"."""
+    from xstilts import plan
+
+    entry = plan.from_bench("tiny-4l-h128", train_json, None)
+    kit = next(r for r in json.loads(train_json.read_text())["results"] if r["setting"] == "kit")
+    assert entry["min_step_seconds"] == pytest.approx(kit["update_seconds_per_step"], abs=1e-4)
+    rec = json.loads(train_json.read_text())
+    rec["model_shape"].update(num_hidden_layers=24, hidden_size=1024)  # pretend: the large shape
+    for r in rec["results"]:
+        r.pop("update_seconds_per_step")
+    fake = tmp_path / "train-large.json"
+    fake.write_text(json.dumps(rec))
+    large = plan.from_bench("xlmr-large", fake, None, previous={"min_step_seconds": 0.06, "source": "estimate"})
+    assert "ds_configs/zero2.json" in large["source"] and large["min_step_seconds"] == 0.06
+    assert "min_step_seconds NOT measured" in large["source"] and not plan.is_measured(large)

@@ -474,13 +474,23 @@ def from_bench(model: str, train_json: str | Path, eval_json: str | Path | None 
         eval_tps = round(3.0 * float(r["real_tokens_per_second"]), 1)
         src = ["partly " + src[0], "evaluation NOT measured: estimated as 3x training tokens/s (forward only)"]
     prev = previous or {}
-    src.append(f"min_step_seconds kept from the previous entry ({prev.get('min_step_seconds', 0.0)}, "
-               f"{'measured' if is_measured(prev) else 'an estimate'})")
+    if r.get("update_seconds_per_step") is not None:
+        min_step = round(float(r["update_seconds_per_step"]), 4)
+        src.append(f"min_step_seconds = the measured gradient clipping + optimizer time per step ({min_step} s; a "
+                   f"lower bound of the per-step floor)")
+    else:  # a result from before the benchmark timed the update: the floor is not measured
+        min_step = float(prev.get("min_step_seconds", 0.0))
+        src = ["partly " + src[0] if not src[0].startswith("partly") else src[0], *src[1:],
+               f"min_step_seconds NOT measured: kept from the previous entry ({min_step})"]
+    ds_config = entry_cfg.get("deepspeed")
+    if ds_config:
+        src.append(f"measured without DeepSpeed on one device; the grid trains {model} with {ds_config}, which "
+                   f"can be slower")
     return {
         "gpus": 1,
         "train_tokens_per_second": round(float(r["real_tokens_per_second"]), 1),
         "eval_tokens_per_second": eval_tps,
-        "min_step_seconds": float(prev.get("min_step_seconds", 0.0)),
+        "min_step_seconds": min_step,
         "device": train["device"] + (", bf16" if r.get("bf16") else ""),
         "source": "; ".join(src),
     }
