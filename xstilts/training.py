@@ -67,12 +67,15 @@ def _trainer_class():
         """Trainer whose evaluation order is the dataset's order.
 
         transformers 5 applies ``train_sampling_strategy="group_by_length"`` to evaluation too (a
-        shuffled LengthGroupedSampler), which breaks the row alignment of ``predict`` outputs. We sort
-        evaluation sets by length ourselves, so evaluation is always sequential here.
+        shuffled LengthGroupedSampler), which breaks the row alignment of ``predict`` outputs (and of the
+        dev metrics of formats that map predictions back to features: span QA, tagging). We sort
+        evaluation sets by length ourselves, so evaluation is always sequential here, with several
+        processes too: accelerate then hands out consecutive batches round-robin and
+        ``gather_for_metrics`` puts them back in dataset order (dropping the padding of the last round).
         """
 
         def _get_eval_sampler(self, eval_dataset):
-            if eval_dataset is None or self.args.world_size > 1:
+            if eval_dataset is None:
                 return super()._get_eval_sampler(eval_dataset)
             return torch.utils.data.SequentialSampler(eval_dataset)
 
