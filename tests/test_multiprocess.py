@@ -88,3 +88,21 @@ def test_two_process_multitask_dev_metrics_match(tiny, tmp_path):
 
     assert dev(metas[2]) == dev(metas[1])
     assert any("eval_squad_v1_f1" in e for e in dev(metas[1]))
+
+
+def test_launcher_without_a_backend_is_refused(tiny, tmp_path):
+    """torchrun on a machine without GPUs and without --use_cpu: the Trainer would run each process alone (both
+    training, both writing the same files); refused before any work, with the fix named."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    i = COMMON.index("--use_cpu")
+    args = COMMON[:i] + COMMON[i + 2:]
+    out = tmp_path / "refused"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           _free_port(), str(ROOT / "run_target.py"), "--model", str(tiny), "--task", "xnli",
+                           "--languages", "en", *args, "--output_dir", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "WORLD_SIZE=2" in proc.stderr and "--use_cpu true" in proc.stderr
+    assert not (out / "results.json").exists() and not (out / "trainer").exists()

@@ -344,7 +344,13 @@ def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
 
 def finalize_training_args(training_args, kit_args, model_entry, given: set[str], *, world_size: int | None = None):
     """Derive per-device batch / accumulation from the effective batch; set evaluation cadence."""
-    world = world_size or int(os.environ.get("WORLD_SIZE", "1"))
+    env_world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size is None and env_world > 1 and not training_args.deepspeed and training_args.world_size == 1:
+        # every process would train alone on the whole data and write the same files
+        raise UsageError(f"WORLD_SIZE={env_world}: a launcher started {env_world} processes, but the Trainer found no "
+                         f"distributed backend and runs each one alone (no GPU visible: on CPUs pass --use_cpu true, "
+                         f"which uses gloo; or run one process without the launcher)")
+    world = world_size or env_world
     eff = kit_args.effective_train_batch_size
     if eff is not None:
         if "per_device_train_batch_size" in given:
