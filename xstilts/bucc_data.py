@@ -26,7 +26,6 @@ sums are NOT recorded in the kit yet (it was built offline): the first download 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import logging
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from xstilts.errors import UsageError, choices_error, exits_on_usage_error
+from xstilts.retrieval_data import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -132,14 +132,6 @@ def read_split(directory: str | os.PathLike, lang: str, split: str) -> BuccSplit
 
 
 # --------------------------------------------------------------------------------------------- archives
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def load_checksums(table: Mapping[str, str] | str | os.PathLike | None) -> dict[str, str] | None:
     """A checksum table: ``{archive file name: sha256 hex}`` or a ``sha256sum``-style file

@@ -237,6 +237,26 @@ def load_pair_classification(task: Task, source: Source | Concat, data_root: Pat
     return ds
 
 
+def combine_languages(parts: list, task: Task, where: str, languages: list[str] | None = None,
+                      max_samples: int | None = None):
+    """One dataset from per-language parts (a ``lang`` column): every requested language must have rows (else a
+    UsageError naming the missing ones and the ones there are), then the first ``max_samples`` rows."""
+    from collections import Counter
+
+    from datasets import concatenate_datasets
+
+    ds = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+    if languages is not None:
+        counts = Counter(ds.with_format("arrow")["lang"].to_pylist())  # through Arrow: no row-by-row reads
+        empty = [lang for lang in languages if not counts.get(lang)]
+        if empty:
+            raise UsageError(f"task {task.name}: no rows for language(s) {', '.join(empty)} in {where}; this "
+                             f"split has: {sorted(counts)}")
+    if max_samples is not None and max_samples < len(ds):
+        ds = ds.select(range(max_samples))
+    return ds
+
+
 def load_retrieval_pairs(task: Task, source: Source, data_root: Path | None, lang: str):
     """Aligned sentence pairs for one language: (non-English sentences, English sentences).
 

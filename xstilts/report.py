@@ -38,14 +38,13 @@ import argparse
 import csv
 import io
 import math
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .figures import new_figure, save_figure
 from .results import RESULTS_FILE, ResultsSchemaError, atomic_write_text, read_results
 
 BASELINE = "none"
@@ -784,27 +783,6 @@ def gains_csv(gains: list[Gain]) -> str:
 
 
 # ----------------------------------------------------------------------------- figures
-def _save_figure(fig, path: Path) -> None:
-    """Render to a temporary PNG in the same directory, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _new_figure(width: float = 7.5, height: float = 4.8):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height))
-    FigureCanvasAgg(fig)  # Agg canvas bound to this figure only: no pyplot, no global backend state
-    return fig
-
-
 def _errorbars(gs: list[Gain]) -> np.ndarray:
     # clipped at 0: a degenerate interval (the same gain in every language) can sit a rounding error off the gain
     lo = [max(0.0, 100 * (g.gain - g.ci_low)) if not math.isnan(g.ci_low) else 0.0 for g in gs]
@@ -814,7 +792,7 @@ def _errorbars(gs: list[Gain]) -> np.ndarray:
 
 def plot_gains(gains: list[Gain], path: Path) -> None:
     """Colour = target (black = mean over targets), marker and dash pattern = intermediate task."""
-    fig = _new_figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     series: dict[tuple[str, str], list[Gain]] = {}
     for g in gains:
@@ -847,7 +825,7 @@ def plot_gains(gains: list[Gain], path: Path) -> None:
         ax.text(0.5, 0.5, "no intermediate-task results with a baseline", ha="center", va="center",
                 transform=ax.transAxes)
     ax.grid(True, which="both", alpha=0.3)
-    _save_figure(fig, path)
+    save_figure(fig, path)
 
 
 def heatmap_name(model: str) -> str:
@@ -873,7 +851,7 @@ def plot_heatmaps(groups: list[Group], gains: list[Gain], out: Path) -> dict[str
             for c, t in enumerate(targets):
                 if (i, t) in by_key:
                     grid[r, c] = 100 * by_key[(i, t)].gain
-        fig = _new_figure(width=1.6 + 1.1 * len(targets), height=1.4 + 0.5 * len(inters))
+        fig = new_figure(width=1.6 + 1.1 * len(targets), height=1.4 + 0.5 * len(inters))
         ax = fig.add_subplot(1, 1, 1)
         cmap = __import__("matplotlib").colormaps["RdBu"].with_extremes(bad="#dddddd")
         im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-vmax, vmax=vmax, aspect="auto")
@@ -894,7 +872,7 @@ def plot_heatmaps(groups: list[Group], gains: list[Gain], out: Path) -> dict[str
                      fontsize=9)
         fig.colorbar(im, ax=ax, label="gain (×100)")
         path = out / heatmap_name(model)
-        _save_figure(fig, path)
+        save_figure(fig, path)
         paths[model] = path
     return paths
 
@@ -913,7 +891,7 @@ def plot_layers(groups: list[Group], path: Path) -> bool:
     rg = [g for g in groups if g.kind == "retrieval" and g.layer_means()]
     if not rg:
         return False
-    fig = _new_figure()
+    fig = new_figure()
     ax = fig.add_subplot(1, 1, 1)
     several_targets = len({g.target for g in rg}) > 1
     for g in rg:
@@ -932,7 +910,7 @@ def plot_layers(groups: list[Group], path: Path) -> bool:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend(fontsize=8, loc="best")
     ax.grid(True, alpha=0.3)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     return True
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from pathlib import Path
 
+from .figures import new_figure, save_figure
 from .retrieval import group_languages, mean_of
 
 
@@ -62,17 +62,13 @@ def _fmt(x) -> str:
 
 def plot_per_layer(result: dict, path: str | os.PathLike) -> Path:
     """Write the PNG: metric (x100) vs layer, one line per language group, mean over all in black."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     path = Path(path)
     layers, series, overall = layer_series(result)
     configured = result["retrieval"].get("layer")
     metric = result["metric"]
     from matplotlib import colormaps
 
-    fig = Figure(figsize=(9.5, 5))
-    FigureCanvasAgg(fig)
+    fig = new_figure(9.5, 5)
     ax = fig.add_subplot(1, 1, 1)
     colours = colormaps["tab20"].colors  # 20 distinct colours: one per group (there are at most 11)
     for i, (label, vals) in enumerate(series.items()):
@@ -93,12 +89,5 @@ def plot_per_layer(result: dict, path: str | os.PathLike) -> Path:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    save_figure(fig, path, dpi=120)
     return path

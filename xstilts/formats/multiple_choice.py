@@ -49,6 +49,8 @@ import numpy as np
 
 from ..errors import UsageError, choices_error
 from ..metrics import accuracy
+# one gold label per example and the argmax over the choices' logits: as for pair classification
+from .pair_classification import gold, predict, predictions_from_logits  # noqa: F401  (format interface)
 
 logger = logging.getLogger(__name__)
 
@@ -212,9 +214,7 @@ def _load_one(task, source, data_root, lang, code, languages, training: bool):
 
 def load(task, source, data_root, languages=None, max_samples=None):
     """Hub rows -> canonical ``{context, question, choices, label, lang}``; one dataset for many languages."""
-    from datasets import concatenate_datasets
-
-    from ..data import language_groups
+    from ..data import combine_languages, language_groups
     from ..registry import source_parts
 
     parts = []
@@ -222,19 +222,7 @@ def load(task, source, data_root, languages=None, max_samples=None):
         training = part in source_parts(task.train)
         for lang, code, src in language_groups(task, part, languages):
             parts.append(_load_one(task, src, data_root, lang, code, languages, training))
-    ds = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
-    if languages is not None:
-        counts = {lang: 0 for lang in languages}
-        for lang in ds["lang"]:
-            if lang in counts:
-                counts[lang] += 1
-        empty = [lang for lang, n in counts.items() if n == 0]
-        if empty:
-            raise UsageError(f"task {task.name}: no rows for language(s) {', '.join(empty)} in "
-                             f"{source.describe()}; this split has: {sorted(set(ds['lang']))}")
-    if max_samples is not None and max_samples < len(ds):
-        ds = ds.select(range(max_samples))
-    return ds
+    return combine_languages(parts, task, str(source.describe()), languages, max_samples)
 
 
 # ------------------------------------------------------------------------------------------- features
@@ -314,29 +302,12 @@ def collator(tokenizer):
 
 # -------------------------------------------------------------------------------------------- metrics
 
-def predictions_from_logits(logits) -> np.ndarray:
-    if isinstance(logits, tuple):
-        logits = logits[0]
-    return np.argmax(np.asarray(logits), axis=-1)
-
-
 def compute_metrics(eval_pred):
     return {METRIC: accuracy(predictions_from_logits(eval_pred.predictions), eval_pred.label_ids)}
 
 
 def dev_metrics(task, examples, features):
     return compute_metrics
-
-
-def predict(trainer, task, examples, features):
-    from ..training import predict_sorted
-
-    preds, timing = predict_sorted(trainer, features, predictions_from_logits)
-    return [int(p) for p in preds], timing
-
-
-def gold(task, examples) -> list[int]:
-    return [int(l) for l in examples["label"]]
 
 
 def score(task, preds, labels, lang=None) -> dict:

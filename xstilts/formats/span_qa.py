@@ -135,9 +135,7 @@ def load(task, source, data_root, languages=None, max_samples=None):
     A source that mixes languages in one config (``lang_column``; TyDiQA: the id prefix) is filtered to
     ``languages``, or to the task's English (``dev_language``) when none are given: training data is English.
     Every requested language must have rows (else a UsageError naming the source)."""
-    from datasets import concatenate_datasets
-
-    from ..data import check_columns, language_groups, load_source
+    from ..data import check_columns, combine_languages, language_groups, load_source
 
     features = _qa_features()
     parts = []
@@ -171,16 +169,7 @@ def load(task, source, data_root, languages=None, max_samples=None):
             logger.info("%s: kept %d of %d rows (languages %s, from %s)", where, len(ds), n,
                         ",".join(sorted(wanted)), "the id prefix" if lang_of else src.lang_column)
         parts.append(ds)
-    ds = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
-    if languages is not None:
-        counts = Counter(_column(ds, "lang"))
-        empty = [lang for lang in languages if not counts.get(lang)]
-        if empty:
-            raise UsageError(f"task {task.name}: no rows for language(s) {', '.join(empty)} in "
-                             f"{source.hub_id}/{source.config}[{source.split}]")
-    if max_samples is not None and max_samples < len(ds):
-        ds = ds.select(range(max_samples))
-    return ds
+    return combine_languages(parts, task, f"{source.hub_id}/{source.config}[{source.split}]", languages, max_samples)
 
 
 # ------------------------------------------------------------------------------------------ features

@@ -472,15 +472,20 @@ def english_order_tokens(c: Clause, lang: Language) -> list[str]:
     return words
 
 
-def realise(c: Clause | list[Clause], lang: Language, lexicon: dict[str, str]) -> str:
-    """A clause, or several joined by "and", as a sentence of ``lang``."""
+def _english_words(c: Clause | list[Clause], lang: Language) -> list[str]:
+    """The English words of a clause, or of several joined by "and", in ``lang``'s word order."""
     clauses = [c] if isinstance(c, Clause) else list(c)
     words: list[str] = []
     for i, cl in enumerate(clauses):
         if i:
             words.append("and")
         words += english_order_tokens(cl, lang)
-    return " ".join(lexicon[w] for w in words) + PUNCT
+    return words
+
+
+def realise(c: Clause | list[Clause], lang: Language, lexicon: dict[str, str]) -> str:
+    """A clause, or several joined by "and", as a sentence of ``lang``."""
+    return " ".join(lexicon[w] for w in _english_words(c, lang)) + PUNCT
 
 
 # ============================================================================ part-of-speech tags
@@ -513,12 +518,7 @@ POS_OF = english_pos()
 def tagged(c: Clause | list[Clause], lang: Language, lexicon: dict[str, str]) -> tuple[list[str], list[str]]:
     """The sentence :func:`realise` writes, as (tokens, UPOS tags): its words and the final "." as
     separate tokens, each tagged by the category of the English word it translates."""
-    clauses = [c] if isinstance(c, Clause) else list(c)
-    words: list[str] = []
-    for i, cl in enumerate(clauses):
-        if i:
-            words.append("and")
-        words += english_order_tokens(cl, lang)
+    words = _english_words(c, lang)
     return [lexicon[w] for w in words] + [PUNCT], [POS_OF[w] for w in words] + [POS_OF[PUNCT]]
 
 
