@@ -1,6 +1,6 @@
 """Registry entries for the synthetic world's tasks (data written by ``python -m xstilts.synthetic.build``).
 
-* ``synth_nli``      intermediate: English 3-way NLI (schema of nyu-mll/glue mnli)
+* ``synth_nli``      intermediate: English 3-way NLI between single clauses (schema of nyu-mll/glue mnli)
 * ``synth_pair``     target: paraphrase identification (PAWS-X-like), English train, zero-shot on every
                      synthetic language (validation/test in the google/xtreme XNLI schema, one config
                      with a language column)
@@ -41,7 +41,7 @@ _EVAL_COLUMNS = {"text_a": "sentence1", "text_b": "sentence2", "label": "gold_la
 
 register(Task(
     name="synth_nli", phase="intermediate", format="pair_classification",
-    description="synthetic English NLI (xstilts.synthetic), 3-way, labels from the meaning",
+    description="synthetic English NLI between single clauses (xstilts.synthetic), 3-way, labels from the meaning",
     metric="accuracy", labels=NLI_LABELS, languages=("en",),
     train=Source(NLI_REPO, NLI_CONFIG, "train", _TRAIN_COLUMNS),
     dev=Source(NLI_REPO, NLI_CONFIG, "validation_matched", _TRAIN_COLUMNS),
