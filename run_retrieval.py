@@ -198,7 +198,7 @@ def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, search
 def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir) -> dict:
     data_dir = local_root(run.data_root)
     bdir = bucc_data.kit_dir(data_dir)
-    faiss = search.backend == "faiss"
+    uses_faiss = search.backend == "faiss"
     mine_kwargs = {"k": args.k, "margin": args.margin, "strategy": args.strategy, "index": args.index,
                    "search": search, "batch_size": args.knn_query_batch,
                    "db_batch_size": args.knn_db_chunk if args.index == "flat" else None}
@@ -235,8 +235,8 @@ def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, search, p
                        "duplicates": "mined on unique sentence texts; every id of a duplicated text is kept",
                        "threshold": "chosen per layer and language to maximise F1 on the dev gold (BUCC sample "
                                     "release) and applied unchanged to the test candidates (BUCC training release)",
-                       "knn_db_chunk": mine_kwargs["db_batch_size"] if faiss else None,
-                       "knn_query_batch": args.knn_query_batch if faiss else None,
+                       "knn_db_chunk": mine_kwargs["db_batch_size"] if uses_faiss else None,
+                       "knn_query_batch": args.knn_query_batch if uses_faiss else None,
                        "candidates_dir": str(cand_dir) if args.write_candidates else None},
             "data": {"sources": [{"name": "BUCC 2018 shared task (original release archives)",
                                   "url": bucc_data.BUCC_URL, "dir": str(bdir), "role": "evaluation",

@@ -147,6 +147,25 @@ def test_out_of_memory_halves_the_budget_and_retries(monkeypatch):
     assert_same_neighbours(q, db, (s, i), faiss_topk(q, db, 4))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the CPU path is tested above)")
+def test_cuda_path_equals_faiss():
+    """On a GPU machine: the CUDA path (budget from free memory, and a small one that forces chunks) gives FAISS's
+    neighbours; bfloat16 inputs stay within the documented tolerance and come back as float32."""
+    q, db = _tied_data(6)
+    for budget in (None, 18500):
+        s = resolve("torch", memory_bytes=budget)
+        assert s.device == "cuda"
+        assert assert_same_neighbours(q, db, s.topk(q, db, 4), faiss_topk(q, db, 4)) > 0
+    rng = np.random.default_rng(7)
+    x, y = _unit(rng.standard_normal((500, 256))), _unit(rng.standard_normal((3000, 256)))
+    got = resolve("torch", dtype="bfloat16").topk(x, y, 4)
+    assert got[0].dtype == np.float32
+    np.testing.assert_allclose(got[0], faiss_topk(x, y, 4)[0], atol=BF16_TOL)
+    exact = x.astype(np.float64) @ y.T.astype(np.float64)
+    np.testing.assert_allclose(np.take_along_axis(exact, got[1], 1), got[0], atol=BF16_TOL)
+    assert torch.get_float32_matmul_precision() == "highest"  # restored (or never changed)
+
+
 # --------------------------------------------------------------------------------------------- the choice
 
 def test_resolve_auto_explicit_and_refused_combinations():

@@ -42,7 +42,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .search import Search, _as_matrix, faiss_gpus, resolve
+from .search import Search, as_matrix, faiss_gpus, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -95,8 +95,8 @@ def knn(x, y, k: int, search: Search | None = None, batch_size: int = 8192, *, i
     """
     if index not in INDEXES:
         raise ValueError(f"unknown index {index!r}; valid: {', '.join(INDEXES)}")
-    x = _as_matrix(x, "x (queries)")
-    y = _as_matrix(y, "y (database)")
+    x = as_matrix(x, "x (queries)")
+    y = as_matrix(y, "y (database)")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"dimension mismatch: queries have {x.shape[1]}, database has {y.shape[1]}")
     if k < 1:
@@ -181,8 +181,8 @@ def margin_scores(src_emb, trg_emb, k: int = DEFAULT_K, margin: str = "ratio", *
     other side. ``score(x, y) = margin(cos(x, y), (fwd_mean[x] + bwd_mean[y]) / 2)``, computed in float64.
     """
     margin_fn = _margin_fn(margin)
-    x = _as_matrix(src_emb, "src_emb")
-    y = _as_matrix(trg_emb, "trg_emb")
+    x = as_matrix(src_emb, "src_emb")
+    y = as_matrix(trg_emb, "trg_emb")
     _check_normalised(x, "src_emb")
     _check_normalised(y, "trg_emb")
     fwd_sim, fwd_ind = knn(x, y, k, **knn_kwargs)

@@ -135,6 +135,8 @@ def resolve(requested: str = "auto", *, dtype: str = "float32", index: str = "fl
         backend, reason = requested, "requested"
     if backend == "torch":
         device = "cuda" if cuda else "cpu"
+        if device == "cuda" and dtype == "bfloat16" and _cuda_available():
+            _check_bf16_product()
     else:
         if dtype != "float32":
             raise UsageError(f"--search_dtype {dtype} applies to the torch backend, but the search resolves to FAISS "
@@ -143,9 +145,23 @@ def resolve(requested: str = "auto", *, dtype: str = "float32", index: str = "fl
     return Search(backend, device, dtype if backend == "torch" else "float32", requested, reason, memory_bytes, index)
 
 
+def _check_bf16_product() -> None:
+    """bfloat16 search on CUDA needs ``torch.mm(..., out_dtype=torch.float32)``: tried once, before any work."""
+    import torch
+
+    a = torch.ones((2, 2), dtype=torch.bfloat16, device="cuda")
+    try:
+        out = torch.mm(a, a.T, out_dtype=torch.float32)
+    except (TypeError, RuntimeError, NotImplementedError) as e:
+        raise UsageError(f"--search_dtype bfloat16: this torch ({torch.__version__}) cannot multiply bfloat16 into "
+                         f"float32 on CUDA (torch.mm out_dtype: {e}); use --search_dtype float32") from None
+    if out.dtype != torch.float32:  # pragma: no cover - defensive
+        raise UsageError(f"--search_dtype bfloat16: torch.mm returned {out.dtype}, not float32; use float32")
+
+
 # --------------------------------------------------------------------------------------------- FAISS
 
-def _as_matrix(a, name: str) -> np.ndarray:
+def as_matrix(a, name: str) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.float32)
     if a.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array [n, dim], got shape {a.shape}")
@@ -156,7 +172,7 @@ def faiss_topk(queries, database, k: int, use_gpu: bool = False) -> tuple[np.nda
     """Exact inner-product k-NN with ``faiss.IndexFlatIP`` (on all GPUs when ``use_gpu``)."""
     import faiss
 
-    q, db = _as_matrix(queries, "queries"), _as_matrix(database, "database")
+    q, db = as_matrix(queries, "queries"), as_matrix(database, "database")
     k = min(k, len(db))
     if len(q) == 0 or k == 0:
         return np.zeros((len(q), k), np.float32), np.zeros((len(q), k), np.int64)
@@ -255,7 +271,7 @@ def torch_topk(queries, database, k: int, *, device: str = "cpu", dtype: str = "
         raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    q, db = _as_matrix(queries, "queries"), _as_matrix(database, "database")
+    q, db = as_matrix(queries, "queries"), as_matrix(database, "database")
     if len(q) and len(db) and q.shape[1] != db.shape[1]:
         raise ValueError(f"dimension mismatch: queries have {q.shape[1]}, database has {db.shape[1]}")
     k = min(k, len(db))
@@ -273,11 +289,12 @@ def torch_topk(queries, database, k: int, *, device: str = "cpu", dtype: str = "
         except torch.OutOfMemoryError:
             if attempt == OOM_RETRIES:
                 raise
-            budget //= 2
-            logger.warning("search: out of device memory with chunks %s; retrying with half the budget (%d bytes)",
-                           plan, budget)
-            if device == "cuda":
-                torch.cuda.empty_cache()
+        # outside the handler: the failed attempt's tensors are released with its traceback
+        budget //= 2
+        logger.warning("search: out of device memory with chunks %s; retrying with half the budget (%d bytes)",
+                       plan, budget)
+        if device == "cuda":
+            torch.cuda.empty_cache()
     if plan[1] < len(db) or plan[0] < len(q):
         logger.debug("search: %d x %d x %d on %s (%s) in chunks of %d queries x %d database rows", len(q), len(db),
                      q.shape[1], device, dtype, *plan)
