@@ -23,6 +23,7 @@ import torch
 from transformers import HfArgumentParser, set_seed
 
 from xstilts import bucc, bucc_data, retrieval
+from xstilts import search as search_lib
 from xstilts import data as data_lib
 from xstilts.cli import DataArguments, ModelArguments, setup_logging
 from xstilts.errors import UsageError, choices_error, exits_on_usage_error
@@ -76,8 +77,15 @@ class RetrievalArguments:
     index: str = field(default="flat", metadata={
         "help": "BUCC kNN index: flat (exact faiss.IndexFlatIP) or hnsw (approximate, for corpora too large)."})
     knn_db_chunk: int = field(default=100_000, metadata={
-        "help": "BUCC: the flat index holds at most this many database rows at once (bounds the index copy)."})
-    knn_query_batch: int = field(default=8192, metadata={"help": "BUCC: queries per FAISS search call."})
+        "help": "BUCC, FAISS backend: the flat index holds at most this many database rows at once (bounds the "
+                "index copy). The torch backend sizes its chunks from free device memory."})
+    knn_query_batch: int = field(default=8192, metadata={"help": "BUCC, FAISS backend: queries per search call."})
+    search_backend: str = field(default="auto", metadata={
+        "help": f"Exact search ({', '.join(search_lib.BACKENDS)}): auto = the chunked torch matrix product on CUDA, "
+                "FAISS (IndexFlatIP) otherwise; --index hnsw is always FAISS. Same neighbours up to exact ties."})
+    search_dtype: str = field(default="float32", metadata={
+        "help": f"torch backend input dtype ({', '.join(search_lib.DTYPES)}); products are accumulated in float32 "
+                "either way. bfloat16 halves memory and moves cosines by ~1e-3 (docs/retrieval.md)."})
     embedding_memory_gb: float = field(default=16.0, metadata={
         "help": "BUCC: embeddings (all evaluated layers, one side) above this size go to a memory-mapped file in "
                 "--embedding_dir instead of RAM (deleted after each split)."})
@@ -100,6 +108,7 @@ def _check_choices(args) -> None:
     for name, valid in (("margin", bucc.MARGINS), ("strategy", bucc.STRATEGIES), ("index", bucc.INDEXES)):
         if getattr(args, name) not in valid:
             raise choices_error(f"--{name}", getattr(args, name), valid)
+    search_lib.check_choices(args.search_backend, args.search_dtype)
     for name in ("k", "batch_size", "knn_db_chunk", "knn_query_batch"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
@@ -165,7 +174,7 @@ def _sources(run) -> list[dict]:
     return out
 
 
-def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gpu, pred_dir) -> dict:
+def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir) -> dict:
     task = run.task
 
     def load_pairs(lang):
@@ -177,21 +186,21 @@ def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gp
             write_all([args.write_labels], task, {lang: list(range(n))})
 
     out = retrieval.run_tatoeba(model, tokenizer, task, run.languages, load_pairs, layers,
-                                embed_kwargs=embed_kwargs, use_gpu=use_gpu, on_predictions=on_predictions)
+                                embed_kwargs=embed_kwargs, search=search, on_predictions=on_predictions)
     keys = ("accuracy", "accuracy_xx2en", "accuracy_mean_both")
     per_layer = {l: dict(retrieval.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
                  for l in layers}
     return {"per_layer": per_layer, "n_sentences": out["n_sentences"], "definitions": TATOEBA_DEFINITIONS,
-            "search": "faiss.IndexFlatIP exact, top-1" + (" (GPU)" if use_gpu else ""),
             "direction": "en->xx is the task metric (XTREME scorer); xx->en also reported",
             "data": {"sources": _sources(run)}}
 
 
-def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gpu, pred_dir) -> dict:
+def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir) -> dict:
     data_dir = local_root(run.data_root)
     bdir = bucc_data.kit_dir(data_dir)
+    uses_faiss = search.backend == "faiss"
     mine_kwargs = {"k": args.k, "margin": args.margin, "strategy": args.strategy, "index": args.index,
-                   "use_gpu": use_gpu and args.index == "flat", "batch_size": args.knn_query_batch,
+                   "search": search, "batch_size": args.knn_query_batch,
                    "db_batch_size": args.knn_db_chunk if args.index == "flat" else None}
     cand_dir = run.output_dir / "candidates"
 
@@ -221,14 +230,13 @@ def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gpu, 
 
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     return {"per_layer": per_layer, "n_sentences": out["n_sentences"], "definitions": BUCC_DEFINITIONS,
-            "search": f"faiss {'IndexFlatIP exact' if args.index == 'flat' else 'IndexHNSWFlat approximate'}"
-                      + (" (GPU)" if mine_kwargs["use_gpu"] else ""),
             "mining": {"margin": args.margin, "k": args.k, "strategy": args.strategy,
                        "directions": "both (source->English and English->source)",
                        "duplicates": "mined on unique sentence texts; every id of a duplicated text is kept",
                        "threshold": "chosen per layer and language to maximise F1 on the dev gold (BUCC sample "
                                     "release) and applied unchanged to the test candidates (BUCC training release)",
-                       "knn_db_chunk": mine_kwargs["db_batch_size"], "knn_query_batch": args.knn_query_batch,
+                       "knn_db_chunk": mine_kwargs["db_batch_size"] if uses_faiss else None,
+                       "knn_query_batch": args.knn_query_batch if uses_faiss else None,
                        "candidates_dir": str(cand_dir) if args.write_candidates else None},
             "data": {"sources": [{"name": "BUCC 2018 shared task (original release archives)",
                                   "url": bucc_data.BUCC_URL, "dir": str(bdir), "role": "evaluation",
@@ -268,6 +276,9 @@ def main(argv=None):
                     max_seq_length=data_args.max_seq_length)
     if bitext:
         settings.update(k=args.k, margin=args.margin, strategy=args.strategy, index=args.index)
+    if args.search_dtype != "float32":  # bf16 inputs can change the numbers; the backend alone does not (exact)
+        settings.update(search_dtype=args.search_dtype)
+    search = search_lib.resolve(args.search_backend, dtype=args.search_dtype, index=args.index if bitext else "flat")
     claim_output_dir(run, settings_fingerprint(run, **settings), args.overwrite)
     if run.skip:
         return 0
@@ -281,13 +292,16 @@ def main(argv=None):
     model = load_encoder(run.init_path).to(device)
     if device == "cuda" and torch.cuda.is_bf16_supported():
         model = model.to(torch.bfloat16)
-    use_gpu = device == "cuda" and retrieval.faiss_gpu_available()
+    logger.info("search: %s", search)
     embed_kwargs = dict(pooling=pooling, include_special_tokens=special, batch_size=args.batch_size,
                         max_length=data_args.max_seq_length, progress=False)
     pred_dir = run.output_dir / "predictions"
 
     evaluate = run_bucc if bitext else run_tatoeba
-    out = evaluate(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gpu, pred_dir)
+    out = evaluate(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir)
+    if search.chunks:
+        logger.info("search: chunks used (queries x database rows): %s",
+                    ", ".join(f"{q} x {d}" for q, d in search.chunks))
     elapsed = time.time() - t0
 
     metric = task.metric
@@ -305,7 +319,7 @@ def main(argv=None):
         "retrieval": {
             "layer": layer, "layer_source": layer_source, "num_layers": num_layers, "layers_evaluated": layers,
             "pooling": pooling, "include_special_tokens": special, "pooling_source": pooling_source,
-            "normalisation": "L2 (cosine)", "search": out["search"],
+            "normalisation": "L2 (cosine)", "search": search.describe(),
             "max_seq_length": data_args.max_seq_length, "metric_definitions": out["definitions"],
             **({"mining": out["mining"]} if bitext else {"direction": out["direction"]}),
             "per_layer": {str(l): {"average": pl["average"], "groups": pl["groups"], "per_language": pl["per_language"]}

@@ -19,6 +19,7 @@ from xstilts.errors import UsageError
 from xstilts.formats import dual_encoder as de
 from xstilts.registry import get_task
 from xstilts.results import read_results
+from xstilts.search import resolve
 
 LAREQA_RAW = FIXTURES / "lareqa"
 MEWSLIX_RAW = FIXTURES / "mewslix"
@@ -122,8 +123,9 @@ def test_rank_and_average_precision_on_hand_built_embeddings():
     # unit vectors: q1 is closest to c2 (cos .8), then c1 (.6), then c0 (0); q2: c0, c1, c2 in that order
     emb = np.array([[0.0, 0.6, 0.8], [1.0, 0.5, 0.1], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
                    dtype=np.float32)
-    ranked = de.rank(emb, ex, use_gpu=False)
-    assert ranked == [["c2", "c1", "c0"], ["c0", "c1", "c2"], None, None, None]
+    for backend in ("faiss", "torch"):
+        ranked = de.rank(emb, ex, search=resolve(backend, cuda=False))
+        assert ranked == [["c2", "c1", "c0"], ["c0", "c1", "c2"], None, None, None], backend
     # q1: relevant at ranks 1 and 3 -> (1 + 2/3) / 2 = 5/6; q2: relevant at rank 2 -> 1/2
     aps = de.average_precisions([ranked[0], ranked[1]], [["c2", "c0"], ["c1"]])
     assert aps == pytest.approx([5 / 6, 1 / 2])

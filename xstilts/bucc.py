@@ -3,11 +3,12 @@
 What this module does, and how it differs from the XTREME code (``third_party/utils_retrieve.py``,
 see shared/reference/prior_art.md §1.4):
 
-* **kNN** (:func:`knn`): exact inner product with ``faiss.IndexFlatIP``. Queries go in batches and the
-  database can be split into chunks, so memory stays bounded. The GPU is used when faiss has one.
-  ``index="hnsw"`` (``faiss.IndexHNSWFlat``, inner-product metric) is there for corpora too large for
-  exact search. It is approximate; the BUCC corpora (at most a few hundred thousand sentences a side)
-  fit exact search.
+* **kNN** (:func:`knn`): exact inner product, with the backend a :class:`xstilts.search.Search` names:
+  ``faiss.IndexFlatIP`` (queries in batches, the database optionally in chunks, so memory stays bounded;
+  on the GPU when faiss has one) or the chunked torch matrix product (:mod:`xstilts.search`; on CUDA by
+  default when there is a device). ``index="hnsw"`` (``faiss.IndexHNSWFlat``, inner-product metric) is
+  there for corpora too large for exact search. It is approximate and FAISS-only; the BUCC corpora (at
+  most a few hundred thousand sentences a side) fit exact search.
 * **Margin scores** (:func:`margin_scores`): k = 4 neighbours in both directions. The ratio margin is
   ``cos(x, y) / ((mean_kNN_sim(x in Y) + mean_kNN_sim(y in X)) / 2)`` (Artetxe & Schwenk 2019, as in
   LASER, XTREME and jiant). The candidates of a sentence are its k nearest neighbours.
@@ -41,6 +42,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .search import Search, as_matrix, faiss_gpus, resolve
+
 logger = logging.getLogger(__name__)
 
 MARGINS = ("ratio", "distance", "absolute")
@@ -52,25 +55,6 @@ Candidate = tuple  # (src, trg, score): indices into the unique sentences, or id
 
 
 # --------------------------------------------------------------------------------------------- kNN
-
-def faiss_gpus() -> int:
-    """Number of GPUs faiss can use (0 for faiss-cpu builds)."""
-    import faiss
-
-    if not hasattr(faiss, "StandardGpuResources"):
-        return 0
-    try:
-        return int(faiss.get_num_gpus())
-    except Exception:  # pragma: no cover - defensive: broken CUDA setups
-        return 0
-
-
-def _as_matrix(a, name: str) -> np.ndarray:
-    a = np.ascontiguousarray(a, dtype=np.float32)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array [n, dim], got shape {a.shape}")
-    return a
-
 
 def _build_index(db: np.ndarray, index: str, use_gpu: bool, hnsw_m: int, ef_construction: int,
                  ef_search: int):
@@ -91,7 +75,7 @@ def _build_index(db: np.ndarray, index: str, use_gpu: bool, hnsw_m: int, ef_cons
     return idx
 
 
-def knn(x, y, k: int, use_gpu: bool = False, batch_size: int = 8192, *, index: str = "flat",
+def knn(x, y, k: int, search: Search | None = None, batch_size: int = 8192, *, index: str = "flat",
         db_batch_size: int | None = None, hnsw_m: int = 32, ef_construction: int = 200,
         ef_search: int = 128) -> tuple[np.ndarray, np.ndarray]:
     """The k highest inner products of each row of ``x`` (queries) among the rows of ``y`` (database).
@@ -99,24 +83,32 @@ def knn(x, y, k: int, use_gpu: bool = False, batch_size: int = 8192, *, index: s
     Returns ``(sims float32 [len(x), k'], ids int64 [len(x), k'])`` sorted by decreasing similarity,
     where ``k' = min(k, len(y))``.
 
+    * ``search``: the backend (:func:`xstilts.search.resolve`; default ``resolve("auto")``). The torch backend
+      chooses its own chunks from its memory budget; the options below are FAISS's.
     * ``batch_size``: queries per search call (bounds the per-call result and scratch memory).
     * ``db_batch_size``: if set, the database is indexed in chunks of this many rows and the per-chunk
       top-k lists are merged. Use it when ``y`` does not fit GPU memory at once (``index="flat"`` only).
-    * ``use_gpu``: put the flat index on all GPUs (falls back to CPU, with a warning, for faiss-cpu
-      builds; HNSW always runs on CPU).
+    * FAISS on the GPU (``search.device == "gpu"``): the flat index on all GPUs (falls back to CPU, with a
+      warning, for faiss-cpu builds; HNSW always runs on CPU).
     * ``index="hnsw"``: approximate search with ``IndexHNSWFlat`` (M = ``hnsw_m``; ``efSearch`` is at
       least ``k``). Similarities of the returned neighbours are exact; some true neighbours may be missed.
     """
     if index not in INDEXES:
         raise ValueError(f"unknown index {index!r}; valid: {', '.join(INDEXES)}")
-    x = _as_matrix(x, "x (queries)")
-    y = _as_matrix(y, "y (database)")
+    x = as_matrix(x, "x (queries)")
+    y = as_matrix(y, "y (database)")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"dimension mismatch: queries have {x.shape[1]}, database has {y.shape[1]}")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    search = search or resolve("auto", index=index)
+    if search.backend == "torch":
+        if index != "flat":
+            raise ValueError(f"index={index!r} is a FAISS index; the torch backend searches exactly (index='flat')")
+        return search.topk(x, y, k)
+    use_gpu = search.device == "gpu"
     k = min(k, len(y))
     sims = np.zeros((len(x), k), dtype=np.float32)
     ids = np.zeros((len(x), k), dtype=np.int64)
@@ -189,8 +181,8 @@ def margin_scores(src_emb, trg_emb, k: int = DEFAULT_K, margin: str = "ratio", *
     other side. ``score(x, y) = margin(cos(x, y), (fwd_mean[x] + bwd_mean[y]) / 2)``, computed in float64.
     """
     margin_fn = _margin_fn(margin)
-    x = _as_matrix(src_emb, "src_emb")
-    y = _as_matrix(trg_emb, "trg_emb")
+    x = as_matrix(src_emb, "src_emb")
+    y = as_matrix(trg_emb, "trg_emb")
     _check_normalised(x, "src_emb")
     _check_normalised(y, "trg_emb")
     fwd_sim, fwd_ind = knn(x, y, k, **knn_kwargs)
@@ -254,7 +246,7 @@ def mine(src_emb, trg_emb, k: int = DEFAULT_K, margin: str = "ratio", strategy: 
 
     Returns ``[(src index, trg index, score), ...]`` sorted by score, descending, with no threshold
     applied (XTREME's ``threshold=0`` candidates file). ``knn_kwargs`` go to :func:`knn`
-    (``use_gpu``, ``batch_size``, ``index``, ...).
+    (``search``, ``batch_size``, ``index``, ...).
     """
     _margin_fn(margin)  # validate before the (expensive) search
     if strategy not in STRATEGIES:

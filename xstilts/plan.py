@@ -5,6 +5,8 @@
     python -m xstilts.plan measure --model tiny-2l-h64 --task mnli --preset tiny --data_root tests/fixtures/hub
     python -m xstilts.plan from-bench --model xlmr-large --train bench/results/train-gpu-large-pair128.json \
         --eval bench/results/eval-gpu-large-xnli.json --write      (GPU benchmark figures -> configs/throughput.json)
+    python -m xstilts.plan from-bench --search bench/results/scaling-*.json --write     (retrieval search rates)
+    python -m xstilts.plan retrieval-cost --model xlmr-large --task bucc2018        (one retrieval cell, itemised)
 
 ``make plan`` / ``make slurm`` (mk/study.mk) call the first two with the Makefile's variables, so the cells
 listed here are the Makefile's file targets, name for name (a test checks this against ``make -n grid``):
@@ -23,6 +25,22 @@ GPU-hour estimate of a cell (``estimate``), from ``configs/throughput.json`` (pe
 
 It is an upper bound for runs with early stopping (every epoch is counted). Every figure says where it comes
 from; a throughput that was not measured is marked and the plan says the estimate is unmeasured.
+
+A retrieval cell (run_retrieval.py: one process, one device) is priced as what it does (``retrieval_cost``): one
+forward pass over every sentence of its corpora (``corpora`` in dataset_sizes.json: BUCC's whole comparable
+corpora, dev and test, both sides; Tatoeba's 41 test sets) gives all evaluated layers at once, then every layer
+is searched in both directions per corpus:
+
+    embedding        = sentences x tokens per sentence / eval tokens/s                      (once, all layers)
+    search per layer = sum over corpora of 2 x n_src x n_en x hidden multiply-adds / search rate
+    device-hours     = (embedding + layers x search per layer) / 3600
+
+with layers = what ``--layers`` in EVAL_ARGS selects (run_retrieval.py's default ``all``: num_layers + 1) and
+the search rate of configs/throughput.json ``search`` for the backend ``--search_backend`` resolves to on the
+model's device (auto: torch on a GPU, FAISS on a CPU), measured by ``bench/bench_scaling.py`` (stored with
+``from-bench --search``). Embeddings are float32: sentences x layers x hidden x 4 bytes, one split (both sides)
+at a time (``retrieval_cost`` reports the peak and the total; above ``--embedding_memory_gb`` per side they are
+memory-mapped to disk).
 """
 
 from __future__ import annotations
@@ -236,12 +254,103 @@ def _train_overrides(train_args: str) -> dict:
     return out
 
 
+def flag_value(args: str, name: str) -> str | None:
+    """The value of ``--name`` in a flag string such as EVAL_ARGS (the last one wins, as in the scripts)."""
+    words = shlex.split(args or "")
+    out = None
+    for i, w in enumerate(words):
+        if w == f"--{name}" and i + 1 < len(words):
+            out = words[i + 1]
+        elif w.startswith(f"--{name}="):
+            out = w.split("=", 1)[1]
+    return out
+
+
+# ----------------------------------------------------------------------------- retrieval cells
+def retrieval_layers(model_entry: dict, eval_args: str = "") -> int:
+    """How many hidden states run_retrieval.py evaluates: ``--layers`` in EVAL_ARGS (default ``all``: num_layers
+    + 1; ``default``: 1; a list: its layers plus the configured one, which is always added)."""
+    spec = (flag_value(eval_args, "layers") or "all").strip()
+    n = int(model_entry["num_layers"])
+    if spec == "all":
+        return n + 1
+    if spec == "default":
+        return 1
+    try:
+        layers = {int(x) for x in spec.split(",") if x.strip()}
+        configured = flag_value(eval_args, "layer")
+        layers.add(int(configured) if configured is not None else int(model_entry.get("retrieval_layer",
+                                                                                       round(n * 14 / 24))))
+    except ValueError:
+        raise UsageError(f"EVAL_ARGS --layers {spec!r}: expected 'all', 'default' or comma-separated layer "
+                         f"indices") from None
+    return len(layers)
+
+
+def search_key(tp_entry: dict, eval_args: str = "") -> tuple[str, str]:
+    """(key of configs/throughput.json ``search``, note): what ``--search_backend`` (EVAL_ARGS; default auto)
+    runs on the model's device. auto = torch on a GPU, FAISS on a CPU (xstilts.search.resolve)."""
+    device = "cpu" if unit_for(tp_entry) == "CPU-h" else "gpu"
+    backend = flag_value(eval_args, "search_backend") or "auto"
+    if backend == "auto":
+        backend = "torch" if device == "gpu" else "faiss"
+    if device == "gpu" and backend == "faiss":
+        return "cpu-faiss", "FAISS on a GPU node: priced on the CPU (faiss-cpu, the kit's requirement)"
+    return f"{device}-{backend}", ""
+
+
+def retrieval_cost(size: dict, hidden: int, layers: int, eval_tokens_per_second: float,
+                   search_multiply_adds_per_second: float) -> dict:
+    """Seconds and bytes of one run_retrieval.py cell (the formulas in the module doc), from the task's
+    ``corpora`` (dataset_sizes.json: ``src``/``en`` sentences, ``count`` corpora of that size)."""
+    corpora = size["corpora"]
+    sentences = sum(c.get("count", 1) * (c["src"] + c["en"]) for c in corpora)
+    tokens = sentences * float(size["eval_tokens_per_example"])
+    search_per_layer = sum(c.get("count", 1) * 2 * c["src"] * c["en"] * hidden for c in corpora)
+    embed_s = tokens / eval_tokens_per_second
+    search_layer_s = search_per_layer / search_multiply_adds_per_second
+    return {
+        "sentences": sentences, "tokens": tokens, "layers": layers, "hidden": hidden,
+        "embed_seconds": embed_s, "search_multiply_adds_per_layer": search_per_layer,
+        "search_seconds_per_layer": search_layer_s, "search_seconds": layers * search_layer_s,
+        "seconds": embed_s + layers * search_layer_s,
+        "embedding_bytes_total": sentences * layers * hidden * 4,
+        "embedding_bytes_peak": max(c["src"] + c["en"] for c in corpora) * layers * hidden * 4,
+        "largest_side_bytes": max(max(c["src"], c["en"]) for c in corpora) * layers * hidden * 4,
+    }
+
+
+def _retrieval_estimate(cell, tp: dict, size: dict, throughput: dict, eval_args: str) -> Estimate:
+    from .models import registry
+
+    entry = registry().get(cell.model)
+    if entry is None or "num_layers" not in entry:
+        return Estimate(None, None, False, f"model {cell.model!r} has no num_layers in configs/models.json")
+    if "corpora" not in size:
+        return Estimate(None, None, False, f"no corpora for task {cell.task!r} in {SIZES_FILE.name}")
+    key, note = search_key(tp, eval_args)
+    rate = throughput.get("search", {}).get(key)
+    if rate is None:
+        return Estimate(None, None, False, f"no search figure {key!r} in {THROUGHPUT_FILE.name} (`python -m "
+                                           f"xstilts.plan from-bench --search bench/results/scaling-*.json --write`)")
+    layers = retrieval_layers(entry, eval_args)
+    cost = retrieval_cost(size, int(entry["hidden_size"]), layers, float(tp["eval_tokens_per_second"]),
+                          float(rate["multiply_adds_per_second"]))
+    detail = (f"embed {cost['sentences']:,} sentences once ({cost['embed_seconds'] / 3600:.3g} h) + {layers} layer(s)"
+              f" x search both ways {cost['search_multiply_adds_per_layer']:.3g} multiply-adds "
+              f"({key}: {cost['search_seconds_per_layer']:.3g} s/layer); float32 embeddings "
+              f"{cost['embedding_bytes_peak'] / 1e9:.3g} GB at a time, {cost['embedding_bytes_total'] / 1e9:.3g} GB "
+              f"in all; one process" + (f"; {note}" if note else ""))
+    return Estimate(cost["seconds"] / 3600.0, 1, is_measured(tp) and is_measured(rate), detail, unit_for(tp))
+
+
 def is_multitask(name: str) -> bool:
     """A multi-task phase-2 name of the grid: ``all`` or ``a+b+...``."""
     return name == "all" or "+" in name
 
 
-def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args: str = "") -> Estimate:
+def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args: str = "",
+             eval_args: str = "") -> Estimate:
     from .cli import load_preset
 
     if cell.kind == "phase2" and is_multitask(cell.task):
@@ -263,42 +372,39 @@ def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args:
         return Estimate(None, None, False, f"no throughput for model {cell.model!r} in {THROUGHPUT_FILE.name}")
     if size is None:
         return Estimate(None, None, False, f"no size for task {cell.task!r} in {SIZES_FILE.name}")
+    if cell.kind == "retrieval":
+        return _retrieval_estimate(cell, tp, size, throughput, eval_args)
     gpus = int(tp.get("gpus", 1))
     train_tps = float(tp["train_tokens_per_second"]) * gpus
     eval_tps = float(tp["eval_tokens_per_second"]) * gpus
     min_step = float(tp.get("min_step_seconds", 0.0))
     eval_tokens = float(size.get("eval_tokens_per_example", size.get("tokens_per_example", 0)))
-    seconds, parts = 0.0, []
-    if cell.kind == "retrieval":
-        n_sent = 2 * size["eval"]
-        seconds += n_sent * eval_tokens / eval_tps
-        parts.append(f"encode {n_sent:,} sentences")
-    else:
-        values, _ = load_preset(preset, cell.task, cell.model)
-        values = dict(values, **_train_overrides(train_args))
-        n_train = int(size["train"])
-        if values.get("max_train_samples"):
-            n_train = min(n_train, int(values["max_train_samples"]))
-        batch = int(values.get("effective_train_batch_size") or 32)
-        epochs = float(values.get("num_train_epochs") or 3)
-        steps_per_epoch = math.ceil(n_train / batch)
-        steps = int(values["max_steps"]) if values.get("max_steps", 0) and values["max_steps"] > 0 \
-            else math.ceil(steps_per_epoch * epochs)
-        choices = int(size.get("choices", 1))  # multiple choice: one sequence per answer
-        tokens = float(size["tokens_per_example"])
-        max_len = values.get("max_seq_length")
-        if max_len:
-            tokens = min(tokens / choices, float(max_len)) * choices
-        step_s = max(batch * tokens / train_tps, min_step)
-        seconds += steps * step_s
-        cadence = values.get("eval_steps", "epoch")
-        n_evals = math.ceil(steps / steps_per_epoch) if str(cadence) == "epoch" else max(1, steps // int(cadence))
-        dev_rows = int(size.get("dev", 0)) * n_evals
-        test_rows = int(size.get("eval", 0)) if cell.kind == "target" else 0
-        seconds += (dev_rows * tokens + test_rows * eval_tokens) / eval_tps
-        parts.append(f"{steps:,} steps x batch {batch} ({n_train:,} rows x {epochs:g} ep)")
-        if dev_rows or test_rows:
-            parts.append(f"eval {dev_rows + test_rows:,} rows")
+    parts = []
+    values, _ = load_preset(preset, cell.task, cell.model)
+    values = dict(values, **_train_overrides(train_args))
+    n_train = int(size["train"])
+    if values.get("max_train_samples"):
+        n_train = min(n_train, int(values["max_train_samples"]))
+    batch = int(values.get("effective_train_batch_size") or 32)
+    epochs = float(values.get("num_train_epochs") or 3)
+    steps_per_epoch = math.ceil(n_train / batch)
+    steps = int(values["max_steps"]) if values.get("max_steps", 0) and values["max_steps"] > 0 \
+        else math.ceil(steps_per_epoch * epochs)
+    choices = int(size.get("choices", 1))  # multiple choice: one sequence per answer
+    tokens = float(size["tokens_per_example"])
+    max_len = values.get("max_seq_length")
+    if max_len:
+        tokens = min(tokens / choices, float(max_len)) * choices
+    step_s = max(batch * tokens / train_tps, min_step)
+    seconds = steps * step_s
+    cadence = values.get("eval_steps", "epoch")
+    n_evals = math.ceil(steps / steps_per_epoch) if str(cadence) == "epoch" else max(1, steps // int(cadence))
+    dev_rows = int(size.get("dev", 0)) * n_evals
+    test_rows = int(size.get("eval", 0))
+    seconds += (dev_rows * tokens + test_rows * eval_tokens) / eval_tps
+    parts.append(f"{steps:,} steps x batch {batch} ({n_train:,} rows x {epochs:g} ep)")
+    if dev_rows or test_rows:
+        parts.append(f"eval {dev_rows + test_rows:,} rows")
     hours = seconds * gpus / 3600.0
     return Estimate(hours, gpus, is_measured(tp), "; ".join(parts), unit_for(tp))
 
@@ -310,7 +416,7 @@ def _hours(h: float | None) -> str:
     return f"{h:,.0f}" if h >= 100 else f"{h:.3g}"
 
 
-def render_plan(grid: Grid, *, train_args: str = "", throughput: dict | None = None,
+def render_plan(grid: Grid, *, train_args: str = "", eval_args: str = "", throughput: dict | None = None,
                 sizes: dict | None = None, with_status: bool = True) -> str:
     throughput = throughput if throughput is not None else load_json(THROUGHPUT_FILE)
     sizes = sizes if sizes is not None else load_json(SIZES_FILE)
@@ -320,13 +426,14 @@ def render_plan(grid: Grid, *, train_args: str = "", throughput: dict | None = N
              f"  targets: {' '.join(grid.targets)}", f"  seeds: {' '.join(map(str, grid.seeds))}", ""]
     total = {"all": 0.0, "todo": 0.0}
     unmeasured_models, unknown, units = set(), [], set()
+    search_used, unmeasured_search = set(), set()  # keys of throughput["search"] behind the estimates
 
     def section(title: str, cells: list[Cell]) -> None:
         lines.append(f"{title}: {len(cells)}")
         if not cells:
             lines.append("  (none)")
         for c in cells:
-            est = estimate(c, throughput, sizes, grid.preset, train_args)
+            est = estimate(c, throughput, sizes, grid.preset, train_args, eval_args)
             st = status(c) if with_status else "-"
             if est.gpu_hours is None:
                 unknown.append(f"{c.target}: {est.detail}")
@@ -337,8 +444,14 @@ def render_plan(grid: Grid, *, train_args: str = "", throughput: dict | None = N
                     total["todo"] += est.gpu_hours
                 units.add(est.unit)
                 mark = f"{_hours(est.gpu_hours)} {est.unit}" + ("" if est.measured else " [unmeasured]")
-                if not est.measured:
+                tp = throughput["models"][c.model]
+                if not is_measured(tp):
                     unmeasured_models.add(c.model)
+                if c.kind == "retrieval":
+                    key = search_key(tp, eval_args)[0]
+                    search_used.add(key)
+                    if not is_measured(throughput["search"][key]):
+                        unmeasured_search.add(key)
             gpus = f"{est.gpus} GPU" if est.gpus else ""
             lines.append(f"  [{st:7}] {c.target}  {mark}  {gpus}  ({est.detail})")
         lines.append("")
@@ -348,7 +461,7 @@ def render_plan(grid: Grid, *, train_args: str = "", throughput: dict | None = N
     unit = units.pop() if len(units) == 1 else "device-h (GPU and CPU figures mixed)"
     lines.append(f"Total: {len(grid.phase2)} phase-2 checkpoint(s) + {len(grid.cells)} cell(s); "
                  f"estimated {_hours(total['all'])} {unit} in all, {_hours(total['todo'])} {unit} still to run"
-                 + (" (UNMEASURED estimate)" if unmeasured_models else ""))
+                 + (" (UNMEASURED estimate)" if unmeasured_models or unmeasured_search else ""))
     if unmeasured_models:
         lines.append(f"NOTE: the throughput of {', '.join(sorted(unmeasured_models))} is not measured: the GPU-hours "
                      f"above are an unmeasured estimate. Where each figure comes from:")
@@ -357,10 +470,18 @@ def render_plan(grid: Grid, *, train_args: str = "", throughput: dict | None = N
         lines.append(f"  Measure on your GPU: `make bench-gpu` (stores xlmr-base/xlmr-large), or `python -m xstilts.plan "
                      f"measure --model <name> --task mnli --write`; both update "
                      f"{THROUGHPUT_FILE.relative_to(CONFIGS.parent)}.")
+    if unmeasured_search:
+        lines.append("NOTE: the search rate of the retrieval cells is not measured:")
+        for key in sorted(unmeasured_search):
+            lines.append(f"  search {key}: {throughput['search'][key]['source']}")
+        lines.append("  Measure: `make bench-scaling` (CPU) or `make bench-gpu`, then `python -m xstilts.plan from-bench "
+                     "--search bench/results/scaling-*.json --write`.")
     measured = sorted({c.model for c in grid.phase2 + grid.cells} - unmeasured_models
                       & set(throughput.get("models", {})))
     for m in measured:
         lines.append(f"Throughput of {m}: {throughput['models'][m]['source']}")
+    for key in sorted(search_used - unmeasured_search):
+        lines.append(f"Search rate {key}: {throughput['search'][key]['source']}")
     if unknown:
         lines.append("No estimate for:")
         lines += [f"  {u}" for u in unknown]
@@ -496,6 +617,121 @@ def from_bench(model: str, train_json: str | Path, eval_json: str | Path | None 
     }
 
 
+# ----------------------------------------------------------------------------- search rates (retrieval)
+def search_multiply_adds(n_src: int, n_trg: int, dim: int) -> int:
+    """Multiply-adds of one mining pass: k-NN in both directions over n_src x n_trg vectors of ``dim``."""
+    return 2 * n_src * n_trg * dim
+
+
+def fit_search_rate(points: list[dict]) -> dict:
+    """Least-squares fit of ``seconds = multiply-adds / rate`` (through the origin) over measured mining passes
+    (``n_src``, ``n_trg``, ``dim``, ``seconds``), and the check of the n^2 law: the exponent b of
+    ``seconds ~ n^b`` (log-log least squares over n = sqrt(n_src x n_trg), when there are two sizes or more).
+    ``seconds_per_n2`` is the fitted time of an n x n pass divided by n^2 at the points' dimension."""
+    import numpy as np
+
+    if not points:
+        raise UsageError("no measured point to fit")
+    w = np.array([search_multiply_adds(p["n_src"], p["n_trg"], p["dim"]) for p in points], dtype=np.float64)
+    t = np.array([p["seconds"] for p in points], dtype=np.float64)
+    c = float((t * w).sum() / (w * w).sum())  # seconds per multiply-add
+    out = {"multiply_adds_per_second": 1.0 / c, "points": len(points), "exponent": None,
+           "max_relative_residual": float(np.abs(c * w - t).max() / t.max())}
+    n = np.sqrt([p["n_src"] * p["n_trg"] for p in points])
+    if len(set(n.round())) >= 2:
+        out["exponent"] = float(np.polyfit(np.log(n), np.log(t), 1)[0])
+    dims = {p["dim"] for p in points}
+    if len(dims) == 1:
+        out["seconds_per_n2"] = c * 2 * dims.pop()
+    return out
+
+
+def search_points(record: dict, path: str = "") -> dict[str, list[dict]]:
+    """``{search key: [points]}`` of a bench result: ``bench_scaling.py`` (every backend it timed) or
+    ``bench_mining.py`` (its FAISS timing). Keys as configs/throughput.json ``search``: ``<cpu|gpu>-<backend>``."""
+    common = {"date": record.get("date"), "command": record.get("command"), "file": path,
+              "device": record.get("device_detail") or record.get("device"),
+              "load": record.get("load_average_at_start", (record.get("loadavg_1_5_15_before") or [None])[0])}
+    if record.get("benchmark") == "scaling":
+        out = {}
+        for backend, b in record["backends"].items():
+            key = f"{'gpu' if b['device'] in ('cuda', 'gpu') else 'cpu'}-{backend}"
+            out[key] = [dict(common, n_src=p["n_src"], n_trg=p["n_trg"], dim=record["dim"], seconds=p["seconds"])
+                        for p in b["points"]]
+        return out
+    if str(record.get("benchmark", "")).startswith("BUCC margin mining"):
+        key = f"{'gpu' if record.get('device') == 'gpu' else 'cpu'}-faiss"
+        return {key: [dict(common, n_src=record["n_src"], n_trg=record["n_trg"], dim=record["dim"],
+                           seconds=record["seconds_faiss"])]}
+    raise UsageError(f"{path}: not a bench_scaling.py or bench_mining.py result (benchmark={record.get('benchmark')!r})")
+
+
+def from_bench_search(paths: list[str | Path]) -> dict[str, dict]:
+    """configs/throughput.json ``search`` entries fitted (:func:`fit_search_rate`) from mining results."""
+    points: dict[str, list[dict]] = {}
+    for path in paths:
+        for key, pts in search_points(load_json(Path(path)), str(path)).items():
+            points.setdefault(key, []).extend(pts)
+    out = {}
+    for key, pts in sorted(points.items()):
+        fit = fit_search_rate(pts)
+        devices = sorted({str(p["device"]) for p in pts})
+        loads = sorted({p["load"] for p in pts if p["load"] is not None})
+        runs = "; ".join(sorted({f"{p['command']} ({p['date']}, load {p['load']})" for p in pts}))
+        exp = f", exponent of n {fit['exponent']:.2f}" if fit["exponent"] is not None else ""
+        out[key] = {
+            "multiply_adds_per_second": float(f"{fit['multiply_adds_per_second']:.4g}"),
+            "device": ", ".join(devices),
+            "source": (f"measured on {', '.join(devices)}: least-squares fit of seconds = 2 x n_src x n_en x dim / rate "
+                       f"(mining both directions, margin and selection included) over {len(pts)} point(s){exp}"
+                       + (f"; load average {min(loads)}-{max(loads)} at the start (a shared machine slows this figure)"
+                          if loads and max(loads) > 1.0 else "") + f": {runs}"),
+        }
+    return out
+
+
+def record_search(entries: dict[str, dict], path: Path = THROUGHPUT_FILE) -> Path:
+    """Put search-rate entries into the throughput file; each replaced entry's source is kept beside it."""
+    data = load_json(path)
+    search = data.setdefault("search", {})
+    for key, entry in entries.items():
+        old = search.get(key)
+        search[key] = dict(entry, replaced_source=old.get("source")) if old is not None else entry
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def retrieval_cell_cost(model: str, task: str, throughput: dict, sizes: dict, eval_args: str = "") -> dict:
+    """:func:`retrieval_cost` of one grid cell with the figures it uses and where they come from
+    (``python -m xstilts.plan retrieval-cost``)."""
+    from .models import registry
+
+    entry = registry().get(model)
+    if entry is None:
+        raise choices_error("--model", model, sorted(registry()))
+    size = sizes.get("tasks", {}).get(task)
+    if size is None or "corpora" not in size:
+        raise choices_error("--task", task, sorted(t for t, v in sizes.get("tasks", {}).items() if "corpora" in v))
+    tp = throughput.get("models", {}).get(model)
+    if tp is None:
+        raise UsageError(f"no throughput for model {model!r} in {THROUGHPUT_FILE.name}")
+    key, note = search_key(tp, eval_args)
+    rate = throughput.get("search", {}).get(key)
+    if rate is None:
+        raise UsageError(f"no search figure {key!r} in {THROUGHPUT_FILE.name}")
+    layers = retrieval_layers(entry, eval_args)
+    cost = retrieval_cost(size, int(entry["hidden_size"]), layers, float(tp["eval_tokens_per_second"]),
+                          float(rate["multiply_adds_per_second"]))
+    return dict(cost, model=model, task=task, search=key, search_note=note,
+                embedding_source=tp["source"], search_source=rate["source"],
+                measured=is_measured(tp) and is_measured(rate),
+                eval_tokens_per_second=float(tp["eval_tokens_per_second"]),
+                search_multiply_adds_per_second=float(rate["multiply_adds_per_second"]),
+                corpora_source=size.get("corpora_source", ""))
+
+
 def record_throughput(model: str, entry: dict, path: Path = THROUGHPUT_FILE) -> Path:
     """Put ``entry`` into the throughput file for ``model``; the replaced entry's source is kept beside it."""
     data = load_json(path)
@@ -519,6 +755,8 @@ def _grid_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default="results")
     p.add_argument("--ckpts", default="checkpoints")
     p.add_argument("--train_args", default="", help="the Makefile's TRAIN_ARGS (max_steps etc. change the cost)")
+    p.add_argument("--eval_args", default="", help="the Makefile's EVAL_ARGS (retrieval: --layers, --search_backend "
+                                                   "change the cost)")
     p.add_argument("--retrieval_tasks", default=None, help="the Makefile's RETRIEVAL_TASKS (checked against the registry)")
     p.add_argument("--model_dir", action="append", default=[], metavar="NAME=PATH",
                    help="the Makefile's MODEL_DIR_<name>=PATH mappings")
@@ -560,13 +798,21 @@ def main(argv: list[str] | None = None) -> int:
     p_measure.add_argument("--output_dir", default="checkpoints/_measure")
     p_measure.add_argument("--write", action="store_true", help="store the entry in the throughput file")
     p_measure.add_argument("--throughput", default=str(THROUGHPUT_FILE), help="the throughput file (--write)")
-    p_bench = sub.add_parser("from-bench", help="a throughput entry from bench/bench_train.py (+ bench_eval.py) results")
-    p_bench.add_argument("--model", required=True)
-    p_bench.add_argument("--train", required=True, help="bench/results/train-<device>-<shape>-<task>.json")
+    p_bench = sub.add_parser("from-bench", help="a throughput entry from bench/bench_train.py (+ bench_eval.py) "
+                                                "results, or search rates from bench_scaling.py / bench_mining.py")
+    p_bench.add_argument("--model", default=None)
+    p_bench.add_argument("--train", default=None, help="bench/results/train-<device>-<shape>-<task>.json")
     p_bench.add_argument("--eval", default=None, help="bench/results/eval-<device>-<shape>-<task>.json")
     p_bench.add_argument("--setting", default="kit", help="which bench setting's tokens/s (default: kit)")
     p_bench.add_argument("--write", action="store_true", help="store the entry in the throughput file")
     p_bench.add_argument("--throughput", default=str(THROUGHPUT_FILE), help="the throughput file (--write)")
+    p_bench.add_argument("--search", nargs="+", default=None, metavar="RESULT",
+                         help="instead of --model/--train: fit the retrieval search rates (configs/throughput.json "
+                              "'search') from bench/results/scaling-*.json or mining-*.json")
+    p_cost = sub.add_parser("retrieval-cost", help="what one retrieval cell costs (embedding, search, disk)")
+    p_cost.add_argument("--model", required=True)
+    p_cost.add_argument("--task", required=True)
+    p_cost.add_argument("--eval_args", default="", help="the Makefile's EVAL_ARGS (--layers, --search_backend)")
     args, extra = p.parse_known_args(argv)
     try:
         if args.command in ("measure", "from-bench"):
@@ -576,6 +822,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 if extra:
                     raise UsageError(f"unknown arguments: {' '.join(extra)}")
+                if args.search:
+                    if args.model or args.train or args.eval:
+                        raise UsageError("from-bench --search takes mining results only (no --model/--train/--eval)")
+                    entries = from_bench_search(args.search)
+                    print(json.dumps(entries, indent=2))
+                    if args.write:
+                        path = record_search(entries, Path(args.throughput))
+                        print(f"stored the search rates in {path}: `make plan` now uses them", file=sys.stderr)
+                    return 0
+                if not args.model or not args.train:
+                    raise UsageError("from-bench needs --model and --train (or --search RESULT...)")
                 previous = load_json(Path(args.throughput)).get("models", {}).get(args.model)
                 entry = from_bench(args.model, args.train, args.eval, args.setting, previous)
             print(json.dumps({args.model: entry}, indent=2))
@@ -585,9 +842,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if extra:
             raise UsageError(f"unknown arguments: {' '.join(extra)}")
+        if args.command == "retrieval-cost":
+            cost = retrieval_cell_cost(args.model, args.task, load_json(THROUGHPUT_FILE), load_json(SIZES_FILE),
+                                       args.eval_args)
+            print(json.dumps(cost, indent=2))
+            return 0
         grid = grid_from_args(args)
         if args.command == "plan":
-            print(render_plan(grid, train_args=args.train_args))
+            print(render_plan(grid, train_args=args.train_args, eval_args=args.eval_args))
             return 0
         path = slurm.write_script(grid, args)
         print(f"wrote {path}: {len(grid.phase2)} phase-2 task(s), {len(grid.baseline_cells)} baseline cell(s), "

@@ -1,5 +1,5 @@
 """Sentence retrieval with the encoder's hidden states: the embeddings of many layers in one forward pass,
-FAISS search, and the two retrieval tasks (Tatoeba accuracy, BUCC 2018 mining F1) for every layer.
+exact search, and the two retrieval tasks (Tatoeba accuracy, BUCC 2018 mining F1) for every layer.
 
 Protocol choices are explicit arguments and stored with every result:
 
@@ -13,7 +13,8 @@ Protocol choices are explicit arguments and stored with every result:
   mining pass (BUCC).
 * ``pooling``: ``mean`` over non-padding tokens (default; XTREME's and jiant's), with or without the
   special tokens ``<s>``/``</s>`` (XTREME includes them by default), or ``cls`` (first token).
-* vectors are L2-normalised, so inner product = cosine; search is exact (``faiss.IndexFlatIP``).
+* vectors are L2-normalised, so inner product = cosine; search is exact (:mod:`xstilts.search`: a chunked
+  torch matrix product on CUDA, ``faiss.IndexFlatIP`` otherwise; ``--search_backend`` chooses).
 
 Embedding is streamed: sentences are sorted by token length and embedded in batches padded to their own
 longest member; each batch's pooled vectors are written straight into ONE preallocated array
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from .errors import UsageError
+from .search import Search, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -203,41 +205,29 @@ def embed_all_layers(model, tokenizer, sentences: list[str], **kwargs) -> np.nda
 
 # --------------------------------------------------------------------------------------------- search
 
-def faiss_gpu_available() -> bool:
-    from .bucc import faiss_gpus
-
-    return faiss_gpus() > 0
-
-
-def nearest(queries: np.ndarray, candidates: np.ndarray, k: int = 1, use_gpu: bool = False):
-    """Exact inner-product k-NN with FAISS: returns (scores [nq, k], ids [nq, k])."""
-    import faiss
-
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    c = np.ascontiguousarray(candidates, dtype=np.float32)
-    index = faiss.IndexFlatIP(c.shape[1])
-    if use_gpu and faiss_gpu_available():
-        index = faiss.index_cpu_to_all_gpus(index)
-    index.add(c)
-    return index.search(q, k)
+def nearest(queries: np.ndarray, candidates: np.ndarray, k: int = 1, search: Search | None = None):
+    """Exact inner-product k-NN: returns (scores [nq, k], ids [nq, k]); ``search`` is the backend
+    (:mod:`xstilts.search`; default ``resolve("auto")``: torch on CUDA, else FAISS)."""
+    return (search or resolve("auto")).topk(queries, candidates, k)
 
 
 def top1_accuracy(queries: np.ndarray, candidates: np.ndarray, gold: np.ndarray | None = None,
-                  use_gpu: bool = False) -> tuple[float, np.ndarray]:
+                  search: Search | None = None) -> tuple[float, np.ndarray]:
     """Fraction of queries whose nearest candidate is the gold one (default gold: same row index)."""
-    _, ids = nearest(queries, candidates, k=1, use_gpu=use_gpu)
+    _, ids = nearest(queries, candidates, k=1, search=search)
     pred = ids[:, 0]
     gold = np.arange(len(queries)) if gold is None else np.asarray(gold)
     return float((pred == gold).mean()) if len(gold) else float("nan"), pred
 
 
-def tatoeba_all_layers(src_layers: np.ndarray, en_layers: np.ndarray, use_gpu: bool = False) -> list[dict]:
+def tatoeba_all_layers(src_layers: np.ndarray, en_layers: np.ndarray, search: Search | None = None) -> list[dict]:
     """Per row of the layer axis: accuracy of English->foreign (XTREME's direction: each English sentence
     retrieves among the foreign sentences) and foreign->English; row i of each side are translations."""
+    search = search or resolve("auto")
     rows = []
     for j in range(src_layers.shape[0]):
-        en2xx, pred = top1_accuracy(en_layers[j], src_layers[j], use_gpu=use_gpu)
-        xx2en, _ = top1_accuracy(src_layers[j], en_layers[j], use_gpu=use_gpu)
+        en2xx, pred = top1_accuracy(en_layers[j], src_layers[j], search=search)
+        xx2en, _ = top1_accuracy(src_layers[j], en_layers[j], search=search)
         rows.append({"accuracy": en2xx, "accuracy_xx2en": xx2en, "accuracy_mean_both": (en2xx + xx2en) / 2,
                      "predictions": pred})
     return rows
@@ -277,7 +267,7 @@ def benchmark_averages(task, per_language: dict, metric: str) -> dict:
 # --------------------------------------------------------------------------------------------- Tatoeba
 
 def run_tatoeba(model, tokenizer, task, languages: Sequence[str], load_pairs: Callable[[str], tuple],
-                layers: Sequence[int], *, embed_kwargs: dict, use_gpu: bool = False,
+                layers: Sequence[int], *, embed_kwargs: dict, search: Search | None = None,
                 on_predictions: Callable[[str, int, list[int], int], None] | None = None) -> dict:
     """Accuracy per language for every layer in ``layers``.
 
@@ -297,7 +287,7 @@ def run_tatoeba(model, tokenizer, task, languages: Sequence[str], load_pairs: Ca
         src_emb = embed_layers(model, tokenizer, src, layers=layers, desc=f"{lang}", **embed_kwargs)
         en_emb = embed_layers(model, tokenizer, en, layers=layers, desc="en", **embed_kwargs)
         n_sentences += len(src) + len(en)
-        for layer, row in zip(layers, tatoeba_all_layers(src_emb, en_emb, use_gpu=use_gpu)):
+        for layer, row in zip(layers, tatoeba_all_layers(src_emb, en_emb, search=search)):
             preds = [int(p) for p in row.pop("predictions")]
             per_layer[layer][lang] = dict(row, n=len(src))
             if on_predictions is not None:

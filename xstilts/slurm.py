@@ -60,7 +60,7 @@ def _slurm_time(hours: float) -> str:
     return f"{days}-{h:02d}:{m:02d}:00" if days else f"{h:02d}:{m:02d}:00"
 
 
-def array_times(grid, args, train_args: str) -> tuple[dict[str, str], str]:
+def array_times(grid, args, train_args: str, eval_args: str = "") -> tuple[dict[str, str], str]:
     """--time per array: the given one, or 2 x the largest estimated wall time of its cells (at least 1 h)."""
     from .plan import SIZES_FILE, THROUGHPUT_FILE, estimate, load_json
 
@@ -72,7 +72,7 @@ def array_times(grid, args, train_args: str) -> tuple[dict[str, str], str]:
     for name, cells in groups.items():
         worst = 0.0
         for c in cells:
-            e = estimate(c, tp, sizes, grid.preset, train_args)
+            e = estimate(c, tp, sizes, grid.preset, train_args, eval_args)
             if e.gpu_hours is None:
                 unknown = True
                 continue
@@ -90,7 +90,7 @@ def array_times(grid, args, train_args: str) -> tuple[dict[str, str], str]:
 def render_script(grid, args) -> str:
     mvars = _make_vars(args.make_var)
     train_args = dict(mvars).get("TRAIN_ARGS", "")
-    times, time_note = array_times(grid, args, train_args)
+    times, time_note = array_times(grid, args, train_args, dict(mvars).get("EVAL_ARGS", ""))
     kit = str(Path(args.kit_dir).resolve())
     q = shlex.quote
     arrays = [("phase2", grid.phase2, None), ("baseline", grid.baseline_cells, None),

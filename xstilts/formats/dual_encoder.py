@@ -22,11 +22,13 @@ Examples are one ``datasets.Dataset`` with a ``role`` column (the format interfa
 
 Features are row-aligned with the examples: every query and candidate is embedded in one length-sorted pass
 (``labels`` = the row index, so the Trainer's English-dev evaluation can place every embedding), then each
-query retrieves its top 20 among ALL candidates with exact inner-product FAISS search (language-agnostic: a
+query retrieves its top 20 among ALL candidates with exact inner-product search (language-agnostic: a
 LAReQA question ranks the answer sentences of every evaluated language at once). Per language, the queries of
 that language are scored with ``xstilts.score`` (mAP@20: LAReQA's AP@20, Mewsli-X's MRR@20 as the official
 scorer computes them), and written in the leaderboard layout ``<task>/test-<lang>.json``
-(``{query id: [top-20 candidate ids]}``; labels ``{query id: [relevant ids]}``).
+(``{query id: [top-20 candidate ids]}``; labels ``{query id: [relevant ids]}``). The search backend is
+``xstilts.search.resolve("auto")``: the chunked torch matrix product on CUDA, ``faiss.IndexFlatIP`` otherwise
+(the same neighbours up to exact ties); the one used is stored in the result's ``timing.search``.
 
 Task data (``Task.format_options``, all strings): ``data`` (``lareqa`` | ``mewslix``: how rows become
 examples), ``pooling``, ``logit_scale``, ``softmax_group``, ``query_max_length`` (queries are cut at
@@ -40,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -47,6 +50,9 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from ..search import Search, resolve
+
+logger = logging.getLogger(__name__)
 
 METRIC = "map@20"
 TOP_K = 20
@@ -94,7 +100,8 @@ def format_settings(task) -> dict:
     negatives = (f"in-batch: the other positives of the query's group of {s.softmax_group} consecutive pairs of the "
                  f"per-device batch" if s.softmax_group else "in-batch: the other positives of the per-device batch")
     return dict(s.describe(), top_k=TOP_K, metric=METRIC, similarity="cosine (L2-normalised, inner product)",
-                search="exact (faiss.IndexFlatIP)", negatives=negatives)
+                search="exact inner product: torch chunked matrix product on CUDA, else faiss.IndexFlatIP (the backend "
+                       "used: timing.search)", negatives=negatives)
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -450,8 +457,9 @@ def _col(examples, name: str) -> list:
     return examples[name][:]
 
 
-def rank(embeddings: np.ndarray, examples, k: int = TOP_K, use_gpu: bool | None = None) -> list:
-    """Top-k candidate ids for every query row (None for candidate rows), exact inner-product search."""
+def rank(embeddings: np.ndarray, examples, k: int = TOP_K, search: Search | None = None) -> list:
+    """Top-k candidate ids for every query row (None for candidate rows), exact inner-product search with
+    ``search`` (default ``resolve("auto")``: torch on CUDA, else FAISS)."""
     from ..retrieval import nearest
 
     roles = _col(examples, "role")
@@ -462,9 +470,7 @@ def rank(embeddings: np.ndarray, examples, k: int = TOP_K, use_gpu: bool | None 
     if not q_idx or not c_idx:
         return out
     emb = np.asarray(embeddings, dtype=np.float32)
-    if use_gpu is None:
-        use_gpu = torch.cuda.is_available()
-    _, nn = nearest(emb[q_idx], emb[c_idx], k=min(k, len(c_idx)), use_gpu=use_gpu)
+    _, nn = nearest(emb[q_idx], emb[c_idx], k=min(k, len(c_idx)), search=search)
     cand_ids = [ids[i] for i in c_idx]
     for row, neighbours in zip(q_idx, nn):
         out[row] = [cand_ids[j] for j in neighbours if j >= 0]
@@ -504,10 +510,12 @@ def predict(trainer, task, examples, features):
 
     emb, timing = predict_sorted(trainer, features, _embeddings)
     t0 = time.time()
-    rankings = rank(emb, examples)
+    search = resolve("auto")
+    logger.info("%s: top-%d search with %s", task.name, TOP_K, search)
+    rankings = rank(emb, examples, search=search)
     roles = _col(examples, "role")
     timing = dict(timing, search_seconds=time.time() - t0, n_queries=sum(r == "query" for r in roles),
-                  n_candidates=sum(r == "candidate" for r in roles))
+                  n_candidates=sum(r == "candidate" for r in roles), search=search.describe())
     return rankings, timing
 
 
