@@ -22,17 +22,18 @@ from pathlib import Path
 import torch
 from transformers import HfArgumentParser, set_seed
 
-from xstilts import bucc, bucc_data, retrieval
-from xstilts import search as search_lib
 from xstilts import data as data_lib
+from xstilts.prepare import bucc as bucc_data
+from xstilts.prepare.downloads import local_root
+from xstilts.retrieval import bucc, embed, summary, tatoeba
+from xstilts.retrieval import search as search_lib
 from xstilts.cli import DataArguments, ModelArguments, setup_logging
 from xstilts.errors import UsageError, choices_error, exits_on_usage_error
 from xstilts.modeling import load_encoder, load_tokenizer
 from xstilts.pipeline import base_result, claim_output_dir, prepare, settings_fingerprint
-from xstilts.predictions import write_all
 from xstilts.registry import TASKS, parse_languages
 from xstilts.results import RESULTS_FILE, atomic_write_text, write_results
-from xstilts.retrieval_data import local_root
+from xstilts.scoring.predictions import write_all
 
 logger = logging.getLogger("run_retrieval")
 
@@ -103,8 +104,8 @@ class RetrievalArguments:
 
 
 def _check_choices(args) -> None:
-    if args.pooling is not None and args.pooling not in retrieval.POOLINGS:
-        raise UsageError(f"unknown pooling {args.pooling!r}; valid choices: {', '.join(retrieval.POOLINGS)}")
+    if args.pooling is not None and args.pooling not in embed.POOLINGS:
+        raise UsageError(f"unknown pooling {args.pooling!r}; valid choices: {', '.join(embed.POOLINGS)}")
     for name, valid in (("margin", bucc.MARGINS), ("strategy", bucc.STRATEGIES), ("index", bucc.INDEXES)):
         if getattr(args, name) not in valid:
             raise choices_error(f"--{name}", getattr(args, name), valid)
@@ -148,9 +149,9 @@ def _pooling(args, model_name: str) -> tuple[str, bool, str]:
                                             else "kit default (included, as XTREME)"))
     else:
         source.append("special tokens: command line")
-    if pooling not in retrieval.POOLINGS:
+    if pooling not in embed.POOLINGS:
         raise UsageError(f"configs/models.json {model_name}: unknown retrieval_pooling {pooling!r}; valid choices: "
-                         f"{', '.join(retrieval.POOLINGS)}")
+                         f"{', '.join(embed.POOLINGS)}")
     return pooling, special, "; ".join(source)
 
 
@@ -185,10 +186,10 @@ def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, search
             write_all([pred_dir, args.write_predictions], task, {lang: preds})
             write_all([args.write_labels], task, {lang: list(range(n))})
 
-    out = retrieval.run_tatoeba(model, tokenizer, task, run.languages, load_pairs, layers,
+    out = tatoeba.run_tatoeba(model, tokenizer, task, run.languages, load_pairs, layers,
                                 embed_kwargs=embed_kwargs, search=search, on_predictions=on_predictions)
     keys = ("accuracy", "accuracy_xx2en", "accuracy_mean_both")
-    per_layer = {l: dict(retrieval.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
+    per_layer = {l: dict(summary.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
                  for l in layers}
     return {"per_layer": per_layer, "n_sentences": out["n_sentences"], "definitions": TATOEBA_DEFINITIONS,
             "direction": "en->xx is the task metric (XTREME scorer); xx->en also reported",
@@ -216,12 +217,12 @@ def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, search, p
             bucc.write_candidates(bucc.prediction_path(cand_dir, lang), candidates)
 
     spill = Path(args.embedding_dir) if args.embedding_dir else run.output_dir / "embeddings.tmp"
-    out = retrieval.run_bucc(model, tokenizer, run.languages, lambda lang, split: bucc_data.read_split(bdir, lang, split),
+    out = bucc.run_bucc(model, tokenizer, run.languages, lambda lang, split: bucc_data.read_split(bdir, lang, split),
                              layers, embed_kwargs=embed_kwargs, mine_kwargs=mine_kwargs,
                              memory_budget_bytes=args.embedding_memory_gb * 1e9, spill_dir=spill,
                              on_test_pairs=on_test_pairs)
     keys = ("f1", "precision", "recall", "dev_oracle_f1")
-    per_layer = {l: dict(retrieval.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
+    per_layer = {l: dict(summary.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
                  for l in layers}
     manifest_path = bdir / "manifest.json"
     manifest = None
@@ -266,9 +267,9 @@ def main(argv=None):
     from transformers import AutoConfig
 
     num_layers = AutoConfig.from_pretrained(run.init_path).num_hidden_layers
-    layer, layer_source = retrieval.resolve_layer(args.layer, num_layers, run.model.retrieval_layer)
-    retrieval.check_layer(layer, num_layers)
-    layers = retrieval.parse_layers(args.layers, num_layers, layer)
+    layer, layer_source = embed.resolve_layer(args.layer, num_layers, run.model.retrieval_layer)
+    embed.check_layer(layer, num_layers)
+    layers = embed.parse_layers(args.layers, num_layers, layer)
     pooling, special, pooling_source = _pooling(args, run.model.name)
     task = run.task
     bitext = task.format == "bitext_mining"
@@ -314,7 +315,7 @@ def main(argv=None):
                       else task.test.split,
         "per_language": per_language,
         "average": head["average"],
-        "average_by_benchmark": retrieval.benchmark_averages(task, per_language, metric),
+        "average_by_benchmark": summary.benchmark_averages(task, per_language, metric),
         "groups": head["groups"],
         "retrieval": {
             "layer": layer, "layer_source": layer_source, "num_layers": num_layers, "layers_evaluated": layers,
@@ -331,7 +332,7 @@ def main(argv=None):
         "timing": {"wall_seconds": elapsed, "sentences": out["n_sentences"],
                    "sentences_per_second": out["n_sentences"] / max(elapsed, 1e-9)},
     })
-    from xstilts.retrieval_plots import per_layer_csv, plot_per_layer
+    from xstilts.retrieval.plots import per_layer_csv, plot_per_layer
 
     atomic_write_text(run.output_dir / PER_LAYER_CSV, per_layer_csv(result))
     plot_per_layer(result, run.output_dir / PER_LAYER_PNG)

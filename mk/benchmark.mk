@@ -8,11 +8,10 @@
 # PARTIAL=1 scores partial mirrors (e.g. the test fixtures, with EVAL_ARGS="--languages available"): marked
 # partial, not comparable with published numbers. Prepared data first: make data-tatoeba data-udpos-ud27 data-lareqa data-mewslix (xtreme-r), data-bucc (xtreme).
 
-XTREME_R_TASKS := xnli xcopa udpos panx xquad mlqa tydiqa mewslix lareqa tatoeba
-XTREME_TASKS := xnli pawsx udpos panx xquad mlqa tydiqa bucc2018 tatoeba
+# XTREME_TASKS / XTREME_R_TASKS: mk/tasks.mk (generated from xstilts/tasks/benchmarks.py)
 MODEL ?= xlmr-large
 SEED ?= 1
-BENCH_INTERMEDIATE = $(if $(filter command line,$(origin INTERMEDIATE)),$(INTERMEDIATE),none)
+BENCH_INTERMEDIATE = $(if $(filter command line,$(origin INTERMEDIATE)),$(INTERMEDIATE),$(BASELINE))
 
 .PHONY: xtreme-r xtreme
 
@@ -22,7 +21,7 @@ $(1):
 	@test $$(words $$(BENCH_INTERMEDIATE)) -eq 1 || { echo "make $(1): INTERMEDIATE must be one name, got '$$(BENCH_INTERMEDIATE)'" >&2; exit 2; }
 	$$(MAKE) --no-print-directory grid MODELS="$$(MODEL)" INTERMEDIATE="$$(BENCH_INTERMEDIATE)" TARGETS="$(2)" SEEDS="$$(SEED)" \
 	  EVAL_ARGS="$$(EVAL_ARGS)"
-	$$(RUN_ENV) $$(PY) -m xstilts.leaderboard --results $$(RESULTS) --benchmark $(1) --model $$(MODEL) \
+	$$(RUN_ENV) $$(PY) -m xstilts.study.leaderboard --results $$(RESULTS) --benchmark $(1) --model $$(MODEL) \
 	  --intermediate $$(BENCH_INTERMEDIATE) --seed $$(SEED) --tasks $(2) $$(if $$(PARTIAL),--partial)
 endef
 $(eval $(call benchmark_rule,xtreme-r,$(XTREME_R_TASKS)))

@@ -14,14 +14,14 @@
 # first 40 lines (the excerpt vendored in tests/fixtures/sources/realdata).
 
 DATA_DIR ?= data
-BUCC_LANGS ?= de fr ru zh
+BUCC_LANGS ?= $(BUCC2018_LANGUAGES)
 RECORD ?=
 
 .PHONY: data-bucc data-tatoeba
 
 data-bucc: | $(STAMP)
-	$(PY) -m xstilts.bucc_data --download --out_dir $(DATA_DIR) --langs $(BUCC_LANGS) \
+	$(PY) -m xstilts.prepare.bucc --download --out_dir $(DATA_DIR) --langs $(BUCC_LANGS) \
 	  $(if $(RECORD),--record_checksums,)
 
 data-tatoeba: | $(STAMP)
-	$(PY) -m xstilts.retrieval_data tatoeba --out_dir $(DATA_DIR) $(if $(RECORD),--record_checksums,)
+	$(PY) -m xstilts.prepare.tatoeba_laser --out_dir $(DATA_DIR) $(if $(RECORD),--record_checksums,)

@@ -20,7 +20,6 @@ SLURM_LOGS ?= slurm/logs
 MODEL_DIR_VARS := $(sort $(filter MODEL_DIR_%,$(.VARIABLES)))
 PLAN_ARGS = --models "$(MODELS)" --intermediate "$(INTERMEDIATE)" --targets "$(TARGETS)" --seeds "$(SEEDS)" \
   --preset "$(PRESET)" --results "$(RESULTS)" --ckpts "$(CKPTS)" --train_args '$(TRAIN_ARGS)' --eval_args '$(EVAL_ARGS)' \
-  --retrieval_tasks "$(RETRIEVAL_TASKS)" \
   $(foreach v,$(MODEL_DIR_VARS),--model_dir '$(patsubst MODEL_DIR_%,%,$(v))=$($(v))')
 SLURM_MAKE_VARS = $(foreach v,MODELS INTERMEDIATE TARGETS SEEDS PRESET RESULTS CKPTS DATA_ARGS TRAIN_ARGS EVAL_ARGS RUN_ENV LAUNCH \
   $(MODEL_DIR_VARS),--make_var '$(v)=$($(v))')
@@ -28,10 +27,10 @@ SLURM_MAKE_VARS = $(foreach v,MODELS INTERMEDIATE TARGETS SEEDS PRESET RESULTS C
 .PHONY: plan slurm
 
 plan: | $(STAMP)
-	@$(OFFLINE) $(PY) -m xstilts.plan plan $(PLAN_ARGS)
+	@$(OFFLINE) $(PY) -m xstilts.study.plan plan $(PLAN_ARGS)
 
 slurm: | $(STAMP)
-	@$(OFFLINE) $(PY) -m xstilts.plan slurm $(PLAN_ARGS) $(SLURM_MAKE_VARS) --out "$(SLURM_SCRIPT)" \
+	@$(OFFLINE) $(PY) -m xstilts.study.plan slurm $(PLAN_ARGS) $(SLURM_MAKE_VARS) --out "$(SLURM_SCRIPT)" \
 	  --gpus $(SLURM_GPUS) --cpus $(SLURM_CPUS) --mem "$(SLURM_MEM)" --time "$(SLURM_TIME)" \
 	  --partition "$(SLURM_PARTITION)" --account "$(SLURM_ACCOUNT)" --max_parallel $(SLURM_MAX_PARALLEL) \
 	  --sbatch_extra '$(SLURM_EXTRA)' --logs "$(SLURM_LOGS)"

@@ -11,9 +11,11 @@ from xstilts import data as data_lib
 from xstilts.errors import UsageError
 from xstilts.formats import pair_classification as PC
 from xstilts.modeling import read_meta
-from xstilts.registry import NLI_LABELS, Concat, Source, get_task
+from xstilts.registry import get_task
 from xstilts.results import read_results
-from xstilts.score import score_folders
+from xstilts.scoring.xtreme import score_folders
+from xstilts.tasks.classification import NLI_LABELS
+from xstilts.tasks.types import Concat, Source
 
 NLI_COLS = {"text_a": "premise", "text_b": "hypothesis", "label": "label"}
 

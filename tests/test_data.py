@@ -5,7 +5,10 @@ import pytest
 from conftest import HUB
 from xstilts import data as data_lib
 from xstilts.errors import UsageError
-from xstilts.registry import NLI_LABELS, XNLI_LANGS, Source, get_task, parse_languages
+from xstilts.registry import get_task, parse_languages
+from xstilts.tasks.classification import NLI_LABELS
+from xstilts.tasks.languages import XNLI as XNLI_LANGS
+from xstilts.tasks.types import Source
 
 
 def test_data_root_from_flag_and_env(monkeypatch, tmp_path):

@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from conftest import FIXTURES, HUB, run_script
-from xstilts import lareqa_data, mewslix_data
-from xstilts import score as S
+from xstilts.prepare import lareqa as lareqa_data
+from xstilts.prepare import mewslix as mewslix_data
+from xstilts.scoring import xtreme as S
 from xstilts.errors import UsageError
 from xstilts.formats import dual_encoder as de
 from xstilts.registry import get_task
 from xstilts.results import read_results
-from xstilts.search import resolve
+from xstilts.retrieval.search import resolve
 
 LAREQA_RAW = FIXTURES / "lareqa"
 MEWSLIX_RAW = FIXTURES / "mewslix"

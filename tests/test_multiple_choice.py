@@ -16,7 +16,8 @@ from conftest import HUB, run_script
 from xstilts.errors import UsageError
 from xstilts.formats import get_format
 from xstilts.formats import multiple_choice as mc
-from xstilts.registry import PARQUET_EXPORT, Source, get_task
+from xstilts.registry import get_task
+from xstilts.tasks.types import PARQUET_EXPORT, Source
 
 XCOPA_LANGS = ["et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh"]
 
@@ -242,7 +243,7 @@ def test_intermediate_task_trains_and_saves_the_encoder(tiny, tmp_path, name, n_
 
 def test_xcopa_two_stages_eleven_languages_scored_like_the_leaderboard(tiny, tmp_path, caplog):
     from xstilts.results import read_results
-    from xstilts.score import score_folders
+    from xstilts.scoring.xtreme import score_folders
 
     out, pred, labels = tmp_path / "xcopa", tmp_path / "pred", tmp_path / "labels"
     argv = ["--model", str(tiny), "--task", "xcopa", "--preset", "tiny", "--data_root", str(HUB), "--max_steps", "3",

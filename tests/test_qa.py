@@ -18,7 +18,7 @@ from xstilts.errors import UsageError
 from xstilts.formats import span_qa as QA
 from xstilts.registry import get_task
 from xstilts.results import read_results
-from xstilts.score import score_folders
+from xstilts.scoring.xtreme import score_folders
 
 
 @pytest.fixture(scope="module")

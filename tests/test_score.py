@@ -1,4 +1,4 @@
-"""The offline XTREME / XTREME-R scorer (xstilts.score, xstilts.qa_metrics) against hand-derived values.
+"""The offline XTREME / XTREME-R scorer (xstilts.scoring.xtreme, xstilts.scoring.qa) against hand-derived values.
 
 Expected numbers are worked out by hand in the comments (or come from the official evaluate_test.py);
 they are never produced by the functions under test.
@@ -15,9 +15,9 @@ import sys
 import pytest
 
 from conftest import FIXTURES, ROOT
-from xstilts import score as S
+from xstilts.scoring import xtreme as S
 from xstilts.errors import UsageError
-from xstilts.qa_metrics import (mixed_segmentation, mlqa_f1, mlqa_normalize_answer, mlqa_scores,
+from xstilts.scoring.qa import (mixed_segmentation, mlqa_f1, mlqa_normalize_answer, mlqa_scores,
                                 normalize_answer, squad_scores)
 
 MOCK = FIXTURES / "scorer" / "mock"
@@ -382,7 +382,7 @@ def test_bad_qa_and_xcopa_files(tmp_path):
 
 def test_cli_exits_2_with_error_message():
     proc = subprocess.run(
-        [sys.executable, "-m", "xstilts.score", "--prediction_folder", str(MOCK / "predictions"),
+        [sys.executable, "-m", "xstilts.scoring.xtreme", "--prediction_folder", str(MOCK / "predictions"),
          "--label_folder", str(MOCK / "labels"), "--xtreme_version", "xtreme-x"],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2

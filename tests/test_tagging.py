@@ -9,12 +9,12 @@ from datasets import ClassLabel, Dataset, Features, List, Value
 
 from conftest import HUB, run_script
 from xstilts import ccg as ccg_lib
-from xstilts import ud27
+from xstilts.prepare import ud27
 from xstilts.errors import UsageError
 from xstilts.formats import get_format
 from xstilts.local_data import PreparedSource, set_option_dirs
 from xstilts.registry import get_task, parse_languages
-from xstilts.score import XTREME_R_TASK2LANGS, XTREME_TASK2LANGS, evaluate_one_task, read_tag, score_task
+from xstilts.scoring.xtreme import XTREME_R_TASK2LANGS, XTREME_TASK2LANGS, evaluate_one_task, read_tag, score_task
 
 fmt = get_format("token_tagging")
 CCG_DIR = HUB / "local" / "ccg"  # the kit's --ccg_dir format (synthetic), next to its AUTO/ source

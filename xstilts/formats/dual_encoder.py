@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
-from ..search import Search, resolve
+from ..retrieval.search import Search, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -447,7 +447,7 @@ def model_kwargs(task) -> dict:
 # ------------------------------------------------------------------------------------------------ retrieval
 
 def average_precisions(rankings, relevant, k: int = TOP_K) -> list[float]:
-    from ..score import average_precision_at_k
+    from ..scoring.xtreme import average_precision_at_k
 
     return [average_precision_at_k(rel, ranked, k) for ranked, rel in zip(rankings, relevant)]
 
@@ -460,7 +460,7 @@ def _col(examples, name: str) -> list:
 def rank(embeddings: np.ndarray, examples, k: int = TOP_K, search: Search | None = None) -> list:
     """Top-k candidate ids for every query row (None for candidate rows), exact inner-product search with
     ``search`` (default ``resolve("auto")``: torch on CUDA, else FAISS)."""
-    from ..retrieval import nearest
+    from ..retrieval.tatoeba import nearest
 
     roles = _col(examples, "role")
     ids = _col(examples, "id")
@@ -527,7 +527,7 @@ def gold(task, examples) -> list:
 def score(task, preds, golds, lang=None) -> dict:
     """mAP@20 of one language's queries (a fraction), by the leaderboard scorer's code (``xstilts.score``:
     LAReQA's AP@20, Mewsli-X's MRR@20)."""
-    from ..score import score_task
+    from ..scoring.xtreme import score_task
 
     name = task.xtreme_name or task_settings(task).data
     keys = [str(i) for i in range(len(preds))]

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError, choices_error
-from ..metrics import accuracy
+from ..scoring.metrics import accuracy
 # one gold label per example and the argmax over the choices' logits: as for pair classification
 from .pair_classification import gold, predict, predictions_from_logits  # noqa: F401  (format interface)
 
@@ -317,7 +317,7 @@ def score(task, preds, labels, lang=None) -> dict:
     keep = labels >= 0
     n = int(keep.sum())
     if task.xtreme_name:
-        from ..score import score_task
+        from ..scoring.xtreme import score_task
 
         s = score_task(task.xtreme_name, [int(p) for p in preds[keep]], [int(l) for l in labels[keep]])
         return {METRIC: s[METRIC] / 100.0, "n": n}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..metrics import accuracy
+from ..scoring.metrics import accuracy
 
 METRIC = "accuracy"
 
@@ -92,7 +92,7 @@ def score(task, preds, labels, lang=None) -> dict:
     keep = labels >= 0
     n = int(keep.sum())
     if task.xtreme_name:
-        from ..score import score_task
+        from ..scoring.xtreme import score_task
 
         names = task.labels
         s = score_task(task.xtreme_name, [names[int(p)] for p in preds[keep]], [names[int(l)] for l in labels[keep]])
@@ -106,6 +106,6 @@ def label_rows(task, ids) -> list[str]:
 
 def write(root, task, lang, items, examples, split) -> None:
     """One class name per line (``<root>/<task>/test-<lang>.tsv``)."""
-    from ..predictions import write_lines
+    from ..scoring.predictions import write_lines
 
     write_lines(root, task, lang, label_rows(task, items), split)

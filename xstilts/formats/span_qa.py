@@ -457,7 +457,7 @@ def squad_v2_scores(preds, golds) -> dict:
     """SQuAD v2.0 exact match / F1 in [0, 1] (official evaluate-v2.0.py semantics): gold answers that
     normalise to "" are dropped, a question left without gold answers is unanswerable and scores 1 only for
     a prediction that normalises to ""; F1 with an empty side is 1 if both are empty, else 0."""
-    from ..qa_metrics import normalize_answer
+    from ..scoring.qa import normalize_answer
 
     def f1(pred, gold):
         p, g = normalize_answer(pred).split(), normalize_answer(gold).split()
@@ -497,11 +497,11 @@ def score(task, preds, golds, lang=None) -> dict:
     if version_2_with_negative(task):
         return dict(squad_v2_scores(preds, golds), n=n)
     if task.xtreme_name:
-        from ..score import score_task
+        from ..scoring.xtreme import score_task
 
         s = score_task(task.xtreme_name, prediction_map(preds, golds), squad_data(golds), lang)
     else:
-        from ..qa_metrics import squad_scores
+        from ..scoring.qa import squad_scores
 
         s = squad_scores(prediction_map(preds, golds), squad_data(golds))
     return {"f1": s["f1"] / 100.0, "exact_match": s["exact_match"] / 100.0, "n": n}

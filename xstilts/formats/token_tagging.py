@@ -297,7 +297,7 @@ def token_accuracy(preds, golds) -> tuple[float, int]:
 def score(task, preds, golds, lang=None) -> dict:
     """F1 / precision / recall (the leaderboard scorer's code: ``xstilts.score.score_task`` for udpos/panx,
     its seqeval call for other tagging tasks) and token accuracy, as fractions; ``n`` sentences."""
-    from ..score import score_task, seqeval_f1
+    from ..scoring.xtreme import score_task, seqeval_f1
 
     preds = [list(p) for p in preds]
     golds = [list(g) for g in golds]
@@ -326,7 +326,7 @@ def leaderboard_text(items) -> str:
 
 def write(root, task, lang, items, examples, split) -> None:
     """``<root>/<task>/test-<lang>.tsv``: one tag per line, a blank line between sentences."""
-    from ..predictions import leaderboard_file
+    from ..scoring.predictions import leaderboard_file
     from ..results import atomic_write_text
 
     atomic_write_text(leaderboard_file(root, task, lang, split), leaderboard_text(items))

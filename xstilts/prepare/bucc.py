@@ -15,11 +15,11 @@ download deletes, so the test F1 can be computed locally.
 
 Command line (``make data-bucc`` runs the first)::
 
-    python -m xstilts.bucc_data --out_dir data --download [--langs de fr ru zh] [--record_checksums]
-    python -m xstilts.bucc_data --out_dir data --archive_dir DIR      # archives already downloaded into DIR
+    python -m xstilts.prepare.bucc --out_dir data --download [--langs de fr ru zh] [--record_checksums]
+    python -m xstilts.prepare.bucc --out_dir data --archive_dir DIR      # archives already downloaded into DIR
 
-Every archive is checked against its recorded SHA-256 (``xstilts/data_checksums.json``, else the
-``SHA256SUMS`` of an earlier download next to the archives; see :mod:`xstilts.retrieval_data`). The BUCC
+Every archive is checked against its recorded SHA-256 (``xstilts/prepare/data_checksums.json``, else
+the ``SHA256SUMS`` of an earlier download next to the archives; see :mod:`xstilts.prepare.downloads`). The BUCC
 sums are NOT recorded in the kit yet (it was built offline): the first download prints them as UNVERIFIED.
 """
 
@@ -35,15 +35,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from xstilts.errors import UsageError, choices_error, exits_on_usage_error
-from xstilts.retrieval_data import sha256_file
+from ..errors import UsageError, choices_error, exits_on_usage_error
+from ..tasks.languages import BUCC2018
+from ..tasks.retrieval import BUCC2018_DIR
+from .downloads import SUMS_NAME, download_dir, fetch, read_sums, record_checksums, sha256_file, verify_file
 
 logger = logging.getLogger(__name__)
 
-LANGS = ("de", "fr", "ru", "zh")
+LANGS = BUCC2018
 RELEASE_OF_SPLIT = {"dev": "sample", "test": "training"}  # kit split -> BUCC release name
 BUCC_URL = "https://comparable.limsi.fr/bucc2018/"
-KIT_DIR = "local/bucc2018"  # <data dir>/local/bucc2018/<lang>-en.{dev,test}.{<lang>,en,gold} (xstilts.local_data rule)
+KIT_DIR = BUCC2018_DIR  # <data dir>/local/bucc2018/<lang>-en.{dev,test}.{<lang>,en,gold} (the local-data rule)
 EXTS = ("src", "en", "gold")
 
 
@@ -112,7 +114,7 @@ def read_split(directory: str | os.PathLike, lang: str, split: str) -> BuccSplit
     missing = [str(p) for p in (src_path, trg_path) if not p.is_file()]
     if missing:
         raise UsageError(f"BUCC 2018 {lang}-en {split}: missing {', '.join(missing)}. Convert the release "
-                         f"archives with `python -m xstilts.bucc_data` (`make data-bucc` downloads them from "
+                         f"archives with `python -m xstilts.prepare.bucc` (`make data-bucc` downloads them from "
                          f"{BUCC_URL})")
     src_ids, src_sentences = read_sentences(src_path)
     trg_ids, trg_sentences = read_sentences(trg_path)
@@ -140,7 +142,6 @@ def load_checksums(table: Mapping[str, str] | str | os.PathLike | None) -> dict[
         return None
     if isinstance(table, Mapping):
         return {Path(k).name: v.lower() for k, v in table.items()}
-    from .retrieval_data import read_sums
 
     if not Path(table).is_file():
         raise FileNotFoundError(table)
@@ -264,7 +265,6 @@ def download_release(out_dir: str | os.PathLike, langs: Iterable[str] = LANGS, *
     """Fetch (unless present) and verify the sample + training archives of ``langs``, then convert them into
     ``<out_dir>/local/bucc2018``. Archives go to ``archive_dir`` (default ``<out_dir>/download/bucc2018``) with
     a ``SHA256SUMS`` of what was observed. Returns the manifest."""
-    from .retrieval_data import SUMS_NAME, download_dir, fetch, record_checksums, verify_file
 
     langs = list(langs)
     for lang in langs:

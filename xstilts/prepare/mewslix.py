@@ -26,7 +26,7 @@ context (braces already in the text become parentheses), and an entity becomes i
 joined by spaces; newlines and runs of spaces are collapsed. (Reimplemented here, not copied.)
 
     make data-mewslix MEWSLIX_DIR=/path/to/mewsli_x/output/dataset     # convert an existing release build
-    python -m xstilts.mewslix_data --source_dir DIR --out_dir data
+    python -m xstilts.prepare.mewslix --source_dir DIR --out_dir data
 """
 
 from __future__ import annotations
@@ -38,13 +38,15 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import UsageError, exits_on_usage_error
+from ..errors import UsageError, exits_on_usage_error
+from ..tasks.dual_encoder import MEWSLIX_HUB_ID, MEWSLIX_MAKE_TARGET
+from ..tasks.languages import MEWSLIX
 
 logger = logging.getLogger(__name__)
 
-REPO_ID = "local/mewslix"
-MAKE_TARGET = "data-mewslix"
-MENTION_LANGS = ("ar", "de", "en", "es", "fa", "ja", "pl", "ro", "ta", "tr", "uk")
+REPO_ID = MEWSLIX_HUB_ID
+MAKE_TARGET = MEWSLIX_MAKE_TARGET
+MENTION_LANGS = MEWSLIX
 ARCHIVE_URL = "https://storage.googleapis.com/gresearch/mewsli/mewsli-x_20220518_6.zip"
 FILES = {
     ("candidate_set_entities", "train"): "candidate_set_entities.jsonl",
@@ -192,15 +194,15 @@ def build_tables(source_dir: Path) -> tuple[dict, dict]:
 
 
 README_HEADER = {"pretty_name": "Mewsli-X, prepared by xstilts"}
-README_BODY = ("Local-only repo written by `python -m xstilts.mewslix_data` (`make data-mewslix`) from the Mewsli-X "
+README_BODY = ("Local-only repo written by `python -m xstilts.prepare.mewslix` (`make data-mewslix`) from the Mewsli-X "
                "release files (google-research/google-research `dense_representations_for_entity_retrieval/mel`, "
                "`get-mewsli-x.sh`). Texts are prepared as the Mewsli-X baseline does (see the module docstring of "
-               "`xstilts.mewslix_data`).\n")
+               "`xstilts.prepare.mewslix`).\n")
 
 
 def convert(source_dir: Path, out_dir: Path, *, overwrite: bool = False) -> dict:
     """Write ``<out_dir>/local/mewslix`` from the five release files in ``source_dir``; returns row counts."""
-    from .hubmirror import claim_local_repo, write_local_repo
+    from ..hubmirror import claim_local_repo, write_local_repo
 
     claim_local_repo(out_dir, REPO_ID, overwrite)
     tables, counts = build_tables(source_dir)
@@ -211,7 +213,7 @@ def convert(source_dir: Path, out_dir: Path, *, overwrite: bool = False) -> dict
 
 @exits_on_usage_error
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m xstilts.mewslix_data", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m xstilts.prepare.mewslix", description=__doc__.split("\n\n")[0])
     p.add_argument("--source_dir", required=True,
                    help="folder with the five Mewsli-X release files (get-mewsli-x.sh's mewsli_x/output/dataset)")
     p.add_argument("--out_dir", default="data", help="writes <out_dir>/local/mewslix (default: data)")

@@ -4,9 +4,10 @@
 
 prints one JSON object ``{"overall": ..., "detailed": ...}`` whose content equals the ``overall_scores``
 and ``detailed_scores`` returned by ``evaluate.py`` of google-research/xtreme (commit 838c13b,
-Apache-2.0) for the same folders. This module reimplements that script (task -> language tables copied
-as data, same readers, same metric per task, same averaging and groups); it does not copy its code.
-QA metrics live in :mod:`xstilts.qa_metrics` (SQuAD v1.1 / MLQA, see there for their sources), the
+Apache-2.0) for the same folders. This module reimplements that script (its task -> language and group
+tables derived from the task declarations, same readers, same metric per task, same averaging and groups); it
+does not copy its code.
+QA metrics live in :mod:`xstilts.scoring.qa` (SQuAD v1.1 / MLQA, see there for their sources), the
 tagging F1 is seqeval's, called exactly as evaluate.py calls it (list of sentences, default mode).
 
 Where evaluate.py would crash or assert, this module raises :class:`xstilts.errors.UsageError` with a
@@ -42,67 +43,23 @@ import sys
 import warnings
 from typing import Any, Mapping, Sequence
 
-from .errors import UsageError, choices_error, exits_on_usage_error
-from .qa_metrics import mlqa_scores, squad_scores
+from ..errors import UsageError, choices_error, exits_on_usage_error
+from ..tasks import benchmarks
+from ..tasks.dual_encoder import LAREQA
+from .qa import mlqa_scores, squad_scores
 
 # ---------------------------------------------------------------------------------- tables (as data)
-# Copied from google-research/xtreme evaluate.py @ 838c13b (Apache-2.0).
+# evaluate.py's task -> language and group -> task tables, derived from the task declarations
+# (xstilts.tasks.benchmarks; each task's languages in xstilts.tasks.languages)
 
-XTREME_GROUP2TASK = {
-    "classification": ["pawsx", "xnli"],
-    "tagging": ["udpos", "panx"],
-    "qa": ["xquad", "mlqa", "tydiqa"],
-    "retrieval": ["bucc2018", "tatoeba"],
-}
-
-XTREME_R_GROUP2TASK = {
-    "classification": ["xnli", "xcopa"],
-    "tagging": ["udpos", "panx"],
-    "qa": ["xquad", "mlqa", "tydiqa"],
-    "retrieval": ["tatoeba", "mewslix"],
-    "multi_choice": ["xcopa"],
-}
-
-
-def _langs(s: str) -> list[str]:
-    return s.split(",")
-
-
-XTREME_TASK2LANGS = {
-    "pawsx": _langs("de,en,es,fr,ja,ko,zh"),
-    "xnli": _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh"),
-    "panx": _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,"
-                   "it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu"),
-    "udpos": _langs("af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,"
-                    "nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh"),
-    "bucc2018": _langs("de,fr,ru,zh"),
-    "tatoeba": _langs("ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,"
-                      "pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu"),
-    "xquad": _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi"),
-    "mlqa": _langs("en,es,de,ar,hi,vi,zh"),
-    "tydiqa": _langs("en,ar,bn,fi,id,ko,ru,sw,te"),
-}
-
-XTREME_R_TASK2LANGS = {
-    "xnli": _langs("ar,bg,de,el,en,es,fr,hi,ru,sw,th,tr,ur,vi,zh"),
-    "panx": _langs("ar,he,vi,id,jv,ms,tl,eu,ml,ta,te,af,nl,en,de,el,bn,hi,mr,ur,fa,fr,"
-                   "it,pt,es,bg,ru,ja,ka,ko,th,sw,yo,my,zh,kk,tr,et,fi,hu,qu,pl,uk,az,"
-                   "lt,pa,gu,ro"),
-    "udpos": _langs("af,ar,bg,de,el,en,es,et,eu,fa,fi,fr,he,hi,hu,id,it,ja,kk,ko,mr,"
-                    "nl,pt,ru,ta,te,th,tl,tr,ur,vi,yo,zh,lt,pl,uk,wo,ro"),
-    "tatoeba": _langs("ar,he,vi,id,jv,tl,eu,ml,ta,te,af,nl,de,el,bn,hi,mr,ur,fa,fr,it,"
-                      "pt,es,bg,ru,ja,ka,ko,th,sw,zh,kk,tr,et,fi,hu,az,lt,pl,uk,ro"),
-    "xcopa": _langs("et,ht,id,it,qu,sw,ta,th,tr,vi,zh"),
-    "lareqa": [],
-    "mewslix": _langs("ar,de,en,es,fa,ja,pl,ro,ta,tr,uk"),
-    "xquad": _langs("en,es,de,el,ru,tr,ar,vi,th,zh,hi,ro"),
-    "mlqa": _langs("en,es,de,ar,hi,vi,zh"),
-    "tydiqa": _langs("en,ar,bn,fi,id,ko,ru,sw,te"),
-}
+XTREME_GROUP2TASK = benchmarks.group2task("xtreme")
+XTREME_R_GROUP2TASK = benchmarks.group2task("xtreme-r")
+XTREME_TASK2LANGS = benchmarks.task2langs("xtreme")
+XTREME_R_TASK2LANGS = benchmarks.task2langs("xtreme-r")
 
 # Not in evaluate.py (its ``lareqa`` list is empty): the XQuAD-R languages of the LAReQA release, each
 # ``lareqa/test-<lang>.json`` holding that language's questions ranked against the pool of ALL languages.
-LAREQA_LANGS = _langs("ar,de,el,en,es,hi,ru,th,tr,vi,zh")
+LAREQA_LANGS = list(LAREQA.languages)
 
 VERSIONS = {
     "xtreme": (XTREME_TASK2LANGS, XTREME_GROUP2TASK),

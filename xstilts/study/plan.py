@@ -50,13 +50,19 @@ import json
 import math
 import shlex
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .errors import UsageError, choices_error
-from .paths import CONFIGS
+from ..cli import load_preset
+from ..errors import UsageError, choices_error
+from ..models import registry
+from ..paths import CONFIGS
+from ..results import is_finished
+from ..run import layout
+from ..tasks import TASKS
+from . import slurm
 
-BASELINE = "none"
+BASELINE = layout.BASELINE
 THROUGHPUT_FILE = CONFIGS / "throughput.json"
 SIZES_FILE = CONFIGS / "dataset_sizes.json"
 UNMEASURED = "estimate (not measured)"
@@ -119,8 +125,6 @@ def _unique(names: list[str], what: str) -> list[str]:
 
 
 def check_models(models: list[str], model_dirs: dict[str, str]) -> None:
-    from .models import registry
-
     reg = registry()
     for m in models:
         if m in model_dirs:
@@ -130,37 +134,27 @@ def check_models(models: list[str], model_dirs: dict[str, str]) -> None:
             raise choices_error("model", m, list(reg), "Or map the name to a directory with MODEL_DIR_<name>=PATH")
 
 
-def check_tasks(intermediate: list[str], targets: list[str], retrieval_tasks: list[str] | None = None) -> None:
-    """Every name must be a registered task of the right phase; and, when the Makefile's RETRIEVAL_TASKS is
-    given, it must agree with the registry (else Make would start the wrong script)."""
-    from .registry import TASKS, get_task
-
+def check_tasks(intermediate: list[str], targets: list[str]) -> None:
+    """Every name must be a task of the right phase (a multi-task name: intermediate tasks only)."""
     for name in intermediate:
-        if is_multitask(name):
-            from .multitask import parse_task_list
+        if layout.is_mixture(name):
+            from ..multitask import parse_task_list  # torch: multitask holds the mixture model too
 
-            parse_task_list(name.replace("+", ","))  # unknown names -> the error listing the nine
+            parse_task_list(name.replace(layout.MIXTURE_SEP, ","))  # unknown names -> the error listing the nine
             continue
-        if name != BASELINE:
-            try:
-                get_task(name, phase="intermediate")
-            except UsageError:
-                raise choices_error("intermediate task", name, [BASELINE] + sorted(
-                    t.name for t in TASKS.values() if t.phase == "intermediate")) from None
+        t = TASKS.get(name)
+        if name != BASELINE and (t is None or t.phase != "intermediate"):
+            raise choices_error("intermediate task", name, [BASELINE] + sorted(
+                t.name for t in TASKS.values() if t.phase == "intermediate"))
     for name in targets:
         t = TASKS.get(name)
         if t is None or t.phase not in ("target", "retrieval"):
             raise choices_error("target task", name, sorted(t.name for t in TASKS.values()
                                                             if t.phase in ("target", "retrieval")))
-        if retrieval_tasks is not None and (t.phase == "retrieval") != (name in retrieval_tasks):
-            raise UsageError(f"target {name!r} is a {t.phase} task in xstilts/registry.py but the Makefile's "
-                             f"RETRIEVAL_TASKS ({' '.join(retrieval_tasks)}) says otherwise: Make would start "
-                             f"the wrong script; fix RETRIEVAL_TASKS")
 
 
 def build_grid(models, intermediate, targets, seeds, *, results: str = "results", ckpts: str = "checkpoints",
-               preset: str = "xtreme", model_dirs: dict[str, str] | None = None,
-               retrieval_tasks: list[str] | None = None, validate: bool = True) -> Grid:
+               preset: str = "xtreme", model_dirs: dict[str, str] | None = None, validate: bool = True) -> Grid:
     """The cells in the Makefile's order (model, intermediate, target, seed)."""
     models = _unique(_words(models), "model")
     intermediate = _unique(_words(intermediate), "intermediate task")
@@ -176,30 +170,27 @@ def build_grid(models, intermediate, targets, seeds, *, results: str = "results"
             raise UsageError(f"{what} is empty")
     if validate:
         check_models(models, model_dirs or {})
-        check_tasks(intermediate, targets, retrieval_tasks)
-    from .registry import TASKS
+        check_tasks(intermediate, targets)
 
     results, ckpts = results.rstrip("/") or "/", ckpts.rstrip("/") or "/"
     grid = Grid(models, intermediate, targets, seed_list, results, ckpts, preset)
     for m in models:
         for i in intermediate:
             if i != BASELINE:
-                grid.phase2.append(Cell("phase2", m, i, i, 1, f"{ckpts}/{m}/{i}/xstilts_meta.json"))
+                grid.phase2.append(Cell("phase2", m, i, i, 1, layout.checkpoint_meta(m, i, ckpts)))
     for m in models:
         for i in intermediate:
             for t in targets:
                 kind = "retrieval" if TASKS.get(t) is not None and TASKS[t].phase == "retrieval" else "target"
                 for s in seed_list:
-                    grid.cells.append(Cell(kind, m, i, t, s, f"{results}/{m}/{i}/{t}/seed{s}/results.json",
-                                           None if i == BASELINE else f"{ckpts}/{m}/{i}/xstilts_meta.json"))
+                    grid.cells.append(Cell(kind, m, i, t, s, layout.cell_file(m, i, t, s, results),
+                                           None if i == BASELINE else layout.checkpoint_meta(m, i, ckpts)))
     return grid
 
 
 def status(cell: Cell) -> str:
     """done (a finished result / phase-2 checkpoint), partial (started: a Trainer checkpoint or run record
     exists), or todo."""
-    from .results import is_finished
-
     out = Path(cell.output_dir)
     if cell.kind == "phase2":
         meta = Path(cell.target)
@@ -210,7 +201,7 @@ def status(cell: Cell) -> str:
             pass
     elif is_finished(out):
         return "done"
-    return "partial" if (out / "trainer").is_dir() or (out / "xstilts_run.json").exists() else "todo"
+    return "partial" if (out / layout.TRAINER_DIR).is_dir() or (out / layout.RUN_FILE).exists() else "todo"
 
 
 # ----------------------------------------------------------------------------- estimates
@@ -321,8 +312,6 @@ def retrieval_cost(size: dict, hidden: int, layers: int, eval_tokens_per_second:
 
 
 def _retrieval_estimate(cell, tp: dict, size: dict, throughput: dict, eval_args: str) -> Estimate:
-    from .models import registry
-
     entry = registry().get(cell.model)
     if entry is None or "num_layers" not in entry:
         return Estimate(None, None, False, f"model {cell.model!r} has no num_layers in configs/models.json")
@@ -344,23 +333,12 @@ def _retrieval_estimate(cell, tp: dict, size: dict, throughput: dict, eval_args:
     return Estimate(cost["seconds"] / 3600.0, 1, is_measured(tp) and is_measured(rate), detail, unit_for(tp))
 
 
-def is_multitask(name: str) -> bool:
-    """A multi-task phase-2 name of the grid: ``all`` or ``a+b+...``."""
-    return name == "all" or "+" in name
-
-
 def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args: str = "",
              eval_args: str = "") -> Estimate:
-    from .cli import load_preset
-
-    if cell.kind == "phase2" and is_multitask(cell.task):
+    if cell.kind == "phase2" and layout.is_mixture(cell.task):
         # the sum of the tasks' single-task estimates: an upper bound (the mixture's per-task cap lowers it)
-        from dataclasses import replace
-
-        from .multitask import parse_task_list
-
         parts = [estimate(replace(cell, task=t), throughput, sizes, preset, train_args)
-                 for t in parse_task_list(cell.task.replace("+", ","))]
+                 for t in layout.mixture_tasks(cell.task)]
         if any(p.gpu_hours is None for p in parts):
             return Estimate(None, None, False, "; ".join(p.detail for p in parts if p.gpu_hours is None))
         return Estimate(sum(p.gpu_hours for p in parts), parts[0].gpus, all(p.measured for p in parts),
@@ -499,29 +477,31 @@ def measure(model: str, task: str, preset: str, data_root: str | None, max_steps
 
     import numpy as np
 
-    from .paths import KIT_ROOT
-    from .registry import get_task
+    from ..paths import KIT_ROOT
 
+    if task not in TASKS:
+        raise choices_error("task", task, TASKS)
+    t = TASKS[task]
+    if t.format != "pair_classification":
+        raise UsageError(f"measure counts tokens of sentence-pair tasks only; {task!r} is {t.format}: "
+                         f"use mnli (or another pair-classification task)")
     if str(KIT_ROOT) not in sys.path:
         sys.path.insert(0, str(KIT_ROOT))
+    # a real phase-2 run (torch, transformers, datasets): imported only when measuring
     import run_intermediate
 
-    from . import data as data_lib
-    from .formats import get_format
-    from .modeling import load_tokenizer
-    from .models import resolve_model
+    from .. import data as data_lib
+    from ..formats import get_format
+    from ..modeling import load_tokenizer
+    from ..models import resolve_model
 
-    if get_task(task).format != "pair_classification":
-        raise UsageError(f"measure counts tokens of sentence-pair tasks only; {task!r} is {get_task(task).format}: "
-                         f"use mnli (or another pair-classification task)")
     argv = ["--model", model, "--task", task, "--preset", preset, "--max_steps", str(max_steps),
             "--eval_steps_or_epoch", str(max_steps), "--output_dir", out_dir, "--overwrite", "--disable_tqdm", "true",
             *(["--data_root", data_root] if data_root else []), *extra]
     rc = run_intermediate.main(argv)
     if rc not in (0, None):
         raise UsageError(f"the measuring run failed (exit {rc})")
-    meta = json.loads((Path(out_dir) / "xstilts_meta.json").read_text())
-    t = get_task(task)
+    meta = json.loads((Path(out_dir) / layout.META_FILE).read_text())
     fmt = get_format(t.format)
     tok = load_tokenizer(resolve_model(model).path_or_id)
     root = data_lib.resolve_data_root(data_root)
@@ -555,8 +535,6 @@ def from_bench(model: str, train_json: str | Path, eval_json: str | Path | None 
     one-pass evaluation tokens/s. The bench's encoder shape must be the model's (layers, hidden size);
     without an evaluation result the entry says "partly measured" and the plan keeps its [unmeasured] mark.
     """
-    from .models import registry
-
     models = registry()
     if model not in models:
         raise choices_error("--model", model, sorted(models))
@@ -705,9 +683,7 @@ def record_search(entries: dict[str, dict], path: Path = THROUGHPUT_FILE) -> Pat
 
 def retrieval_cell_cost(model: str, task: str, throughput: dict, sizes: dict, eval_args: str = "") -> dict:
     """:func:`retrieval_cost` of one grid cell with the figures it uses and where they come from
-    (``python -m xstilts.plan retrieval-cost``)."""
-    from .models import registry
-
+    (``python -m xstilts.study.plan retrieval-cost``)."""
     entry = registry().get(model)
     if entry is None:
         raise choices_error("--model", model, sorted(registry()))
@@ -757,7 +733,6 @@ def _grid_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train_args", default="", help="the Makefile's TRAIN_ARGS (max_steps etc. change the cost)")
     p.add_argument("--eval_args", default="", help="the Makefile's EVAL_ARGS (retrieval: --layers, --search_backend "
                                                    "change the cost)")
-    p.add_argument("--retrieval_tasks", default=None, help="the Makefile's RETRIEVAL_TASKS (checked against the registry)")
     p.add_argument("--model_dir", action="append", default=[], metavar="NAME=PATH",
                    help="the Makefile's MODEL_DIR_<name>=PATH mappings")
 
@@ -775,13 +750,10 @@ def _model_dirs(items: list[str]) -> dict[str, str]:
 
 def grid_from_args(args) -> Grid:
     return build_grid(args.models, args.intermediate, args.targets, args.seeds, results=args.results,
-                      ckpts=args.ckpts, preset=args.preset, model_dirs=_model_dirs(args.model_dir),
-                      retrieval_tasks=_words(args.retrieval_tasks) if args.retrieval_tasks is not None else None)
+                      ckpts=args.ckpts, preset=args.preset, model_dirs=_model_dirs(args.model_dir))
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import slurm
-
     p = argparse.ArgumentParser(prog="python -m xstilts.plan", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     p_plan = sub.add_parser("plan", help="print the cells, their status and GPU-hour estimates")
@@ -851,7 +823,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "plan":
             print(render_plan(grid, train_args=args.train_args, eval_args=args.eval_args))
             return 0
-        path = slurm.write_script(grid, args)
+        tp, sizes = load_json(THROUGHPUT_FILE), load_json(SIZES_FILE)
+        path = slurm.write_script(grid, args, lambda c, ta, ea: estimate(c, tp, sizes, grid.preset, ta, ea))
         print(f"wrote {path}: {len(grid.phase2)} phase-2 task(s), {len(grid.baseline_cells)} baseline cell(s), "
               f"{len(grid.dependent_cells)} cell(s) after phase 2. Submit with: bash {path}")
         return 0

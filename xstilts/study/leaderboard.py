@@ -3,9 +3,9 @@
 Every grid cell writes its predictions (``<cell>/predictions/<task>/test-<lang>.*``) and gold labels
 (``<cell>/labels/...``) in the leaderboard layout. This module copies the cells of one
 (model, intermediate, seed) into ``<results>/leaderboard/<benchmark>/<model>/<intermediate>/seed<k>/``
-and scores the folder with ``xstilts.score`` (the official evaluate.py's numbers), writing ``scores.json``.
+and scores the folder with ``xstilts.scoring.xtreme`` (the official evaluate.py's numbers), writing ``scores.json``.
 
-    python -m xstilts.leaderboard --results results --benchmark xtreme-r --model xlmr-large \\
+    python -m xstilts.study.leaderboard --results results --benchmark xtreme-r --model xlmr-large \\
         --intermediate mnli --seed 1 --tasks xnli xcopa udpos panx xquad mlqa tydiqa mewslix lareqa tatoeba
 """
 
@@ -17,22 +17,26 @@ import shutil
 import sys
 from pathlib import Path
 
-from .errors import UsageError, exits_on_usage_error
-from .registry import get_task
-from .results import atomic_write_text
+from ..errors import UsageError, choices_error, exits_on_usage_error
+from ..results import atomic_write_text
+from ..run import layout
+from ..scoring.xtreme import VERSIONS, score_folders
+from ..tasks import TASKS
 
 
 def gather(results: Path, benchmark: str, model: str, intermediate: str, seed: int, tasks: list[str]) -> Path:
-    out = results / "leaderboard" / benchmark / model / intermediate / f"seed{seed}"
+    out = Path(layout.leaderboard_dir(benchmark, model, intermediate, seed, str(results)))
     missing = []
     cells = []
     for name in tasks:
-        task = get_task(name)
-        cell = results / model / intermediate / name / f"seed{seed}"
-        if not (cell / "results.json").exists():
+        if name not in TASKS:
+            raise choices_error("task", name, TASKS)
+        task = TASKS[name]
+        cell = Path(layout.cell_dir(model, intermediate, name, seed, str(results)))
+        if not (cell / layout.RESULTS_FILE).exists():
             missing.append(str(cell))
             continue
-        for kind in ("predictions", "labels"):
+        for kind in (layout.PREDICTIONS_DIR, layout.LABELS_DIR):
             src = cell / kind / task.xtreme_name
             if not src.is_dir():
                 raise UsageError(f"{cell} has no {kind}/{task.xtreme_name}/ folder: re-run the cell (make deletes "
@@ -40,7 +44,7 @@ def gather(results: Path, benchmark: str, model: str, intermediate: str, seed: i
         cells.append((task, cell))
     if missing:
         raise UsageError("cells without results.json (run them first, e.g. with make grid): " + ", ".join(missing))
-    for kind in ("predictions", "labels"):
+    for kind in (layout.PREDICTIONS_DIR, layout.LABELS_DIR):
         for task, cell in cells:
             dst = out / kind / task.xtreme_name
             if dst.exists():
@@ -51,8 +55,6 @@ def gather(results: Path, benchmark: str, model: str, intermediate: str, seed: i
 
 @exits_on_usage_error
 def main(argv=None) -> int:
-    from .score import VERSIONS, score_folders
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--results", default="results")
     p.add_argument("--benchmark", required=True, choices=sorted(VERSIONS))
@@ -64,7 +66,8 @@ def main(argv=None) -> int:
                    help="score the languages present (partial mirrors); marked partial, not comparable")
     args = p.parse_args(argv)
     out = gather(Path(args.results), args.benchmark, args.model, args.intermediate, args.seed, args.tasks)
-    scores = score_folders(str(out / "predictions"), str(out / "labels"), args.benchmark, partial=args.partial)
+    scores = score_folders(str(out / layout.PREDICTIONS_DIR), str(out / layout.LABELS_DIR), args.benchmark,
+                           partial=args.partial)
     atomic_write_text(out / "scores.json", json.dumps(scores, indent=2, ensure_ascii=False) + "\n")
     overall = scores["overall"]
     width = max(len(k) for k in overall) if overall else 0

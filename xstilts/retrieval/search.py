@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import UsageError, choices_error
+from ..errors import UsageError, choices_error
 
 logger = logging.getLogger(__name__)
 

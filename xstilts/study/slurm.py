@@ -22,8 +22,9 @@ import math
 import shlex
 from pathlib import Path
 
-from .errors import UsageError
-from .paths import KIT_ROOT
+from ..errors import UsageError
+from ..paths import KIT_ROOT
+from ..results import atomic_write_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,19 +61,17 @@ def _slurm_time(hours: float) -> str:
     return f"{days}-{h:02d}:{m:02d}:00" if days else f"{h:02d}:{m:02d}:00"
 
 
-def array_times(grid, args, train_args: str, eval_args: str = "") -> tuple[dict[str, str], str]:
-    """--time per array: the given one, or 2 x the largest estimated wall time of its cells (at least 1 h)."""
-    from .plan import SIZES_FILE, THROUGHPUT_FILE, estimate, load_json
-
+def array_times(grid, args, estimate, train_args: str, eval_args: str = "") -> tuple[dict[str, str], str]:
+    """--time per array: the given one, or 2 x the largest estimated wall time of its cells (at least 1 h).
+    ``estimate(cell, train_args, eval_args)`` is the plan's estimate of one cell (xstilts.study.plan)."""
     groups = {"phase2": grid.phase2, "baseline": grid.baseline_cells, "phase3": grid.dependent_cells}
     if args.time:
         return {k: args.time for k in groups}, f"--time {args.time} (given)"
-    tp, sizes = load_json(THROUGHPUT_FILE), load_json(SIZES_FILE)
     out, unmeasured, unknown = {}, False, False
     for name, cells in groups.items():
         worst = 0.0
         for c in cells:
-            e = estimate(c, tp, sizes, grid.preset, train_args, eval_args)
+            e = estimate(c, train_args, eval_args)
             if e.gpu_hours is None:
                 unknown = True
                 continue
@@ -87,10 +86,10 @@ def array_times(grid, args, train_args: str, eval_args: str = "") -> tuple[dict[
     return out, note
 
 
-def render_script(grid, args) -> str:
+def render_script(grid, args, estimate) -> str:
     mvars = _make_vars(args.make_var)
     train_args = dict(mvars).get("TRAIN_ARGS", "")
-    times, time_note = array_times(grid, args, train_args, dict(mvars).get("EVAL_ARGS", ""))
+    times, time_note = array_times(grid, args, estimate, train_args, dict(mvars).get("EVAL_ARGS", ""))
     kit = str(Path(args.kit_dir).resolve())
     q = shlex.quote
     arrays = [("phase2", grid.phase2, None), ("baseline", grid.baseline_cells, None),
@@ -171,10 +170,8 @@ def render_script(grid, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_script(grid, args) -> Path:
-    from .results import atomic_write_text
-
+def write_script(grid, args, estimate) -> Path:
     path = Path(args.out)
-    atomic_write_text(path, render_script(grid, args))
+    atomic_write_text(path, render_script(grid, args, estimate))
     path.chmod(0o755)
     return path

@@ -10,7 +10,7 @@ extra ``_``; so the kit converts the release itself, once, into a local mirror w
 the Hub's order)::
 
     make data-udpos-ud27                      # downloads ud-treebanks-v2.7.tgz from LINDAT, then runs:
-    python -m xstilts.ud27 UD_TREEBANKS_DIR   # -> data/local/udpos-ud27/udpos.<Language>/test-00000-of-00001.parquet
+    python -m xstilts.prepare.ud27 UD_TREEBANKS_DIR   # -> data/local/udpos-ud27/udpos.<Language>/test-00000-of-00001.parquet
 
 Rows are read the way the Hub's ``google/xtreme`` loader reads UD 2.5 for the other 33 languages: a line
 with >= 10 tab-separated fields whose FORM and UPOS are not ``_`` is a token (so multi-word-token range
@@ -27,12 +27,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import UsageError, exits_on_usage_error
+from ..errors import UsageError, exits_on_usage_error
+from ..tasks.languages import UD27 as LANGUAGES
+from ..tasks.tagging import UD27_HUB_ID, UPOS
 
-HUB_ID = "local/udpos-ud27"
-UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
-        "SCONJ", "SYM", "VERB", "X")  # google/xtreme udpos pos_tags ClassLabel order
-LANGUAGES = {"lt": "Lithuanian", "pl": "Polish", "uk": "Ukrainian", "wo": "Wolof", "ro": "Romanian"}
+HUB_ID = UD27_HUB_ID
 
 
 def features():
@@ -65,7 +64,7 @@ def treebank_test_files(ud_dir: Path, lang: str) -> list[Path]:
 
 def convert(ud_dir: str | Path, out_root: str | Path, languages: Sequence[str] = tuple(LANGUAGES)) -> dict:
     """Write ``<out_root>/local/udpos-ud27`` (Hub-mirror layout); returns sentences per language and file."""
-    from .hubmirror import Mirror
+    from ..hubmirror import Mirror
 
     ud_dir = Path(ud_dir)
     if not ud_dir.is_dir():
@@ -88,7 +87,7 @@ def convert(ud_dir: str | Path, out_root: str | Path, languages: Sequence[str] =
             rows.extend(got)
         m.write(HUB_ID, f"udpos.{LANGUAGES[lang]}", "test", rows, features())
     m.describe(HUB_ID, {"pretty_name": "UD-POS test sets of XTREME-R's extra languages (UD 2.7)"},
-               "Written by `python -m xstilts.ud27` (make data-udpos-ud27) from the Universal Dependencies 2.7 "
+               "Written by `python -m xstilts.prepare.ud27` (make data-udpos-ud27) from the Universal Dependencies 2.7 "
                "release (https://hdl.handle.net/11234/1-3424, licences per treebank). Schema of google/xtreme "
                "udpos.<Language>.\n")
     m.finish(None)
@@ -96,7 +95,7 @@ def convert(ud_dir: str | Path, out_root: str | Path, languages: Sequence[str] =
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m xstilts.ud27", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m xstilts.prepare.ud27", description=__doc__.split("\n\n")[0])
     p.add_argument("ud_dir", help="unpacked ud-treebanks-v2.7 directory")
     p.add_argument("--out_root", default=None, help="mirror root (default: <kit>/data); writes <root>/local/udpos-ud27")
     p.add_argument("--languages", default=",".join(LANGUAGES), help="comma list (default: lt,pl,uk,wo,ro)")
@@ -107,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import json
 
-    from .local_data import KIT_DATA
+    from ..local_data import KIT_DATA
 
     args = build_parser().parse_args(argv)
     langs = [l.strip() for l in args.languages.split(",") if l.strip()]

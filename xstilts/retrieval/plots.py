@@ -1,10 +1,10 @@
 """Per-layer retrieval results of ONE run: metric vs layer per language group (PNG) and the same as CSV.
 
 ``run_retrieval.py`` writes both next to ``results.json`` (``per_layer.png``, ``per_layer.csv``) from the
-``retrieval.per_layer`` block of the result. Groups are language families (``xstilts.retrieval.LANGUAGE_GROUPS``);
+``retrieval.per_layer`` block of the result. Groups are language families (``xstilts.tasks.languages.FAMILIES``);
 each group's line is the mean over its evaluated languages, the thick black line the mean over all, and a
 star marks the configured layer (the headline number). Cross-run plots (models, intermediate tasks) are
-the report's (``xstilts.report``: ``retrieval_layers.png``).
+the report's (``xstilts.study.report``: ``retrieval_layers.png``).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import io
 import os
 from pathlib import Path
 
-from .figures import new_figure, save_figure
-from .retrieval import group_languages, mean_of
+from ..study.figures import new_figure, save_figure
+from .summary import group_languages, mean_of
 
 
 def layer_series(result: dict) -> tuple[list[int], dict[str, dict[int, float]], dict[int, float]]:

@@ -3,9 +3,9 @@
 What this module does, and how it differs from the XTREME code (``third_party/utils_retrieve.py``,
 see shared/reference/prior_art.md §1.4):
 
-* **kNN** (:func:`knn`): exact inner product, with the backend a :class:`xstilts.search.Search` names:
+* **kNN** (:func:`knn`): exact inner product, with the backend a :class:`xstilts.retrieval.search.Search` names:
   ``faiss.IndexFlatIP`` (queries in batches, the database optionally in chunks, so memory stays bounded;
-  on the GPU when faiss has one) or the chunked torch matrix product (:mod:`xstilts.search`; on CUDA by
+  on the GPU when faiss has one) or the chunked torch matrix product (:mod:`xstilts.retrieval.search`; on CUDA by
   default when there is a device). ``index="hnsw"`` (``faiss.IndexHNSWFlat``, inner-product metric) is
   there for corpora too large for exact search. It is approximate and FAISS-only; the BUCC corpora (at
   most a few hundred thousand sentences a side) fit exact search.
@@ -27,7 +27,7 @@ see shared/reference/prior_art.md §1.4):
   protocol and what XTREME issue #13 intends. The dev F1 at its own tuned threshold is an oracle
   number; it is reported as ``dev_oracle_f1`` and never as the task score.
 
-Scales: precision, recall and F1 are percentages (x100), as in :mod:`xstilts.score`. Scores and
+Scales: precision, recall and F1 are percentages (x100), as in :mod:`xstilts.scoring.xtreme`. Scores and
 thresholds are raw margin values, about 1 to 1.3 for the ratio margin.
 Candidates are ``(src_id, trg_id, score)`` triples; gold is a set of ``(src_id, trg_id)``.
 """
@@ -38,10 +38,13 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import UsageError
+from ..scoring.xtreme import bucc_f1
+from . import embed
 from .search import Search, as_matrix, faiss_gpus, resolve
 
 logger = logging.getLogger(__name__)
@@ -83,7 +86,7 @@ def knn(x, y, k: int, search: Search | None = None, batch_size: int = 8192, *, i
     Returns ``(sims float32 [len(x), k'], ids int64 [len(x), k'])`` sorted by decreasing similarity,
     where ``k' = min(k, len(y))``.
 
-    * ``search``: the backend (:func:`xstilts.search.resolve`; default ``resolve("auto")``). The torch backend
+    * ``search``: the backend (:func:`xstilts.retrieval.search.resolve`; default ``resolve("auto")``). The torch backend
       chooses its own chunks from its memory budget; the options below are FAISS's.
     * ``batch_size``: queries per search call (bounds the per-call result and scratch memory).
     * ``db_batch_size``: if set, the database is indexed in chunks of this many rows and the per-chunk
@@ -412,7 +415,7 @@ def prediction_path(root: str | os.PathLike, lang: str) -> Path:
 
 def write_predictions(path: str | os.PathLike, pairs: Iterable[tuple]) -> Path:
     """Write ``src_id<TAB>trg_id`` lines (extra fields such as a score are ignored)."""
-    from .results import atomic_write_text
+    from ..results import atomic_write_text
 
     atomic_write_text(path, "".join(f"{p[0]}\t{p[1]}\n" for p in pairs))
     return Path(path)
@@ -440,7 +443,7 @@ def read_predictions(path: str | os.PathLike) -> list[tuple[str, str]]:
 
 def write_candidates(path: str | os.PathLike, candidates: Iterable[Candidate]) -> Path:
     """Write all candidates as ``src_id<TAB>trg_id<TAB>score`` (score with full float precision)."""
-    from .results import atomic_write_text
+    from ..results import atomic_write_text
 
     atomic_write_text(path, "".join(f"{s}\t{t}\t{float(v)!r}\n" for s, t, v in candidates))
     return Path(path)
@@ -448,3 +451,96 @@ def write_candidates(path: str | os.PathLike, candidates: Iterable[Candidate]) -
 
 def read_candidates(path: str | os.PathLike) -> list[Candidate]:
     return [(s, t, float(v)) for s, t, v in _read_tsv(path, ("src_id", "trg_id", "score"))]
+
+
+# --------------------------------------------------------------------------------------------- the task, every layer
+
+def run_bucc(model, tokenizer, languages: Sequence[str], read_split: Callable[[str, str], object],
+             layers: Sequence[int], *, embed_kwargs: dict, mine_kwargs: dict,
+             memory_budget_bytes: float | None = None, spill_dir: str | os.PathLike | None = None,
+             on_test_pairs: Callable[[str, int, list, list, set], None] | None = None) -> dict:
+    """BUCC 2018 mining F1 per language for every layer in ``layers``.
+
+    ``read_split(lang, "dev"|"test")`` returns a :class:`xstilts.prepare.bucc.BuccSplit` with gold. For each
+    language and layer, candidates are mined on the dev corpus (BUCC sample), the threshold that maximises
+    dev F1 is chosen, and it is applied unchanged to the candidates of the test corpus (BUCC training).
+    The test pairs are scored by the leaderboard scorer's own function (``xstilts.scoring.xtreme.bucc_f1``), so the
+    numbers equal what ``python -m xstilts.score`` prints for the written files.
+    Sentences are de-duplicated before embedding and every id of a duplicated text is kept in the pairs.
+    Embeddings of one split (both sides, all ``layers``) exist once at a time; beyond
+    ``memory_budget_bytes`` (per side) they are memory-mapped in a private folder under ``spill_dir``, deleted
+    after each split.
+
+    ``on_test_pairs(lang, layer, pairs, candidates, gold)`` receives, per layer, the predicted test pairs
+    (``score >= threshold``), all test candidates and the test gold.
+    Returns ``{"per_layer": {layer: {lang: metrics}}, "n_sentences": int}``; metrics are fractions.
+    """
+    import shutil
+    import tempfile
+
+    from tqdm.auto import tqdm
+
+    per_layer = {layer: {} for layer in layers}
+    n_sentences = 0
+    hidden = model.config.hidden_size
+    for lang in tqdm(languages, desc=f"bucc2018: embed + mine, {len(layers)} layer(s)", unit="lang"):
+        splits = {name: read_split(lang, name) for name in ("dev", "test")}
+        for name, split in splits.items():
+            if not split.gold:
+                raise UsageError(f"BUCC 2018 {lang}-en {name}: no gold pairs (file {lang}-en.{name}.gold); the "
+                                 "kit needs the dev gold for the threshold and the test gold for the score. Re-run "
+                                 "`make data-bucc` (it keeps both)")
+        tuned: dict[int, dict] = {}
+        for name, split in splits.items():
+            src = dedupe(split.src_ids, split.src_sentences)
+            trg = dedupe(split.trg_ids, split.trg_sentences)
+            n_sentences += len(src[0]) + len(trg[0])
+            sizes = {"src": len(split.src_ids), "en": len(split.trg_ids),
+                     "src_unique": len(src[0]), "en_unique": len(trg[0])}
+            spill = None
+            biggest = embed.embeddings_nbytes(max(len(src[0]), len(trg[0])), len(layers), hidden)
+            if spill_dir is not None and memory_budget_bytes is not None and biggest > memory_budget_bytes:
+                Path(spill_dir).mkdir(parents=True, exist_ok=True)  # a private folder: only it is deleted
+                spill = tempfile.mkdtemp(prefix=f"{lang}-{name}-", dir=spill_dir)
+            try:
+                src_emb = embed.embed_layers(
+                    model, tokenizer, src[0], layers=layers, desc=f"{lang} {name} {lang}",
+                    out=embed.allocate((len(layers), len(src[0]), hidden), spill_dir=spill,
+                                       memory_budget_bytes=memory_budget_bytes, name=f"{lang}-{name}-src"),
+                    **embed_kwargs)
+                trg_emb = embed.embed_layers(
+                    model, tokenizer, trg[0], layers=layers, desc=f"{lang} {name} en",
+                    out=embed.allocate((len(layers), len(trg[0]), hidden), spill_dir=spill,
+                                       memory_budget_bytes=memory_budget_bytes, name=f"{lang}-{name}-en"),
+                    **embed_kwargs)
+                for j, layer in enumerate(layers):
+                    x, y = np.ascontiguousarray(src_emb[j]), np.ascontiguousarray(trg_emb[j])  # one layer in RAM
+                    cands = mine_ids(src, trg, x, y, **mine_kwargs)
+                    del x, y
+                    if name == "dev":
+                        t = tune_threshold(cands, split.gold)
+                        tuned[layer] = {
+                            "threshold": None if math.isinf(t["threshold"]) else t["threshold"],
+                            "dev_oracle_f1": t["dev_oracle_f1"] / 100,
+                            "dev_oracle_precision": t["dev_oracle_precision"] / 100,
+                            "dev_oracle_recall": t["dev_oracle_recall"] / 100,
+                            "dev_n_gold": t["dev_n_gold"], "dev_n_candidates": len(cands), "dev_sentences": sizes}
+                        continue
+                    entry = dict(tuned[layer])
+                    thr = entry["threshold"]
+                    pairs = apply_threshold(cands, math.inf if thr is None else thr)
+                    scores = bucc_f1(sorted(split.gold), pairs)  # the leaderboard scorer's metric (percent)
+                    per_layer[layer][lang] = {
+                        "f1": scores["f1"] / 100, "precision": scores["precision"] / 100,
+                        "recall": scores["recall"] / 100, "n_predicted": len(pairs), "n_gold": len(split.gold),
+                        **entry, "test_n_candidates": len(cands), "test_sentences": sizes}
+                    if on_test_pairs is not None:
+                        on_test_pairs(lang, layer, pairs, cands, split.gold)
+                    del cands
+            finally:
+                src_emb = trg_emb = None
+                if spill is not None:
+                    shutil.rmtree(spill, ignore_errors=True)
+    if spill_dir is not None and Path(spill_dir).is_dir() and not any(Path(spill_dir).iterdir()):
+        Path(spill_dir).rmdir()  # remove the folder too when this run left it empty
+    return {"per_layer": per_layer, "n_sentences": n_sentences}

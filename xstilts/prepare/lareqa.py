@@ -6,7 +6,7 @@ lareqa, ``xquad-r/<lang>.json``: SQuAD JSON plus ``sentence_breaks`` / ``sentenc
 SQuAD v1.1 JSON files the XTREME-R recipe trains on (``train_lareqa.sh``: ``train-v1.1.json``, dev
 ``dev-v1.1.json``). ``make data-lareqa`` downloads both and converts them into one local-only repo in the
 Hub-mirror layout, ``<dir>/local/lareqa/`` (read from the ``--data_root`` mirror when it holds it, else from
-the kit's ``data/``; see ``xstilts.local_data.PreparedSource``):
+the kit's ``data/``; see ``xstilts.tasks.dual_encoder``):
 
 ``squad/{train,validation}-00000-of-00001.parquet``   SQuAD v1.1 train / dev, English
 ``xquad_r.<lang>/test-00000-of-00001.parquet``       XQuAD-R, 11 languages
@@ -20,8 +20,8 @@ its release's ``sentence_breaks``; SQuAD has none, and the kit segments it with 
 own rule-based splitter; XTREME uses a sed-style splitter of its own, so the two segmentations can differ on
 a few abbreviations).
 
-    python -m xstilts.lareqa_data --out_dir data                      # download + convert (make data-lareqa)
-    python -m xstilts.lareqa_data --out_dir DIR --source_dir SRC      # convert files already on disk
+    python -m xstilts.prepare.lareqa --out_dir data                    # download + convert (make data-lareqa)
+    python -m xstilts.prepare.lareqa --out_dir DIR --source_dir SRC    # convert files already on disk
 
 ``SRC`` holds ``xquad-r/<lang>.json`` and ``squad/{train,dev}-v1.1.json`` (the layout the download leaves).
 """
@@ -38,13 +38,15 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from .errors import UsageError, exits_on_usage_error
+from ..errors import UsageError, exits_on_usage_error
+from ..tasks.dual_encoder import LAREQA_HUB_ID, LAREQA_MAKE_TARGET
+from ..tasks.languages import XQUAD_R
 
 logger = logging.getLogger(__name__)
 
-REPO_ID = "local/lareqa"
-MAKE_TARGET = "data-lareqa"
-XQUAD_R_LANGS = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
+REPO_ID = LAREQA_HUB_ID
+MAKE_TARGET = LAREQA_MAKE_TARGET
+XQUAD_R_LANGS = XQUAD_R
 LAREQA_ZIP_URL = "https://github.com/google-research-datasets/lareqa/archive/refs/heads/master.zip"
 SQUAD_URL = "https://rajpurkar.github.io/SQuAD-explorer/dataset/{name}"
 SQUAD_FILES = {"train": "train-v1.1.json", "validation": "dev-v1.1.json"}
@@ -182,18 +184,18 @@ def build_tables(source_dir: Path) -> tuple[dict, dict]:
 
 
 README_HEADER = {"pretty_name": "LAReQA (XQuAD-R) and SQuAD v1.1, prepared by xstilts"}
-README_BODY = ("Local-only repo written by `python -m xstilts.lareqa_data` (`make data-lareqa`).\n\n"
+README_BODY = ("Local-only repo written by `python -m xstilts.prepare.lareqa` (`make data-lareqa`).\n\n"
                "* `xquad_r.<lang>` (test): XQuAD-R from the LAReQA release (github.com/google-research-datasets/"
                "lareqa, `xquad-r/<lang>.json`, CC BY-SA 4.0), one row per question with its paragraph's sentences "
                "(the release's `sentence_breaks`).\n"
                "* `squad` (train, validation): SQuAD v1.1 `train-v1.1.json` / `dev-v1.1.json` (CC BY-SA 4.0), "
-               "segmented into sentences by `xstilts.lareqa_data.split_sentences`.\n")
+               "segmented into sentences by `xstilts.prepare.lareqa.split_sentences`.\n")
 
 
 def convert(source_dir: Path, out_dir: Path, *, overwrite: bool = False) -> dict:
     """Write ``<out_dir>/local/lareqa`` from ``source_dir`` (``xquad-r/<lang>.json``, ``squad/*-v1.1.json``);
     returns counts per config."""
-    from .hubmirror import claim_local_repo, write_local_repo
+    from ..hubmirror import claim_local_repo, write_local_repo
 
     claim_local_repo(out_dir, REPO_ID, overwrite)
     tables, counts = build_tables(source_dir)
@@ -243,7 +245,7 @@ def download(dest: Path) -> Path:
 
 @exits_on_usage_error
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m xstilts.lareqa_data", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m xstilts.prepare.lareqa", description=__doc__.split("\n\n")[0])
     p.add_argument("--out_dir", default="data", help="writes <out_dir>/local/lareqa (default: data)")
     p.add_argument("--source_dir", default=None,
                    help="convert these files (xquad-r/<lang>.json, squad/{train,dev}-v1.1.json) instead of downloading")

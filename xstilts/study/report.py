@@ -44,10 +44,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import CONFIGS
+from ..results import RESULTS_FILE, ResultsSchemaError, atomic_write_text, read_results
+from ..run.layout import BASELINE
+from ..tasks.benchmarks import paper_groups
 from .figures import new_figure, save_figure
-from .results import RESULTS_FILE, ResultsSchemaError, atomic_write_text, read_results
 
-BASELINE = "none"
 N_BOOT = 2000
 BOOT_SEED = 0
 TABULATED_KINDS = ("target", "retrieval")
@@ -55,16 +57,10 @@ SEED_MARK, LANG_MARK = "†", "‡"  # CI method markers in the gain table
 REPORT_MD, RESULTS_CSV, GAINS_CSV = "report.md", "results.csv", "gains.csv"
 GAIN_PNG, LAYERS_PNG = "gain_vs_size.png", "retrieval_layers.png"
 BENCH_CSV, HEATMAP_PNG = "benchmark_gains.csv", "gain_heatmap_{model}.png"
-PUBLISHED_JSON = Path(__file__).resolve().parents[1] / "configs" / "published.json"
+PUBLISHED_JSON = CONFIGS / "published.json"
 PUBLISHED = "published"  # the mark on every published number in the report
-# Task groups of google-research/xtreme evaluate.py (XTREME_GROUP2TASK and the XTREME-R task list)
-BENCHMARKS = {
-    "XTREME": {"classification": ("pawsx", "xnli"), "structured prediction": ("udpos", "panx"),
-               "question answering": ("xquad", "mlqa", "tydiqa"), "retrieval": ("bucc2018", "tatoeba")},
-    "XTREME-R": {"classification": ("xnli", "xcopa"), "structured prediction": ("udpos", "panx"),
-                 "question answering": ("xquad", "mlqa", "tydiqa"),
-                 "retrieval": ("tatoeba", "mewslix", "lareqa")},
-}
+# Task groups of the benchmark papers' tables (xstilts.tasks.benchmarks.PAPER_GROUPS)
+BENCHMARKS = paper_groups()
 BENCH_COLUMNS = ["model", "n_params", "intermediate", "benchmark", "group", "tasks", "missing", "gain", "ci_low",
                  "ci_high", "ci_method"]
 RESULTS_COLUMNS = ["model", "n_params", "intermediate", "target", "seed", "language", "metric", "value",
