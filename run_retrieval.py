@@ -134,7 +134,7 @@ def _check_data_early(data_args) -> None:
 
 
 def _pooling(args, model_name: str) -> tuple[str, bool, str]:
-    from xstilts.models import registry
+    from xstilts.run.models import registry
 
     entry = registry().get(model_name, {})
     pooling, special, source = args.pooling, args.include_special_tokens, []

@@ -23,7 +23,7 @@ import torch
 from conftest import HUB, ROOT, run_script
 from xstilts.cli import DEEPSPEED_OFF, read_deepspeed_config, select_deepspeed
 from xstilts.errors import UsageError
-from xstilts.models import registry
+from xstilts.run.models import registry
 
 DS_CONFIGS = sorted((ROOT / "ds_configs").glob("*.json"))
 TINY_ARGS = ["--preset", "tiny", "--data_root", str(HUB), "--max_steps", "2", "--eval_steps_or_epoch", "2",
@@ -106,7 +106,7 @@ import deepspeed.ops
 # One process needs no shared-memory allreduce: skip DeepSpeed's CPU comm op, a C++ JIT build of 30-100 s on a
 # fresh machine (torch.distributed's gloo does the few collectives of one rank).
 deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
-import xstilts.models as models
+import xstilts.run.models as models
 reg = dict(models.registry())
 reg.update(spec.get("registry", {}))
 models.registry = lambda: reg

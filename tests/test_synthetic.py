@@ -364,7 +364,7 @@ def test_synth_pos_task_loads_with_the_token_tagging_format(small_world):
 
 # ---------------------------------------------------------------------------- the demo models
 def test_demo_and_test_models_are_named_apart_and_registered():
-    from xstilts.models import registry
+    from xstilts.run.models import registry
     from xstilts.tiny import SIZES, SYNTH_SIZES
 
     assert set(SIZES) == {"tiny-2l-h64", "tiny-4l-h128"}  # the test models (tests/conftest.py builds them all)

@@ -195,7 +195,7 @@ def read_deepspeed_config(path: str | Path) -> dict:
 
 def select_deepspeed(argv: list[str], model_name: str, training: bool) -> tuple[list[str], Path | None, str]:
     """Decide the DeepSpeed config before TrainingArguments exist. Returns (argv, path or None, source)."""
-    from .models import registry
+    from .run.models import registry
 
     given = _prescan(argv, "deepspeed")
     if given is not None:
@@ -287,7 +287,7 @@ def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
         t = get_task(task)  # unknown task -> UsageError listing valid ones
         training = t.phase != "retrieval"
         if training:
-            from .models import registry
+            from .run.models import registry
 
             model_key = model if model in registry() else ""
             preset_values, header = load_preset(preset_name, task, model_key)

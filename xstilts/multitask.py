@@ -539,7 +539,7 @@ def begin(argv: list[str]) -> MultiTaskRun:
     mt_args = extras[0]
     mt_args.tasks = ",".join(names)
     setup_logging()
-    from .models import registry as model_registry
+    from .run.models import registry as model_registry
 
     model_key = model_args.model if model_args.model in model_registry() else ""
     values = _preset_block(preset["name"], model_key)
@@ -556,7 +556,7 @@ def begin(argv: list[str]) -> MultiTaskRun:
 
     out = training_args.output_dir if "output_dir" in given else None
     if out is None:
-        from .models import resolve_model
+        from .run.models import resolve_model
 
         out = default_output_dir("intermediate", resolve_model(model_args.model).name, name, training_args.seed, None)
     run = prepare("intermediate", model_args, data_args, kit_args, seed=training_args.seed, output_dir=out)

@@ -14,7 +14,7 @@ from pathlib import Path
 from . import data as data_lib
 from .cli import default_output_dir, hyperparameters
 from .errors import UsageError
-from .models import ModelEntry, resolve_model
+from .run.models import ModelEntry, resolve_model
 from .modeling import check_intermediate_checkpoint, count_parameters
 from .registry import Task, get_task, parse_languages
 from .results import RESULTS_FILE, SCHEMA_VERSION, is_finished, provenance

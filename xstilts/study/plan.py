@@ -55,7 +55,7 @@ from pathlib import Path
 
 from ..cli import load_preset
 from ..errors import UsageError, choices_error
-from ..models import registry
+from ..run.models import registry
 from ..paths import CONFIGS
 from ..results import is_finished
 from ..run import layout
@@ -493,7 +493,7 @@ def measure(model: str, task: str, preset: str, data_root: str | None, max_steps
     from .. import data as data_lib
     from ..formats import get_format
     from ..modeling import load_tokenizer
-    from ..models import resolve_model
+    from ..run.models import resolve_model
 
     argv = ["--model", model, "--task", task, "--preset", preset, "--max_steps", str(max_steps),
             "--eval_steps_or_epoch", str(max_steps), "--output_dir", out_dir, "--overwrite", "--disable_tqdm", "true",

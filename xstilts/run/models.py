@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import UsageError, choices_error
-from .paths import CONFIGS, KIT_ROOT
+from ..errors import UsageError, choices_error
+from ..paths import CONFIGS, KIT_ROOT
 
 
 @dataclass(frozen=True)
