@@ -147,13 +147,6 @@ def mirror_files(repo: Path, config: str) -> dict[str, list[Path]]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def mirror_fingerprint(repo: Path, files: dict[str, list[Path]]) -> str:
     """A key for everything a mirror load of one config reads: the README (its declared features shape
     the rows) and the content of every data file, with its split and path inside the repo. Two mirrors
@@ -161,12 +154,14 @@ def mirror_fingerprint(repo: Path, files: dict[str, list[Path]]) -> str:
     1 GB/s, a small cost next to a load."""
     import hashlib
 
+    from .retrieval_data import sha256_file
+
     h = hashlib.sha256()
     readme = repo / "README.md"
-    h.update(f"README.md {_sha256(readme) if readme.exists() else '-'}\n".encode())
+    h.update(f"README.md {sha256_file(readme) if readme.exists() else '-'}\n".encode())
     for split in sorted(files):
         for f in sorted(files[split]):
-            h.update(f"{split} {Path(os.path.relpath(f, repo.resolve())).as_posix()} {_sha256(f)}\n".encode())
+            h.update(f"{split} {Path(os.path.relpath(f, repo.resolve())).as_posix()} {sha256_file(f)}\n".encode())
     return h.hexdigest()[:16]
 
 
