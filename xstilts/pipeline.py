@@ -253,7 +253,7 @@ def begin_training_run(kind: str, argv=None) -> TrainingRun:
     already finished (``.run.skip``). Nothing expensive has happened when this returns."""
     from .cli import finalize_training_args, parse_args, setup_logging
 
-    model_args, data_args, kit_args, training_args, _, preset, given = parse_args(argv)
+    model_args, data_args, kit_args, training_args, _, preset, given = parse_args(argv, phase=kind)
     setup_logging()
     run = prepare(kind, model_args, data_args, kit_args, seed=training_args.seed,
                   output_dir=training_args.output_dir if "output_dir" in given else None)
