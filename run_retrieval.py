@@ -275,7 +275,7 @@ def main(argv=None):
     _check_choices(args, data_args)
     setup_logging()
     _check_data_early(data_args)
-    run = prepare("retrieval", model_args, data_args, args, seed=args.seed, output_dir=args.output_dir,
+    run = prepare("retrieval", model_args, data_args, seed=args.seed, output_dir=args.output_dir,
                   need_train=False)
 
     from transformers import AutoConfig
