@@ -25,8 +25,8 @@ from xstilts.errors import exits_on_usage_error
 from xstilts.formats import get_format
 from xstilts.modeling import META_FILE, load_for_task, load_tokenizer, save_encoder_only
 from xstilts.multitask import gathered_parameters
-from xstilts.pipeline import begin_training_run
-from xstilts.results import atomic_write_json, provenance
+from xstilts.pipeline import begin_training_run, write_phase2_meta
+from xstilts.results import check_selection, provenance
 from xstilts.training import build_trainer, cleanup, train
 
 logger = logging.getLogger("run_intermediate")
@@ -69,6 +69,9 @@ def main(argv=None):
         "dev_metric": {task.metric: dev[f"eval_{task.metric}"], "split": task.dev.split, "n": len(dev_ex)},
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
+        "data_order": train_metrics["data_order"],
+        "resume": train_metrics["resume"],
+        "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
         "preset": preset,
         "hyperparameters": hyperparameters(training_args, data_args, kit_args),
         "handoff_in": handoff,
@@ -77,11 +80,12 @@ def main(argv=None):
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
         "provenance": provenance(),
     }
+    check_selection(meta["selection"], str(run.output_dir / META_FILE))  # before any weights are written
     # every rank enters the ZeRO-3 gather (a collective); only the main process writes
     with gathered_parameters(trainer.model.base_model):
         if trainer.is_world_process_zero():
             meta = save_encoder_only(trainer.model, tokenizer, run.output_dir, meta)
-            atomic_write_json(run.output_dir / META_FILE, meta)  # written last: its presence marks the run finished
+            write_phase2_meta(run.output_dir / META_FILE, meta)  # written last: its presence marks the run finished
     if not kit_args.keep_checkpoints and trainer.is_world_process_zero():
         cleanup(run.output_dir)
     logger.info("phase 2 done: English dev %s = %.4f; encoder saved to %s", task.metric,

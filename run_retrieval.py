@@ -27,7 +27,7 @@ from xstilts.prepare import bucc as bucc_data
 from xstilts.prepare.downloads import local_root
 from xstilts.retrieval import bucc, embed, summary, tatoeba
 from xstilts.retrieval import search as search_lib
-from xstilts.cli import DataArguments, ModelArguments, setup_logging
+from xstilts.cli import DataArguments, ModelArguments, add_choices_to_help, parse_dataclasses, setup_logging
 from xstilts.errors import UsageError, choices_error, exits_on_usage_error
 from xstilts.modeling import load_encoder, load_tokenizer
 from xstilts.pipeline import base_result, claim_output_dir, prepare, settings_fingerprint
@@ -103,7 +103,7 @@ class RetrievalArguments:
     overwrite: bool = field(default=False, metadata={"help": "Replace a finished result."})
 
 
-def _check_choices(args) -> None:
+def _check_choices(args, data_args) -> None:
     if args.pooling is not None and args.pooling not in embed.POOLINGS:
         raise UsageError(f"unknown pooling {args.pooling!r}; valid choices: {', '.join(embed.POOLINGS)}")
     for name, valid in (("margin", bucc.MARGINS), ("strategy", bucc.STRATEGIES), ("index", bucc.INDEXES)):
@@ -113,6 +113,8 @@ def _check_choices(args) -> None:
     for name in ("k", "batch_size", "knn_db_chunk", "knn_query_batch"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if data_args.max_seq_length < 1:
+        raise UsageError(f"--max_seq_length must be >= 1, got {data_args.max_seq_length}")
     if args.embedding_memory_gb <= 0:
         raise UsageError(f"--embedding_memory_gb must be > 0, got {args.embedding_memory_gb}")
 
@@ -129,8 +131,23 @@ def _check_data_early(data_args) -> None:
     # BUCC has no Hub source at all; the XTREME-R Tatoeba languages are PreparedSources, checked by prepare()
     if task.format == "bitext_mining":
         data_root = data_lib.resolve_data_root(data_args.data_root)
-        bucc_data.check_available(local_root(data_root), parse_languages(task, data_args.languages),
+        langs = parse_languages(task, data_args.languages)
+        bucc_data.check_available(local_root(data_root), langs,
                                   "" if data_root is not None else f"; or pass --data_root DIR holding {bucc_data.KIT_DIR}/")
+        _check_bucc_not_empty(bucc_data.kit_dir(local_root(data_root)), langs)
+
+
+def _check_bucc_not_empty(directory: Path, langs: list[str]) -> None:
+    """An empty BUCC sentence or gold file (an interrupted conversion) would be mined as "no pairs" and reported
+    as F1 0: refused here, naming the file. Reads up to the first non-blank line of each file."""
+    for lang in langs:
+        for split in bucc_data.RELEASE_OF_SPLIT:
+            for ext in bucc_data.EXTS:
+                path = bucc_data.split_file(directory, lang, split, ext)
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    if not any(line.strip() for line in f):
+                        raise UsageError(f"BUCC 2018 {lang}-en {split}: {path} is empty. Convert the release archives "
+                                         f"again (`make data-bucc`, or `python -m xstilts.bucc_data`)")
 
 
 def _pooling(args, model_name: str) -> tuple[str, bool, str]:
@@ -252,16 +269,14 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser((ModelArguments, DataArguments, RetrievalArguments))
     parser.set_defaults(max_seq_length=512)
-    try:
-        model_args, data_args, args = parser.parse_args_into_dataclasses(args=argv)
-    except SystemExit as e:
-        raise SystemExit(2 if e.code not in (0, None) else 0)
+    add_choices_to_help(parser, "retrieval")
+    model_args, data_args, args = parse_dataclasses(parser, argv)
     if data_args.task is None:
         raise UsageError("--task is required")
-    _check_choices(args)
+    _check_choices(args, data_args)
     setup_logging()
     _check_data_early(data_args)
-    run = prepare("retrieval", model_args, data_args, args, seed=args.seed, output_dir=args.output_dir,
+    run = prepare("retrieval", model_args, data_args, seed=args.seed, output_dir=args.output_dir,
                   need_train=False)
 
     from transformers import AutoConfig

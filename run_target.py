@@ -72,6 +72,8 @@ def main(argv=None):
         # task-dependent set-up a format records (dual_encoder: pooling, scale, lengths, selection rule)
         "format_settings": fmt.format_settings(task) if hasattr(fmt, "format_settings") else None,
         "predictions_dir": str(pred_dir),
+        "data_order": train_metrics["data_order"],
+        "resume": train_metrics["resume"],
         "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
                    "train_samples_per_second": train_metrics.get("train_samples_per_second"),
                    "resumed_from": train_metrics.get("resumed_from"), **pred_timing},

@@ -13,6 +13,7 @@ import pytest
 
 from conftest import HUB, ROOT, run_script
 from xstilts.results import read_results
+from xstilts.training import CHECKPOINT_MARKER
 
 STEPS = ["--max_steps", "120", "--eval_steps_or_epoch", "20", "--save_total_limit", "3", "--disable_tqdm", "true",
          "--logging_steps", "20"]
@@ -31,7 +32,7 @@ def _start(tiny, out):
 
 def _wait_for_checkpoint(proc, out: Path, step: int, timeout: float = 120.0):
     deadline = time.time() + timeout
-    target = out / "trainer" / f"checkpoint-{step}" / "trainer_state.json"
+    target = out / "trainer" / f"checkpoint-{step}" / CHECKPOINT_MARKER  # written last: the checkpoint is complete
     while time.time() < deadline:
         if target.exists():
             return

@@ -53,7 +53,10 @@ def test_atomic_write_leaves_no_partial_file_on_crash(tmp_path, monkeypatch):
 
 def test_is_finished_requires_a_valid_file(tmp_path):
     assert not R.is_finished(tmp_path)
+    (tmp_path / R.RUN_FILE).write_text(json.dumps({"seed": 1}))
     (tmp_path / "results.json").write_text("{ half written")
     assert not R.is_finished(tmp_path)
     R.write_results(tmp_path / "results.json", _valid())
+    assert not R.is_finished(tmp_path)  # records no run settings: not shown to be this directory's run
+    R.write_results(tmp_path / "results.json", dict(_valid(), run_settings={"seed": 1}))
     assert R.is_finished(tmp_path)

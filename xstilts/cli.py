@@ -23,8 +23,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class ModelArguments:
     model: str = field(default="tiny-2l-h64", metadata={
-        "help": "Model registry name (configs/models.json: xlmr-base, xlmr-large, xlmr-xl, xlmr-xxl, tiny-2l-h64, "
-                "tiny-4l-h128), a local model directory, or a Hub id org/name."})
+        "help": "Model registry name (configs/models.json), a local model directory, or a Hub id org/name."})
     intermediate_checkpoint: str | None = field(default=None, metadata={
         "help": "Phase-2 encoder checkpoint (run_intermediate.py output) to start from instead of the pretrained model."})
 
@@ -32,6 +31,7 @@ class ModelArguments:
 @dataclass
 class DataArguments:
     task: str = field(default=None, metadata={"help": "Task name from the registry (xstilts/registry.py)."})
+    # --help lists the valid task, model and preset names: add_choices_to_help, from the registries
     languages: str = field(default="all", metadata={"help": "Evaluation languages: a comma list, 'xtreme' (XTREME's list), 'xtreme-r' (XTREME-R's), 'all' (both), or 'available' (those with data under --data_root: partial mirrors)."})
     data_root: str | None = field(default=None, metadata={
         "help": "Local directory mirroring the Hub layout (<root>/<org>/<dataset>/...). Also $XSTILTS_DATA_ROOT."})
@@ -94,6 +94,104 @@ def load_preset(name: str, task: str, model_name: str) -> tuple[dict, dict]:
     values.update(data.get("by_model", {}).get(model_name, {}).get(task, {}))
     header = {k: data.get(k) for k in ("name", "description", "source")}
     return values, header
+
+
+def add_choices_to_help(parser, phase: str | None = None) -> None:
+    """Append the valid values to the help of --task (the tasks of ``phase``; every task by phase when None),
+    --model (configs/models.json) and --preset (configs/presets/), read from the registries each time."""
+    from .run.models import registry as model_registry
+    from .registry import TASKS
+
+    phases = [phase] if phase else sorted({t.phase for t in TASKS.values()})
+    tasks = "; ".join((f"{ph}: " if not phase else "") + ", ".join(t.name for t in TASKS.values() if t.phase == ph)
+                      for ph in phases)
+    extra = {"task": f"Valid {phase + ' ' if phase else ''}tasks: {tasks}.",
+             "model": f"Registry names: {', '.join(model_registry())}.",
+             "preset": f"Valid presets: {', '.join(available_presets())}."}
+    for action in parser._actions:  # argparse keeps no public handle on an added argument's help
+        if action.dest in extra:
+            action.help = f"{action.help} {extra[action.dest]}".replace("%", "%%")
+
+
+def unknown_arguments_error(parser, rest: list[str]) -> UsageError:
+    """A UsageError for command-line words no field takes, suggesting the closest flag (a misspelling)."""
+    import difflib
+
+    flags = sorted({o for a in parser._actions for o in a.option_strings if o.startswith("--")})
+    unknown = [w.split("=", 1)[0] for w in rest if w.startswith("-")]
+    if not unknown:
+        return UsageError(f"unexpected argument(s) {' '.join(rest)!r}: every value follows its --flag "
+                          f"(e.g. --languages en,de); --help lists the flags")
+    parts = []
+    for flag in unknown:
+        close = difflib.get_close_matches(flag, flags, n=1, cutoff=0.6)
+        parts.append(f"{flag!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return UsageError(f"unknown argument{'s' if len(parts) > 1 else ''} {', '.join(parts)}; --help lists the flags")
+
+
+def parse_dataclasses(parser, argv: list[str]) -> list:
+    """``parser.parse_args_into_dataclasses`` with the kit's exits: a misspelt or unknown flag is a UsageError
+    naming the closest valid flag (HfArgumentParser raises a bare ValueError); argparse's own errors exit 2."""
+    try:
+        *parsed, rest = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except SystemExit as e:
+        if e.code not in (0, None):
+            raise SystemExit(2) from None
+        raise
+    if rest:
+        raise unknown_arguments_error(parser, rest)
+    return parsed
+
+
+def eval_cadence(value) -> str | int:
+    """``--eval_steps_or_epoch``: 'epoch' or a whole number of steps >= 1 (else a UsageError naming it)."""
+    text = str(value).strip()
+    if text == "epoch":
+        return "epoch"
+    try:
+        n = float(text)
+    except ValueError:
+        n = None
+    if n is None or not n.is_integer() or n < 1:
+        raise UsageError(f"--eval_steps_or_epoch {text!r}: expected 'epoch' or a whole number of steps >= 1")
+    return int(n)
+
+
+def check_values(data_args, kit_args, training_args, given: set[str], preset: str) -> None:
+    """Numbers that would crash later, be silently replaced, or train nothing: refused before any work, naming
+    the flag and its value (and the preset when the value came from it)."""
+
+    def refuse(name: str, value, expected: str):
+        origin = "" if name in given else f" (from preset {preset!r})"
+        raise UsageError(f"--{name} {value!r}{origin}: {expected}")
+
+    for obj, name in ((data_args, "max_train_samples"), (data_args, "max_eval_samples")):
+        v = getattr(obj, name)
+        if v is not None and v < 1:
+            refuse(name, v, "expected a number of examples >= 1 (leave the flag out to use every example)")
+    for obj, name in ((data_args, "max_seq_length"), (training_args, "per_device_train_batch_size"),
+                      (training_args, "per_device_eval_batch_size"), (training_args, "gradient_accumulation_steps"),
+                      (kit_args, "effective_train_batch_size")):
+        v = getattr(obj, name)
+        if v is not None and v < 1:
+            refuse(name, v, "expected a whole number >= 1")
+    if kit_args.eval_steps_or_epoch is not None:
+        try:
+            eval_cadence(kit_args.eval_steps_or_epoch)
+        except UsageError:
+            refuse("eval_steps_or_epoch", kit_args.eval_steps_or_epoch,
+                   "expected 'epoch' or a whole number of steps >= 1")
+    if training_args.learning_rate < 0:
+        refuse("learning_rate", training_args.learning_rate, "expected a learning rate > 0")
+    if training_args.learning_rate == 0:  # kept for diagnostics (tests compare runs that hold the same model)
+        logger.warning("--learning_rate 0: the weights never change; the result is that of the initial model "
+                       "with a fresh head (stored with learning_rate 0)")
+    if training_args.max_steps == 0 or training_args.max_steps < -1:
+        refuse("max_steps", training_args.max_steps,
+               "expected a number of optimizer steps >= 1, or -1 (the default) to train --num_train_epochs epochs")
+    if training_args.max_steps < 0 and training_args.num_train_epochs <= 0:
+        refuse("num_train_epochs", training_args.num_train_epochs,
+               "the run would train zero steps; expected a number of epochs > 0 (or --max_steps N >= 1)")
 
 
 def flags_given(argv: list[str]) -> set[str]:
@@ -265,8 +363,9 @@ def refresh_deepspeed_config(training_args) -> dict | None:
     return summary
 
 
-def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
+def parse_args(argv: list[str] | None = None, *, extra: tuple = (), phase: str | None = None):
     """Parse (ModelArguments, DataArguments, KitArguments, TrainingArguments, *extra) with the preset applied.
+    ``phase`` (intermediate / target): whose tasks --help lists.
 
     Returns (model_args, data_args, kit_args, training_args, extras, preset_info, flags_given).
     """
@@ -275,6 +374,7 @@ def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
     argv = list(sys.argv[1:] if argv is None else argv)
     given = flags_given(argv)
     parser = HfArgumentParser((ModelArguments, DataArguments, KitArguments, TrainingArguments, *extra))
+    add_choices_to_help(parser, phase)
 
     preset_name = _prescan(argv, "preset", "xtreme")
     task = _prescan(argv, "task")
@@ -321,15 +421,10 @@ def parse_args(argv: list[str] | None = None, *, extra: tuple = ()):
         defaults["deepspeed"] = str(ds_path)
         ds_env = ensure_distributed_env()  # before TrainingArguments.__post_init__ initialises the process group
     parser.set_defaults(**defaults)
-    try:
-        parsed = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=False)
-    except SystemExit as e:
-        if e.code not in (0, None):
-            raise SystemExit(2)
-        raise
-    model_args, data_args, kit_args, training_args, *extras = parsed
+    model_args, data_args, kit_args, training_args, *extras = parse_dataclasses(parser, argv)
     if data_args.task is None:
         raise UsageError("--task is required")
+    check_values(data_args, kit_args, training_args, given, preset_name)
     from .local_data import set_option_dirs
 
     set_option_dirs(ccg_dir=data_args.ccg_dir)  # this run's local data directories (nothing carries over)
@@ -365,15 +460,12 @@ def finalize_training_args(training_args, kit_args, model_entry, given: set[str]
         training_args.per_device_train_batch_size = per_dev
         if "gradient_accumulation_steps" not in given:
             training_args.gradient_accumulation_steps = eff // (per_dev * world)
-    cadence = kit_args.eval_steps_or_epoch or "epoch"
+    cadence = eval_cadence(kit_args.eval_steps_or_epoch or "epoch")
     if cadence == "epoch":
         training_args.eval_strategy = "epoch"
         training_args.save_strategy = "epoch"
     else:
-        try:
-            n = int(float(cadence))
-        except ValueError:
-            raise UsageError(f"--eval_steps_or_epoch {cadence!r}: expected a number of steps or 'epoch'") from None
+        n = cadence
         training_args.eval_strategy = "steps"
         training_args.save_strategy = "steps"
         training_args.eval_steps = n

@@ -49,6 +49,7 @@ def check_intermediate_checkpoint(path: str, base_model_path: str | None = None)
         raise UsageError(f"{path!r} has no {META_FILE}: it is not a phase-2 checkpoint written by run_intermediate.py")
     if not meta.get("finished"):
         raise UsageError(f"intermediate checkpoint {path!r} is not finished (phase 2 did not complete); re-run it")
+    check_weight_files(p)
     if base_model_path is not None:
         from transformers import AutoConfig
 
@@ -63,6 +64,33 @@ def check_intermediate_checkpoint(path: str, base_model_path: str | None = None)
             raise UsageError(f"intermediate checkpoint {path!r} has a different tokenizer vocabulary than model "
                              f"{base_model_path!r}: it was trained from another model")
     return meta
+
+
+def check_weight_files(directory: Path) -> None:
+    """The safetensors weights of a model directory are all there and whole: every file (``model.safetensors``,
+    or each shard its index names) opens and its header covers the file. A file cut short by a full disk or a
+    killed copy fails here with its name, before any model loads (reads the headers only)."""
+    from safetensors import SafetensorError, safe_open
+
+    index = directory / "model.safetensors.index.json"
+    if index.exists():
+        try:
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+            raise UsageError(f"{index} is not a valid safetensors index ({e!r}); copy the checkpoint again") from None
+    else:
+        shards = ["model.safetensors"]
+    for name in shards:
+        f = directory / name
+        if not f.is_file():
+            raise UsageError(f"{directory} lacks its weights file {name}; the checkpoint is incomplete: copy it "
+                             f"again or re-run phase 2")
+        try:
+            with safe_open(str(f), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as e:
+            raise UsageError(f"{f} is damaged ({e}): truncated or not a safetensors file. Copy the checkpoint "
+                             f"again or re-run phase 2 (run_intermediate.py --overwrite)") from None
 
 
 def _head_prefixes(model) -> list[str]:

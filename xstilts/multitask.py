@@ -395,6 +395,13 @@ def _multitask_trainer_class():
             self.mixture_sampler = sampler
             self.mt_tasks = tasks  # [{name, metric, eval_ds, compute_metrics, label_names}]
 
+        def checkpoint_extra_state(self) -> dict:
+            return {"batches_seen": list(self.model.batches_seen)}  # the mixture record counts from the start
+
+        def restore_extra_state(self, state: dict) -> None:
+            if "batches_seen" in state:
+                self.model.batches_seen = list(state["batches_seen"])
+
         def get_train_dataloader(self):
             from torch.utils.data import DataLoader
 
@@ -519,7 +526,7 @@ def begin(argv: list[str]) -> MultiTaskRun:
     from . import data as data_lib
     from .cli import default_output_dir, finalize_training_args, hyperparameters, parse_args, setup_logging
     from .formats import get_format
-    from .pipeline import claim_output_dir, prepare, reset_output, settings_fingerprint
+    from .pipeline import claim_output_dir, prepare, settings_fingerprint
     from .registry import get_task
 
     if any(a == "--task" or a.startswith("--task=") for a in argv):
@@ -559,16 +566,16 @@ def begin(argv: list[str]) -> MultiTaskRun:
         from .run.models import resolve_model
 
         out = default_output_dir("intermediate", resolve_model(model_args.model).name, name, training_args.seed, None)
-    run = prepare("intermediate", model_args, data_args, kit_args, seed=training_args.seed, output_dir=out)
+    run = prepare("intermediate", model_args, data_args, seed=training_args.seed, output_dir=out)
     for t in tasks[1:]:
         data_lib.check_task_data(t, ["en"], run.data_root, train=True, dev=True, test=False)
     finalize_training_args(training_args, kit_args, run.model, given)
-    claim_output_dir(run, settings_fingerprint(
+    fingerprint = settings_fingerprint(
         run, preset=preset["name"], seed=training_args.seed, tasks=names, mixture_cap=mt_args.mixture_cap,
         mixture_temperature=mt_args.mixture_temperature, task_max_train_samples=caps,
-        hyperparameters=hyperparameters(training_args, data_args, kit_args)), kit_args.overwrite)
-    if not run.skip and kit_args.overwrite:
-        reset_output(run.output_dir)
+        hyperparameters=hyperparameters(training_args, data_args, kit_args))
+    with training_args.main_process_first(local=False, desc="claiming the output directory"):
+        claim_output_dir(run, fingerprint, kit_args.overwrite, main_process=training_args.process_index == 0)
     return MultiTaskRun(run, tasks, mt_args, model_args, data_args, kit_args, training_args, preset, name)
 
 
@@ -578,7 +585,8 @@ def main(argv: list[str]) -> int:
     from .cli import hyperparameters
     from .formats import get_format
     from .modeling import META_FILE, load_tokenizer, save_encoder_only
-    from .results import atomic_write_json, provenance
+    from .pipeline import write_phase2_meta
+    from .results import check_selection, provenance
     from .training import _preemption_callback, cleanup, train, trainer_dir
 
     mt = begin(argv)
@@ -642,7 +650,7 @@ def main(argv: list[str]) -> int:
     MultiTaskTrainer = _multitask_trainer_class()
     for spec, m in zip(specs, model.task_models):
         spec["label_names"] = find_labels(type(m))
-    training_args.output_dir = str(trainer_dir(run.output_dir))
+    training_args.output_dir = str(trainer_dir(run.output_dir).resolve())  # absolute: checkpoint paths in its state
     training_args.load_best_model_at_end = True
     training_args.metric_for_best_model = SELECTION_METRIC
     training_args.greater_is_better = True
@@ -659,7 +667,7 @@ def main(argv: list[str]) -> int:
                                callbacks=callbacks)
     trainer.setup_multitask(sampler, specs)
     train_metrics = train(trainer, run.output_dir)
-    mixture["batches_drawn"] = dict(zip(names, model.batches_seen))  # this process (after a resume: since then)
+    mixture["batches_drawn"] = dict(zip(names, model.batches_seen))  # by this process (restored on resume)
     dev = trainer.evaluate()  # the selected (best) model on every task's English dev split
 
     per_task = {n: {s["metric"]: dev[f"eval_{n}_{s['metric']}"], "split": records[n]["dev_split"],
@@ -679,6 +687,11 @@ def main(argv: list[str]) -> int:
                        "split": "English dev of every task (mean of the tasks' metrics)"},
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
+        "data_order": "MixtureBatchSampler: the task of each batch and the rows within a task from numpy generators "
+                      "seeded with (seed, epoch, 0) and (seed, epoch, 1 + task index); rows grouped by length within "
+                      "a task with train_sampling_strategy group_by_length",
+        "resume": train_metrics["resume"],
+        "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
         "preset": mt.preset,
         "hyperparameters": dict(hyperparameters(training_args, data_args, kit_args), **format_settings,
                                 task_max_train_samples=caps),
@@ -688,10 +701,11 @@ def main(argv: list[str]) -> int:
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
         "provenance": provenance(),
     }
+    check_selection(meta["selection"], str(Path(run.output_dir) / META_FILE))  # before any weights are written
     with gathered_parameters(model.encoder):  # ZeRO-3: full tensors on every rank while rank 0 writes them
         if trainer.is_world_process_zero():
             meta = save_encoder_only(model, tokenizer, run.output_dir, meta)
-            atomic_write_json(Path(run.output_dir) / META_FILE, meta)  # written last: marks the run finished
+            write_phase2_meta(Path(run.output_dir) / META_FILE, meta)  # written last: marks the run finished
     trainer.accelerator.wait_for_everyone()
     if not kit_args.keep_checkpoints and trainer.is_world_process_zero():
         cleanup(run.output_dir)

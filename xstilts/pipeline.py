@@ -1,13 +1,14 @@
 """Steps shared by the three phase scripts: validate everything first, then do the expensive work.
 
-``prepare`` resolves and checks the task, languages, model, data root and phase-2 checkpoint
-(all cheap) and decides whether the run is already finished, before any model or dataset loads.
+``prepare`` resolves and checks the task, languages, model, data root and phase-2 checkpoint (all cheap);
+``claim_output_dir`` then locks the output directory, checks its settings and decides whether the run is already
+finished, before any model or dataset loads (see xstilts/rundir.py for the lock and the superseding).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from . import data as data_lib
 from .cli import default_output_dir, hyperparameters
 from .errors import UsageError
 from .run.models import ModelEntry, resolve_model
-from .modeling import check_intermediate_checkpoint, count_parameters
+from .modeling import META_FILE, check_intermediate_checkpoint, count_parameters
 from .registry import Task, get_task, parse_languages
-from .results import RESULTS_FILE, SCHEMA_VERSION, is_finished, provenance
+from .results import (RESULTS_FILE, RUN_FILE, SCHEMA_VERSION, ResultsSchemaError, atomic_write_json, check_selection,
+                      provenance, read_results)
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ class Run:
     init_path: str  # what the weights are loaded from (pretrained model or phase-2 checkpoint)
     intermediate_meta: dict | None
     skip: bool = False
+    fingerprint: dict | None = None  # the settings (claim_output_dir); stored with the result as run_settings
 
 
 def available_languages(task, data_root) -> list[str]:
@@ -57,7 +60,7 @@ def available_languages(task, data_root) -> list[str]:
     return found
 
 
-def prepare(kind: str, model_args, data_args, kit_args, *, seed: int, output_dir: str | None = None,
+def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | None = None,
             need_train: bool = True) -> Run:
     """``output_dir``: given explicitly by the user, else the kit's layout (results/<model>/<inter>/<task>/seed<k>)."""
     phase = {"intermediate": "intermediate", "target": "target", "retrieval": "retrieval"}[kind]
@@ -98,23 +101,7 @@ def prepare(kind: str, model_args, data_args, kit_args, *, seed: int, output_dir
         out = Path(output_dir)
     else:
         out = Path(default_output_dir(kind, entry.name, task.name, seed, meta and meta.get("task")))
-    run = Run(kind, task, languages, entry, data_root, out, init_path, meta)
-
-    done_file = out / (RESULTS_FILE if kind != "intermediate" else "xstilts_meta.json")
-    finished = is_finished(out) if kind != "intermediate" else _intermediate_finished(out)
-    if finished and not kit_args.overwrite:
-        logger.info("%s already holds a finished run (%s); skipping. Pass --overwrite to redo it.", out, done_file.name)
-        run.skip = True
-    elif finished and kit_args.overwrite:
-        logger.warning("--overwrite: the finished run in %s will be replaced when the new one completes", out)
-    return run
-
-
-def _intermediate_finished(out: Path) -> bool:
-    from .modeling import read_meta
-
-    meta = read_meta(str(out)) if out.is_dir() else None
-    return bool(meta and meta.get("finished"))
+    return Run(kind, task, languages, entry, data_root, out, init_path, meta)
 
 
 def model_record(run: Run, model) -> dict:
@@ -153,6 +140,7 @@ def base_result(run: Run, model, *, seed: int, preset: dict | None, training_arg
         "preset": preset,
         "hyperparameters": hyperparameters(training_args, data_args, kit_args) if training_args is not None else {},
         "data": {"data_root": str(run.data_root) if run.data_root else None, "sources": _sources(run)},
+        "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the result of this run
         "provenance": provenance(),
     }
 
@@ -193,46 +181,94 @@ def average(per_language: dict, metric: str) -> float:
     return float(sum(vals) / len(vals)) if vals else float("nan")
 
 
-def reset_output(out: Path) -> None:
-    """With --overwrite: drop stale Trainer state so the new run starts fresh (results are replaced
-    atomically only when the new run completes)."""
-    from .training import trainer_dir
-
-    d = trainer_dir(out)
-    if d.is_dir():
-        shutil.rmtree(d)
-
-
-RUN_FILE = "xstilts_run.json"
-
-
 def settings_fingerprint(run: Run, **settings) -> dict:
     """What makes two runs the same run: a resumed run must match, else it needs its own directory."""
-    return {
+    fp = {
         "kind": run.kind, "task": run.task.name, "model": run.model.path_or_id, "init_path": run.init_path,
         "languages": run.languages, "data_root": str(run.data_root) if run.data_root else None, **settings,
     }
+    return json.loads(json.dumps(fp, default=str))  # as stored: a fingerprint read back compares equal
 
 
-def claim_output_dir(run: Run, fingerprint: dict, overwrite: bool) -> None:
-    """Record the run's settings in its directory; refuse a directory holding a run with other settings
-    (checkpoints of different settings never share a directory, and a finished run with other settings
-    is never silently taken as this one's result)."""
-    import json
+def _done_file(run: Run) -> Path:
+    return run.output_dir / (META_FILE if run.kind == "intermediate" else RESULTS_FILE)
 
-    from .results import atomic_write_json
 
-    path = run.output_dir / RUN_FILE
-    fingerprint = json.loads(json.dumps(fingerprint, default=str))
-    if path.exists() and not overwrite:
-        old = json.loads(path.read_text())
-        diff = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
+def _recorded(run: Run) -> tuple[dict | None, str]:
+    """(the run settings the directory's result or phase-2 checkpoint records, or None; why it is not finished
+    when it is not). A phase-2 checkpoint counts only with ``finished``; a result only if valid."""
+    path = _done_file(run)
+    if not path.exists():
+        return None, "absent"
+    try:
+        if run.kind == "intermediate":
+            d = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(d, dict) or not d.get("finished"):
+                return None, "not marked finished"
+            check_selection(d.get("selection"), str(path))
+        else:
+            d = read_results(path)
+    except (OSError, ValueError, ResultsSchemaError) as e:
+        return None, f"not a valid result ({e})"
+    settings = d.get("run_settings")
+    return settings, "" if settings else "records no run settings (written by an older version of the kit)"
+
+
+def claim_output_dir(run: Run, fingerprint: dict, overwrite: bool, *, main_process: bool = True) -> None:
+    """Lock the run's output directory for this run (the main process, until the script ends), check that it
+    holds nothing of other settings, and decide: finished (``run.skip``), or start/resume. Then, from the moment
+    the run proceeds, nothing an earlier run left can be taken for this run's output: a result or phase-2
+    checkpoint that is not this run's (with --overwrite: everything the directory's earlier run wrote) is moved
+    into ``superseded/<time>/``, and the settings file (xstilts_run.json) is written. Every refusal is a
+    UsageError raised before any expensive work. Other processes of a multi-process run call this after the main
+    one (``TrainingArguments.main_process_first``) with ``main_process=False``: they only decide."""
+    from . import rundir
+
+    out = run.output_dir
+    run.fingerprint = fingerprint
+    if main_process:
+        rundir.ensure_writable(out)
+        rundir.acquire(out)
+    recorded, why = _recorded(run)
+    if not overwrite:
+        old = rundir.read_settings(out / RUN_FILE) or recorded
+        diff = rundir.settings_diff(old, fingerprint) if old is not None else []
         if diff:
-            shown = "; ".join(f"{k}: {old.get(k)!r} -> {fingerprint.get(k)!r}" for k in diff[:6])
-            raise UsageError(f"output_dir {str(run.output_dir)!r} holds a run with different settings ({shown}); "
-                             f"use another --output_dir, or --overwrite to discard it")
-    if not run.skip:
-        atomic_write_json(path, fingerprint)
+            shown = "; ".join(diff[:8]) + (f"; ... ({len(diff)} in all)" if len(diff) > 8 else "")
+            raise UsageError(f"output_dir {str(out)!r} holds a run with different settings ({shown}); use another "
+                             f"--output_dir, or --overwrite to start afresh (its results are moved to "
+                             f"{rundir.SUPERSEDED_DIR}/, not deleted)")
+        if recorded == fingerprint:
+            logger.info("%s already holds the finished run of these settings (%s); skipping. Pass --overwrite to "
+                        "redo it.", out, _done_file(run).name)
+            run.skip = True
+            return
+    if not main_process:
+        return
+    if overwrite:
+        rundir.supersede(out, "--overwrite")
+        rundir.discard_scratch(out)
+    elif why != "absent":
+        why = why or "records the settings of another run"
+        logger.warning("%s %s: it cannot be shown to belong to this run", _done_file(run), why)
+        rundir.supersede(out, f"{_done_file(run).name} {why.split(' (')[0]}")
+    atomic_write_json(out / RUN_FILE, fingerprint)
+
+
+def write_phase2_meta(path: Path, meta: dict) -> None:
+    """Write a phase-2 checkpoint's xstilts_meta.json (last: it marks the checkpoint finished), refusing one whose
+    selection is empty (see ``results.check_selection``). The weights get the mode the user's umask gives
+    (safetensors writes them 0600), so a group can share the checkpoint."""
+    import os
+
+    from .results import file_mode
+
+    check_selection(meta.get("selection"), str(path))
+    if not meta.get("run_settings"):
+        raise ValueError(f"{path}: a phase-2 meta must record its run_settings")
+    for weights in path.parent.glob("*.safetensors"):
+        os.chmod(weights, file_mode())
+    atomic_write_json(path, meta)
 
 
 @dataclass
@@ -253,14 +289,13 @@ def begin_training_run(kind: str, argv=None) -> TrainingRun:
     already finished (``.run.skip``). Nothing expensive has happened when this returns."""
     from .cli import finalize_training_args, parse_args, setup_logging
 
-    model_args, data_args, kit_args, training_args, _, preset, given = parse_args(argv)
+    model_args, data_args, kit_args, training_args, _, preset, given = parse_args(argv, phase=kind)
     setup_logging()
-    run = prepare(kind, model_args, data_args, kit_args, seed=training_args.seed,
+    run = prepare(kind, model_args, data_args, seed=training_args.seed,
                   output_dir=training_args.output_dir if "output_dir" in given else None)
     finalize_training_args(training_args, kit_args, run.model, given)
-    claim_output_dir(run, settings_fingerprint(run, preset=preset["name"], seed=training_args.seed,
-                                               hyperparameters=hyperparameters(training_args, data_args, kit_args)),
-                     kit_args.overwrite)
-    if not run.skip and kit_args.overwrite:
-        reset_output(run.output_dir)
+    fingerprint = settings_fingerprint(run, preset=preset["name"], seed=training_args.seed,
+                                       hyperparameters=hyperparameters(training_args, data_args, kit_args))
+    with training_args.main_process_first(local=False, desc="claiming the output directory"):
+        claim_output_dir(run, fingerprint, kit_args.overwrite, main_process=training_args.process_index == 0)
     return TrainingRun(run, model_args, data_args, kit_args, training_args, preset)

@@ -23,7 +23,8 @@ LANGUAGE_SETS = ("xtreme", "xtreme-r", "all", "available")
 
 def parse_languages(task: Task, spec: str | None) -> list[str]:
     """None/``xtreme`` -> XTREME's languages of the task; ``xtreme-r`` -> XTREME-R's; ``all`` -> both;
-    else a comma list checked against the task."""
+    else a comma list checked against the task, each language once, in the order given (``en,de,de`` is
+    ``en,de``: a run's stored settings never depend on a repeated name)."""
     spec = (spec or "").strip()
     if spec in ("", "xtreme"):
         return list(task.languages)
@@ -31,7 +32,7 @@ def parse_languages(task: Task, spec: str | None) -> list[str]:
         return list(task.language_set("xtreme-r"))
     if spec in ("all", "available"):  # "available" is narrowed to the data present by pipeline.prepare
         return list(task.all_languages)
-    langs = [s.strip() for s in spec.split(",") if s.strip()]
+    langs = list(dict.fromkeys(s.strip() for s in spec.split(",") if s.strip()))
     for lang in langs:
         if lang not in task.all_languages:
             raise choices_error(f"language for task {task.name}", lang, [*task.all_languages, *LANGUAGE_SETS])

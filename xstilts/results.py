@@ -11,10 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .errors import UsageError
 from .paths import KIT_ROOT
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
+RUN_FILE = "xstilts_run.json"  # the settings of the run an output directory holds (written when it starts)
 
 REQUIRED = {
     "schema_version": int,
@@ -34,6 +36,25 @@ REQUIRED = {
 
 class ResultsSchemaError(ValueError):
     pass
+
+
+class UntrainedResultError(ResultsSchemaError, UsageError):
+    """A result (or phase-2 checkpoint) whose checkpoint selection is empty: zero training steps or no English
+    dev evaluation. Never written, never read as a result (exit 2 in the scripts)."""
+
+
+def check_selection(selection, where: str) -> None:
+    """Refuse a selection record that selected nothing: a result from an untrained head (``--num_train_epochs
+    0``) or from a run that never evaluated English dev must not pass for a trained, selected model."""
+    if not isinstance(selection, dict):
+        raise UntrainedResultError(f"{where}: no checkpoint selection record")
+    if not isinstance(selection.get("global_step"), int) or selection["global_step"] < 1:
+        raise UntrainedResultError(f"{where}: training ran {selection.get('global_step')} optimizer steps (check "
+                                   f"--num_train_epochs / --max_steps): refusing to record the untrained model")
+    if not selection.get("best_checkpoint"):
+        raise UntrainedResultError(
+            f"{where}: no checkpoint was selected on English dev after {selection['global_step']} steps (no "
+            f"evaluation ran: --eval_steps_or_epoch larger than the run?): refusing to record an unselected model")
 
 
 def validate(d: dict, where: str = "results") -> None:
@@ -56,6 +77,22 @@ def validate(d: dict, where: str = "results") -> None:
     for lang, m in d["per_language"].items():
         if not isinstance(m, dict) or metric not in m:
             raise ResultsSchemaError(f"{where}: per_language[{lang!r}] lacks {metric!r}")
+    if "selection" in d:
+        check_selection(d["selection"], where)
+
+
+def file_mode() -> int:
+    """The mode a plain ``open()`` gives a new file: 0666 less the user's umask (so a group can share results).
+    The umask is read from /proc (Linux); setting it to read it back is the fallback (not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -64,6 +101,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, file_mode())  # mkstemp creates 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -89,20 +127,25 @@ def write_results(path: str | Path, d: dict) -> None:
 def read_results(path: str | Path) -> dict:
     try:
         d = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ResultsSchemaError(f"{path}: not valid JSON ({e})") from e
     validate(d, str(path))
     return d
 
 
-def is_finished(out_dir: str | Path) -> bool:
-    p = Path(out_dir) / RESULTS_FILE
-    if not p.exists():
-        return False
+def is_finished(out_dir: str | Path, settings: dict | None = None) -> bool:
+    """Whether ``out_dir`` holds the finished result of the run with ``settings`` (default: the settings file of
+    the directory): a valid results.json that records exactly those settings. A result of other settings, or one
+    that records none, is never taken for the run's."""
+    out = Path(out_dir)
+    if settings is None:
+        try:
+            settings = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
     try:
-        read_results(p)
-        return True
-    except ResultsSchemaError:
+        return read_results(out / RESULTS_FILE).get("run_settings") == settings
+    except (OSError, ResultsSchemaError):
         return False
 
 

@@ -86,10 +86,23 @@ def file_suffix(task: str, group2task: Mapping[str, Sequence[str]] = XTREME_R_GR
 # --------------------------------------------------------------------------------------------- readers
 
 def _open(path: str):
+    """The file's text as a stream (newlines as ``open`` gives them); a file that is not UTF-8, as the XTREME
+    files are, is a UsageError naming the first bad byte and its line."""
+    import io
+
     try:
-        return open(path, "r", encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise UsageError(f"{path} is not UTF-8 text: byte 0x{e.object[e.start]:02x} at offset {e.start} (line "
+                         f"{line}) cannot be decoded; prediction and label files are UTF-8 (convert it, e.g. "
+                         f"iconv -f latin1 -t utf-8)") from None
+    return io.StringIO(text.replace("\r\n", "\n").replace("\r", "\n"))  # open()'s universal newlines
 
 
 def read_tag(path: str) -> list[list[str]]:

@@ -689,6 +689,20 @@ def protocol_table(groups: list[Group]) -> str:
                      "git commit", "transformers", "torch", "wall s (total)"], rows)
 
 
+def resume_notes(groups: list[Group]) -> str | None:
+    """Runs that were interrupted and resumed from a Trainer checkpoint, with any warning the resume recorded
+    (resuming is exact; a warning says why a run may still differ from an uninterrupted one)."""
+    lines = []
+    for g in groups:
+        for r in g.runs:
+            resume = r.get("resume") or {}
+            if resume.get("resumed_from"):
+                warn = "; ".join(f"**warning:** {w}" for w in resume.get("warnings") or [])
+                lines.append(f"- {g.model} / {g.intermediate} / {g.target} / seed {r['seed']}: resumed from "
+                             f"`{Path(resume['resumed_from']).name}`" + (f"; {warn}" if warn else ""))
+    return "\n".join(lines) if lines else None
+
+
 def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note: str | None, n_files: int,
                     n_skipped: int, has_layers_png: bool, group_gains: list[GroupGain] | None = None,
                     heatmaps: dict[str, str] | None = None, published: dict | None = None) -> str:
@@ -724,6 +738,9 @@ def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note:
     if layers:
         out += ["## Retrieval by layer", "", layers, ""]
     out += ["## Protocol", "", protocol_table(groups), ""]
+    resumed = resume_notes(groups)
+    if resumed:
+        out += ["### Resumed runs", "", resumed, ""]
     files = [f"- Tidy results (one row per model × intermediate × target × seed × language, plus `avg`; "
              f"values are fractions): [{RESULTS_CSV}]({RESULTS_CSV})",
              f"- Gains with 95% CIs (fractions): [{GAINS_CSV}]({GAINS_CSV})",
