@@ -148,7 +148,7 @@ CELLS := $(foreach m,$(MODELS),$(foreach i,$(INTERMEDIATE),$(foreach t,$(TARGETS
 grid: $(CELLS)
 
 report: | $(STAMP)
-	$(PY) -m xstilts.study.report --results_dir $(RESULTS)
+	$(PY) -m xstilts.report --results_dir $(RESULTS)
 
 # ---------------------------------------------------------------- demo: the grid on the synthetic world, offline
 # data -> tokenizer -> 3 pre-trained sizes -> {none, synth_nli} x {synth_pair x DEMO_SEEDS, synth_pos, synth_tatoeba}
@@ -172,7 +172,7 @@ demo-fixtures-grid:
 	$(MAKE) --no-print-directory grid MODELS="$(FIXTURE_SIZES)" INTERMEDIATE="none mnli" TARGETS="xnli tatoeba" \
 	  SEEDS="1" PRESET=tiny RESULTS=$(FIXTURE_DEMO_RESULTS) CKPTS=$(FIXTURE_DEMO_CKPTS) RUN_ENV="$(OFFLINE)" \
 	  DATA_ARGS="--data_root $(FIXTURES)" TRAIN_ARGS="--disable_tqdm true"
-	$(OFFLINE) $(PY) -m xstilts.study.report --results_dir $(FIXTURE_DEMO_RESULTS) --title "xstilts fixture demo report" \
+	$(OFFLINE) $(PY) -m xstilts.report --results_dir $(FIXTURE_DEMO_RESULTS) --title "xstilts fixture demo report" \
 	  --note "These are TINY test models (make fixture-models: a short MLM warm-up on an English fixture corpus) \
 	trained on small FIXTURE data (tests/fixtures/hub: synthetic English NLI, real Tatoeba sentences). The numbers \
 	exercise the full pipeline; they are not estimates of anything about XLM-R or XTREME. See make demo."

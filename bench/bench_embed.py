@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_train import MODEL_SHAPES  # noqa: E402
 from common import check_out_path, header, write_result  # noqa: E402
-from run_retrieval import RetrievalArguments  # noqa: E402
+from xstilts.run.args import RetrievalArguments  # noqa: E402
 
 RETRIEVAL_BATCH = RetrievalArguments.batch_size  # run_retrieval.py --batch_size default
 

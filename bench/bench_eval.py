@@ -67,13 +67,13 @@ def predictor(model, batch_size: int, cuda: bool):
     import torch
     from transformers import TrainingArguments
 
-    from xstilts.training import _trainer_class
+    from xstilts.training.trainer import trainer_class
 
     args = TrainingArguments(output_dir="/tmp/xstilts-bench-eval", per_device_eval_batch_size=batch_size,
                              report_to=[], disable_tqdm=True, use_cpu=not cuda,
                              # as run_target.py: bf16 autocast on a bf16-capable GPU (both ways alike)
                              bf16=cuda and torch.cuda.is_bf16_supported())
-    return _trainer_class()(model=model, args=args, data_collator=Pad(None, None))
+    return trainer_class()(model=model, args=args, data_collator=Pad(None, None))
 
 
 def timed_predict(trainer, ds, cuda: bool) -> tuple[float, np.ndarray]:

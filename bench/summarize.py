@@ -181,7 +181,7 @@ def sweep_table() -> str:
                      _duration(c["search_seconds"]) + mark(c["search_source"]),
                      f"{c['embedding_bytes_peak'] / 1e9:,.0f} GB", f"{c['largest_side_bytes'] / 1e9:,.0f} GB",
                      f"{c['embedding_bytes_total'] / 1e9:,.0f} GB",
-                     f"`python -m xstilts.study.plan retrieval-cost --model {model} --task bucc2018`"])
+                     f"`python -m xstilts.plan retrieval-cost --model {model} --task bucc2018`"])
     return _table(["model", "sentences (4 languages, dev + test, both sides)", "layers", "embedding (one pass)",
                    "search, one layer", "search, all layers", "embeddings at a time (one split, both sides)",
                    "largest side (spilled above --embedding_memory_gb)", "embeddings written in all", "command"], rows)

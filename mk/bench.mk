@@ -39,13 +39,13 @@ bench-gpu: | $(STAMP)
 	done; done
 	for t in xnli panx mlqa; do $(PY) bench/bench_eval.py --model_shape large --task $$t --scale 1 $(BENCH_FLAGS); done
 	$(PY) bench/bench_eval.py --model_shape base --task xnli --scale 1 $(BENCH_FLAGS)
-	$(PY) -m xstilts.study.plan from-bench --model xlmr-base --train bench/results/train-gpu-base-pair128.json \
+	$(PY) -m xstilts.plan from-bench --model xlmr-base --train bench/results/train-gpu-base-pair128.json \
 	  --eval bench/results/eval-gpu-base-xnli.json --write
-	$(PY) -m xstilts.study.plan from-bench --model xlmr-large --train bench/results/train-gpu-large-pair128.json \
+	$(PY) -m xstilts.plan from-bench --model xlmr-large --train bench/results/train-gpu-large-pair128.json \
 	  --eval bench/results/eval-gpu-large-xnli.json --write
 	$(PY) bench/bench_embed.py --model_shape large --n 50000 --layers all $(BENCH_FLAGS)
 	$(PY) bench/bench_scaling.py --gpu --ns $(SCALING_NS_GPU) --dim 1024 $(BENCH_FLAGS)
-	$(PY) -m xstilts.study.plan from-bench --search \
+	$(PY) -m xstilts.plan from-bench --search \
 	  bench/results/scaling-gpu-d1024-$(firstword $(subst $(comma), ,$(SCALING_NS_GPU)))-$(lastword $(subst $(comma), ,$(SCALING_NS_GPU))).json --write
 	@# GPU mining needs a faiss build with GPU support (requirements.txt installs faiss-cpu); the CPU mining rows
 	@# come from `make bench-cpu` on the CPU they describe
@@ -56,7 +56,7 @@ bench-gpu: | $(STAMP)
 
 bench-scaling: | $(STAMP)
 	$(PY) bench/bench_scaling.py --ns $(SCALING_NS) --dim 1024 --repeat 1 $(BENCH_SCALING_FLAGS) $(BENCH_FLAGS)
-	$(PY) -m xstilts.study.plan from-bench --search \
+	$(PY) -m xstilts.plan from-bench --search \
 	  bench/results/scaling-cpu-d1024-$(firstword $(subst $(comma), ,$(SCALING_NS)))-$(lastword $(subst $(comma), ,$(SCALING_NS))).json --write
 	$(PY) bench/summarize.py --write
 

@@ -21,7 +21,7 @@ $(1):
 	@test $$(words $$(BENCH_INTERMEDIATE)) -eq 1 || { echo "make $(1): INTERMEDIATE must be one name, got '$$(BENCH_INTERMEDIATE)'" >&2; exit 2; }
 	$$(MAKE) --no-print-directory grid MODELS="$$(MODEL)" INTERMEDIATE="$$(BENCH_INTERMEDIATE)" TARGETS="$(2)" SEEDS="$$(SEED)" \
 	  EVAL_ARGS="$$(EVAL_ARGS)"
-	$$(RUN_ENV) $$(PY) -m xstilts.study.leaderboard --results $$(RESULTS) --benchmark $(1) --model $$(MODEL) \
+	$$(RUN_ENV) $$(PY) -m xstilts.leaderboard --results $$(RESULTS) --benchmark $(1) --model $$(MODEL) \
 	  --intermediate $$(BENCH_INTERMEDIATE) --seed $$(SEED) --tasks $(2) $$(if $$(PARTIAL),--partial)
 endef
 $(eval $(call benchmark_rule,xtreme-r,$(XTREME_R_TASKS)))

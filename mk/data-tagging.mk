@@ -25,7 +25,7 @@ $(DATA_DIR)/local/udpos-ud27/README.md: | $(STAMP)
 	fi
 	rm -rf $(dir $(UD27_TGZ))ud-treebanks-v2.7
 	tar -xzf $(UD27_TGZ) -C $(dir $(UD27_TGZ)) --wildcards $(foreach l,$(UD27_LANGUAGES),'*/$(l)_*-ud-test.conllu')
-	$(PY) -m xstilts.prepare.ud27 $(dir $(UD27_TGZ))ud-treebanks-v2.7 --out_root $(DATA_DIR)
+	$(PY) -m xstilts.ud27 $(dir $(UD27_TGZ))ud-treebanks-v2.7 --out_root $(DATA_DIR)
 
 data-ccg: | $(STAMP)
 	@test -n "$(CCGBANK)" || { echo "error: give CCGBANK=/path/to/ccgbank (your copy of LDC2005T13, https://catalog.ldc.upenn.edu/LDC2005T13; it holds data/AUTO/00..24)" >&2; exit 2; }

@@ -20,14 +20,14 @@ MEWSLIX_DIR ?=
 data-lareqa: $(DATA_DIR)/local/lareqa/README.md
 
 $(DATA_DIR)/local/lareqa/README.md: | $(STAMP)
-	$(PY) -m xstilts.prepare.lareqa --out_dir $(DATA_DIR) --download_dir $(DATA_DIR)/download/lareqa
+	$(PY) -m xstilts.lareqa_data --out_dir $(DATA_DIR) --download_dir $(DATA_DIR)/download/lareqa
 
 data-mewslix: $(DATA_DIR)/local/mewslix/README.md
 
 $(DATA_DIR)/local/mewslix/README.md: | $(STAMP)
 	@if [ -z "$(MEWSLIX_DIR)" ] && [ ! -f $(MEWSLIX_MEL)/mewsli_x/output/dataset/wikinews_mentions-test.jsonl ]; then \
 	  $(MAKE) --no-print-directory mewslix-release; fi
-	$(PY) -m xstilts.prepare.mewslix --out_dir $(DATA_DIR) \
+	$(PY) -m xstilts.mewslix_data --out_dir $(DATA_DIR) \
 	  --source_dir $(or $(MEWSLIX_DIR),$(MEWSLIX_MEL)/mewsli_x/output/dataset)
 
 # The official Mewsli-X builder (what XTREME-R's scripts/download_mewslix_data.sh runs): fetches the descriptor

@@ -27,10 +27,10 @@ SLURM_MAKE_VARS = $(foreach v,MODELS INTERMEDIATE TARGETS SEEDS PRESET RESULTS C
 .PHONY: plan slurm
 
 plan: | $(STAMP)
-	@$(OFFLINE) $(PY) -m xstilts.study.plan plan $(PLAN_ARGS)
+	@$(OFFLINE) $(PY) -m xstilts.plan plan $(PLAN_ARGS)
 
 slurm: | $(STAMP)
-	@$(OFFLINE) $(PY) -m xstilts.study.plan slurm $(PLAN_ARGS) $(SLURM_MAKE_VARS) --out "$(SLURM_SCRIPT)" \
+	@$(OFFLINE) $(PY) -m xstilts.plan slurm $(PLAN_ARGS) $(SLURM_MAKE_VARS) --out "$(SLURM_SCRIPT)" \
 	  --gpus $(SLURM_GPUS) --cpus $(SLURM_CPUS) --mem "$(SLURM_MEM)" --time "$(SLURM_TIME)" \
 	  --partition "$(SLURM_PARTITION)" --account "$(SLURM_ACCOUNT)" --max_parallel $(SLURM_MAX_PARALLEL) \
 	  --sbatch_extra '$(SLURM_EXTRA)' --logs "$(SLURM_LOGS)"

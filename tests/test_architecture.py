@@ -28,17 +28,19 @@ def module_name(path: Path, root: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -> list[str]:
-    """The dotted names an import statement may load (the module, and for ``from X import y`` also ``X.y``)."""
+def _targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool, modules) -> list[str]:
+    """The kit modules an import statement loads: ``import X`` -> X; ``from X import y`` -> X.y where that is a
+    module, and X itself when some name is not (a name defined in X)."""
     if isinstance(node, ast.Import):
-        return [a.name for a in node.names]
+        return [a.name for a in node.names if a.name in modules]
     base = module.split(".") if is_package else module.split(".")[:-1]
     if node.level:
         base = base[: len(base) - (node.level - 1)]
         target = ".".join(base + ([node.module] if node.module else []))
     else:
         target = node.module or ""
-    return [target] + [f"{target}.{a.name}" for a in node.names]
+    subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in modules]
+    return subs + ([target] if target in modules and len(subs) < len(node.names) else [])
 
 
 def _parents(name: str) -> list[str]:
@@ -63,7 +65,7 @@ class Graph:
     def _walk(self, node, module, is_package, comments, in_function):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, (ast.Import, ast.ImportFrom)):
-                found = [t for t in _targets(child, module, is_package) if t in self.files and t != module]
+                found = [t for t in _targets(child, module, is_package, self.files) if t != module]
                 for t in found:
                     reached = {t} | {p for p in _parents(t) if p in self.files and not module.startswith(p + ".")}
                     self.edges[module] |= reached - {module}

@@ -1,5 +1,5 @@
 """The benchmarks run (tiny shapes, a few steps), write what they claim, refuse to overwrite a recorded result,
-and feed `make plan` (python -m xstilts.study.plan from-bench)."""
+and feed `make plan` (python -m xstilts.plan from-bench)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`make xtreme-r` / `make xtreme`: every task of a benchmark for one checkpoint, gathered into one leaderboard
-folder and scored by xstilts.scoring.xtreme. Offline on the fixtures (a partial mirror: --languages available + PARTIAL=1)."""
+folder and scored by xstilts.score. Offline on the fixtures (a partial mirror: --languages available + PARTIAL=1)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def test_dry_run_lists_the_ten_xtreme_r_cells(tmp_path):
     got = sorted(c[1].split("/")[-2] for c in cells[1:])
     assert got == sorted(XTREME_R)
     assert all(c[2] for c in cells[1:])  # every cell starts from the phase-2 checkpoint
-    assert "xstilts.study.leaderboard" in out and "--benchmark xtreme-r" in out
+    assert "xstilts.leaderboard" in out and "--benchmark xtreme-r" in out
 
 
 def test_xtreme_r_on_the_tiny_model_scores_all_ten_tasks(tiny, tmp_path):
@@ -46,7 +46,7 @@ def test_xtreme_r_on_the_tiny_model_scores_all_ten_tasks(tiny, tmp_path):
     assert scores["overall"]["all_task"] == pytest.approx(mean)
     assert scores["partial"]["udpos"] and scores["partial"]["panx"]  # the fixture mirror lacks languages
     # the folder scores the same with the scorer's CLI
-    cli = subprocess.run([sys.executable, "-m", "xstilts.scoring.xtreme", "--prediction_folder", str(out / "predictions"),
+    cli = subprocess.run([sys.executable, "-m", "xstilts.score", "--prediction_folder", str(out / "predictions"),
                           "--label_folder", str(out / "labels"), "--xtreme_version", "xtreme-r", "--partial"],
                          cwd=ROOT, env=MAKE_ENV, capture_output=True, text=True, check=True)
     assert json.loads(cli.stdout)["overall"] == scores["overall"]

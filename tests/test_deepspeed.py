@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from conftest import HUB, ROOT, run_script
-from xstilts.cli import DEEPSPEED_OFF, read_deepspeed_config, select_deepspeed
+from xstilts.run.deepspeed import DEEPSPEED_OFF, read_deepspeed_config, select_deepspeed
 from xstilts.errors import UsageError
 from xstilts.run.models import registry
 
@@ -110,11 +110,11 @@ import xstilts.run.models as models
 reg = dict(models.registry())
 reg.update(spec.get("registry", {}))
 models.registry = lambda: reg
-import xstilts.training as training
+import xstilts.training.trainer as training
 seen = []
 _train = training.train
-def train(trainer, out, **kw):
-    result = _train(trainer, out, **kw)
+def train(trainer, out, *args, **kw):
+    result = _train(trainer, out, *args, **kw)
     cfg = trainer.accelerator.state.deepspeed_plugin.deepspeed_config
     seen.append({k: cfg.get(k) for k in ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
                                           "train_batch_size")} | {"stage": cfg["zero_optimization"]["stage"]})

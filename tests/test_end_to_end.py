@@ -4,7 +4,7 @@ import json
 
 from conftest import HUB, run_script
 from xstilts.study.report import build_report
-from xstilts.results import read_results
+from xstilts.run.results import read_results
 
 LANGS = "en,de,zh"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from xstilts.study.report import build_report, collect, compute_gains, group_results, main
-from xstilts.results import ResultsSchemaError, write_results
+from xstilts.run.results import ResultsSchemaError, write_results
 
 SMALL = {"name": "tiny-2l-h64", "n_params": 397604, "num_layers": 2}
 LARGE = {"name": "tiny-4l-h128", "n_params": 1600000, "num_layers": 4}

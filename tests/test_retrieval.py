@@ -10,11 +10,11 @@ from transformers import AutoTokenizer
 
 from conftest import HUB, run_script
 from xstilts.errors import UsageError
-from xstilts.modeling import load_encoder
+from xstilts.training.modeling import load_encoder
 from xstilts.prepare import bucc as bucc_data
 from xstilts.prepare import downloads, tatoeba_laser
-from xstilts.registry import TASKS
-from xstilts.results import read_results
+from xstilts.tasks import TASKS
+from xstilts.run.results import read_results
 from xstilts.retrieval import bucc, embed, summary, tatoeba
 from xstilts.scoring.xtreme import score_folders
 

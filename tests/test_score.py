@@ -382,7 +382,7 @@ def test_bad_qa_and_xcopa_files(tmp_path):
 
 def test_cli_exits_2_with_error_message():
     proc = subprocess.run(
-        [sys.executable, "-m", "xstilts.scoring.xtreme", "--prediction_folder", str(MOCK / "predictions"),
+        [sys.executable, "-m", "xstilts.score", "--prediction_folder", str(MOCK / "predictions"),
          "--label_folder", str(MOCK / "labels"), "--xtreme_version", "xtreme-x"],
         cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2

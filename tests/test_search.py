@@ -18,7 +18,7 @@ from conftest import HUB, run_script
 from xstilts.errors import UsageError
 from xstilts.formats import dual_encoder as de
 from xstilts.prepare import bucc as bucc_data
-from xstilts.registry import get_task
+from xstilts.run.args import get_task
 from xstilts.retrieval import bucc, search, tatoeba
 from xstilts.retrieval.search import Search, faiss_topk, plan_chunks, resolve, torch_topk
 

@@ -36,9 +36,10 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from ..errors import UsageError, choices_error, exits_on_usage_error
+from ..files import sha256_file
 from ..tasks.languages import BUCC2018
 from ..tasks.retrieval import BUCC2018_DIR
-from .downloads import SUMS_NAME, download_dir, fetch, read_sums, record_checksums, sha256_file, verify_file
+from .downloads import SUMS_NAME, download_dir, fetch, read_sums, record_checksums, verify_file
 
 logger = logging.getLogger(__name__)
 

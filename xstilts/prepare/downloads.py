@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -24,8 +23,8 @@ from pathlib import Path
 from typing import Mapping
 
 from ..errors import UsageError, choices_error
-from ..local_data import KIT_DATA
-from ..paths import KIT_ROOT
+from ..files import atomic_write_text, sha256_file
+from ..paths import KIT_DATA, KIT_ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -34,24 +33,11 @@ CHECKSUMS_FILE = Path(__file__).with_name("data_checksums.json")  # package data
 SUMS_NAME = "SHA256SUMS"
 
 
-def local_root(data_root: Path | str | None) -> Path:
-    """Where local-only data is read from: the data root if given, else the kit's ``data/``."""
-    return Path(data_root) if data_root is not None else DEFAULT_LOCAL_DIR
-
-
 def download_dir(out_dir: str | os.PathLike, name: str) -> Path:
     return Path(out_dir) / "download" / name
 
 
 # --------------------------------------------------------------------------------------------- checksums
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def kit_checksums(dataset: str) -> dict:
     """The ``dataset`` section of xstilts/data_checksums.json."""
@@ -78,8 +64,6 @@ def read_sums(path: Path) -> dict[str, str]:
 
 
 def write_sums(path: Path, sums: Mapping[str, str]) -> None:
-    from ..results import atomic_write_text
-
     atomic_write_text(path, "".join(f"{h}  {name}\n" for name, h in sorted(sums.items())))
 
 
@@ -115,8 +99,6 @@ def _shown(path: Path) -> str:
 
 def record_checksums(dataset: str, observed: Mapping[str, str]) -> list[str]:
     """Write observed sums into the kit table for entries that are still null. Returns the names written."""
-    from ..results import atomic_write_text
-
     table = json.loads(CHECKSUMS_FILE.read_text(encoding="utf-8"))
     files = table[dataset]["files"]
     written = []

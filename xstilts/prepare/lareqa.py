@@ -38,6 +38,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from ..data.mirror import claim_local_repo, write_local_repo
 from ..errors import UsageError, exits_on_usage_error
 from ..tasks.dual_encoder import LAREQA_HUB_ID, LAREQA_MAKE_TARGET
 from ..tasks.languages import XQUAD_R
@@ -195,8 +196,6 @@ README_BODY = ("Local-only repo written by `python -m xstilts.prepare.lareqa` (`
 def convert(source_dir: Path, out_dir: Path, *, overwrite: bool = False) -> dict:
     """Write ``<out_dir>/local/lareqa`` from ``source_dir`` (``xquad-r/<lang>.json``, ``squad/*-v1.1.json``);
     returns counts per config."""
-    from ..hubmirror import claim_local_repo, write_local_repo
-
     claim_local_repo(out_dir, REPO_ID, overwrite)
     tables, counts = build_tables(source_dir)
     feats = features()

@@ -38,6 +38,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..data.mirror import claim_local_repo, write_local_repo
 from ..errors import UsageError, exits_on_usage_error
 from ..tasks.dual_encoder import MEWSLIX_HUB_ID, MEWSLIX_MAKE_TARGET
 from ..tasks.languages import MEWSLIX
@@ -202,8 +203,6 @@ README_BODY = ("Local-only repo written by `python -m xstilts.prepare.mewslix` (
 
 def convert(source_dir: Path, out_dir: Path, *, overwrite: bool = False) -> dict:
     """Write ``<out_dir>/local/mewslix`` from the five release files in ``source_dir``; returns row counts."""
-    from ..hubmirror import claim_local_repo, write_local_repo
-
     claim_local_repo(out_dir, REPO_ID, overwrite)
     tables, counts = build_tables(source_dir)
     write_local_repo(out_dir, REPO_ID, tables, features, README_HEADER,

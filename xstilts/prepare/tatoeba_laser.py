@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 from typing import Iterable
 
+from ..data.mirror import Mirror
 from ..errors import UsageError, choices_error, exits_on_usage_error
 from ..tasks.languages import TATOEBA_XTREME_R_ADDED
 from ..tasks.retrieval import TATOEBA_LASER_HUB_ID
@@ -101,8 +102,6 @@ def convert_laser_tatoeba(raw_dir: str | os.PathLike, out_dir: str | os.PathLike
                           iso3s: Iterable[str] = LASER_ISO3, *, check_lines: bool = True) -> dict:
     """``<raw_dir>/tatoeba.<iso3>-eng.{<iso3>,eng}`` -> ``<out_dir>/local/tatoeba-laser/tatoeba.<iso3>/
     test-00000-of-00001.parquet`` (+ README.md listing every config on disk). Returns {iso3: rows}."""
-    from ..hubmirror import Mirror
-
     m = Mirror(Path(out_dir))
     counts = {}
     for iso3 in iso3s:

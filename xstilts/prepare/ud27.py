@@ -27,7 +27,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..data.mirror import Mirror
 from ..errors import UsageError, exits_on_usage_error
+from ..paths import KIT_DATA
 from ..tasks.languages import UD27 as LANGUAGES
 from ..tasks.tagging import UD27_HUB_ID, UPOS
 
@@ -64,8 +66,6 @@ def treebank_test_files(ud_dir: Path, lang: str) -> list[Path]:
 
 def convert(ud_dir: str | Path, out_root: str | Path, languages: Sequence[str] = tuple(LANGUAGES)) -> dict:
     """Write ``<out_root>/local/udpos-ud27`` (Hub-mirror layout); returns sentences per language and file."""
-    from ..hubmirror import Mirror
-
     ud_dir = Path(ud_dir)
     if not ud_dir.is_dir():
         raise UsageError(f"UD directory {str(ud_dir)!r} is not a directory (expected the unpacked "
@@ -105,8 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
 @exits_on_usage_error
 def main(argv: Sequence[str] | None = None) -> int:
     import json
-
-    from ..local_data import KIT_DATA
 
     args = build_parser().parse_args(argv)
     langs = [l.strip() for l in args.languages.split(",") if l.strip()]

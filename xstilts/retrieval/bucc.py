@@ -43,8 +43,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from ..errors import UsageError
+from ..files import atomic_write_text
 from ..scoring.xtreme import bucc_f1
-from . import embed
 from .search import Search, as_matrix, faiss_gpus, resolve
 
 logger = logging.getLogger(__name__)
@@ -415,8 +415,6 @@ def prediction_path(root: str | os.PathLike, lang: str) -> Path:
 
 def write_predictions(path: str | os.PathLike, pairs: Iterable[tuple]) -> Path:
     """Write ``src_id<TAB>trg_id`` lines (extra fields such as a score are ignored)."""
-    from ..results import atomic_write_text
-
     atomic_write_text(path, "".join(f"{p[0]}\t{p[1]}\n" for p in pairs))
     return Path(path)
 
@@ -443,8 +441,6 @@ def read_predictions(path: str | os.PathLike) -> list[tuple[str, str]]:
 
 def write_candidates(path: str | os.PathLike, candidates: Iterable[Candidate]) -> Path:
     """Write all candidates as ``src_id<TAB>trg_id<TAB>score`` (score with full float precision)."""
-    from ..results import atomic_write_text
-
     atomic_write_text(path, "".join(f"{s}\t{t}\t{float(v)!r}\n" for s, t, v in candidates))
     return Path(path)
 
@@ -479,6 +475,8 @@ def run_bucc(model, tokenizer, languages: Sequence[str], read_split: Callable[[s
     import tempfile
 
     from tqdm.auto import tqdm
+
+    from . import embed  # torch: only the task run embeds; the mining above needs numpy alone
 
     per_layer = {layer: {} for layer in layers}
     n_sentences = 0

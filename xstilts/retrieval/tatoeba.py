@@ -7,7 +7,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..data.sources import check_columns, load_source
 from ..errors import UsageError
+from ..tasks.types import Source, Task
 from .embed import embed_layers
 from .search import Search, resolve
 
@@ -70,3 +72,17 @@ def run_tatoeba(model, tokenizer, task, languages: Sequence[str], load_pairs: Ca
                 on_predictions(lang, layer, preds, len(en))
         del src_emb, en_emb
     return {"per_layer": per_layer, "n_sentences": n_sentences}
+
+
+def load_pairs(task: Task, source: Source, data, lang: str):
+    """Aligned sentence pairs for one language: (non-English sentences, English sentences).
+
+    Row i of both lists are translations of each other (Tatoeba: the gold is the row index).
+    The Hub loader keeps a trailing newline on Tatoeba lines; it is stripped here.
+    """
+    code = task.code(lang)
+    ds = load_source(source, data, code)
+    check_columns(ds, source, code)
+    src = [s.rstrip("\n") for s in ds[source.columns["source"]]]
+    tgt = [s.rstrip("\n") for s in ds[source.columns["target"]]]
+    return src, tgt

@@ -6,8 +6,9 @@
 
 A multi-task intermediate is named ``a+b+c`` (its tasks, in the order given), or ``all`` for the study's nine
 (``xstilts.tasks.benchmarks.MULTITASK_ALL``). Inside a run folder: the finish file (``results.json`` /
-``xstilts_meta.json``, written last), ``xstilts_run.json`` (the run's settings), ``trainer/`` (Trainer
-checkpoints) and ``predictions/`` / ``labels/`` (leaderboard layout).
+``xstilts_meta.json``, written last), ``xstilts_run.json`` (the run's settings), ``xstilts.lock`` (while a run
+writes), ``trainer/`` (Trainer checkpoints), ``predictions/`` / ``labels/`` (leaderboard layout), a retrieval
+cell's ``per_layer.{png,csv}`` and ``superseded/`` (earlier runs' outputs, never deleted).
 
 Paths are built as strings joined with ``/``, exactly as Make spells its file targets. Make uses the same
 scheme through functions generated from this module into ``mk/layout.mk`` (``python -m xstilts.run.layout mk``;
@@ -26,8 +27,13 @@ RESULTS, CHECKPOINTS = "results", "checkpoints"  # default roots (Makefile RESUL
 RESULTS_FILE = "results.json"  # a cell's result; its presence marks the cell finished
 META_FILE = "xstilts_meta.json"  # a phase-2 checkpoint's record; written last
 RUN_FILE = "xstilts_run.json"  # the settings of the run that owns the folder
+LOCK_FILE = "xstilts.lock"  # held by the run writing into the folder (xstilts.run.rundir)
+SUPERSEDED_DIR = "superseded"  # what an earlier run of the folder wrote, moved aside (xstilts.run.rundir)
 TRAINER_DIR = "trainer"  # Trainer checkpoints (removed after a successful run)
 PREDICTIONS_DIR, LABELS_DIR = "predictions", "labels"  # leaderboard-layout files of a cell
+PER_LAYER_PNG, PER_LAYER_CSV = "per_layer.png", "per_layer.csv"  # a retrieval cell's metric by layer
+CANDIDATES_DIR = "candidates"  # BUCC: every test candidate with its score (--write_candidates)
+EMBEDDINGS_DIR = "embeddings.tmp"  # BUCC: embeddings spilled to disk while a split is mined
 LEADERBOARD_DIR = "leaderboard"
 MIXTURE_SEP, MIXTURE_ALL = "+", "all"
 

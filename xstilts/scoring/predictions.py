@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import atomic_write_text
+from ..files import atomic_write_text
 
 
 def leaderboard_file(root: str | Path, task, lang: str, split: str = "test") -> Path:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from ..errors import UsageError, choices_error, exits_on_usage_error
-from ..results import atomic_write_text
+from ..files import atomic_write_text
 from ..run import layout
 from ..scoring.xtreme import VERSIONS, score_folders
 from ..tasks import TASKS

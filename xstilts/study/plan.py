@@ -53,12 +53,14 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..cli import load_preset
+from ..data.hub import resolve_data_root
 from ..errors import UsageError, choices_error
-from ..run.models import registry
-from ..paths import CONFIGS
-from ..results import is_finished
+from ..paths import CONFIGS, KIT_ROOT
 from ..run import layout
+from ..run.args import parse_task_list
+from ..run.models import registry, resolve_model
+from ..run.presets import resolve_preset
+from ..run.results import is_finished
 from ..tasks import TASKS
 from . import slurm
 
@@ -138,8 +140,6 @@ def check_tasks(intermediate: list[str], targets: list[str]) -> None:
     """Every name must be a task of the right phase (a multi-task name: intermediate tasks only)."""
     for name in intermediate:
         if layout.is_mixture(name):
-            from ..multitask import parse_task_list  # torch: multitask holds the mixture model too
-
             parse_task_list(name.replace(layout.MIXTURE_SEP, ","))  # unknown names -> the error listing the nine
             continue
         t = TASKS.get(name)
@@ -358,7 +358,7 @@ def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args:
     min_step = float(tp.get("min_step_seconds", 0.0))
     eval_tokens = float(size.get("eval_tokens_per_example", size.get("tokens_per_example", 0)))
     parts = []
-    values, _ = load_preset(preset, cell.task, cell.model)
+    values = resolve_preset(preset, cell.task, cell.model).values
     values = dict(values, **_train_overrides(train_args))
     n_train = int(size["train"])
     if values.get("max_train_samples"):
@@ -477,8 +477,6 @@ def measure(model: str, task: str, preset: str, data_root: str | None, max_steps
 
     import numpy as np
 
-    from ..paths import KIT_ROOT
-
     if task not in TASKS:
         raise choices_error("task", task, TASKS)
     t = TASKS[task]
@@ -490,10 +488,8 @@ def measure(model: str, task: str, preset: str, data_root: str | None, max_steps
     # a real phase-2 run (torch, transformers, datasets): imported only when measuring
     import run_intermediate
 
-    from .. import data as data_lib
-    from ..formats import get_format
-    from ..modeling import load_tokenizer
-    from ..run.models import resolve_model
+    from ..formats.pair_classification import load, tokenize  # datasets / transformers: only when measuring
+    from ..training.modeling import load_tokenizer  # torch: only when measuring
 
     argv = ["--model", model, "--task", task, "--preset", preset, "--max_steps", str(max_steps),
             "--eval_steps_or_epoch", str(max_steps), "--output_dir", out_dir, "--overwrite", "--disable_tqdm", "true",
@@ -502,11 +498,8 @@ def measure(model: str, task: str, preset: str, data_root: str | None, max_steps
     if rc not in (0, None):
         raise UsageError(f"the measuring run failed (exit {rc})")
     meta = json.loads((Path(out_dir) / layout.META_FILE).read_text())
-    fmt = get_format(t.format)
     tok = load_tokenizer(resolve_model(model).path_or_id)
-    root = data_lib.resolve_data_root(data_root)
-    ds = fmt.tokenize(data_lib.load_pair_classification(t, t.train, root), tok,
-                      meta["hyperparameters"]["max_seq_length"])
+    ds = tokenize(load(t, t.train, resolve_data_root(data_root)), tok, meta["hyperparameters"]["max_seq_length"])
     mean_tokens = float(np.mean(ds["length"]))
     sps = meta["timing"]["train_samples_per_second"]
     evals = [e for e in meta["selection"]["evaluations"] if "eval_samples_per_second" in e]
@@ -683,7 +676,7 @@ def record_search(entries: dict[str, dict], path: Path = THROUGHPUT_FILE) -> Pat
 
 def retrieval_cell_cost(model: str, task: str, throughput: dict, sizes: dict, eval_args: str = "") -> dict:
     """:func:`retrieval_cost` of one grid cell with the figures it uses and where they come from
-    (``python -m xstilts.study.plan retrieval-cost``)."""
+    (``python -m xstilts.plan retrieval-cost``)."""
     entry = registry().get(model)
     if entry is None:
         raise choices_error("--model", model, sorted(registry()))

@@ -45,7 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from ..paths import CONFIGS
-from ..results import RESULTS_FILE, ResultsSchemaError, atomic_write_text, read_results
+from ..files import atomic_write_text
+from ..run.results import RESULTS_FILE, ResultsSchemaError, read_results
 from ..run.layout import BASELINE
 from ..tasks.benchmarks import paper_groups
 from .figures import new_figure, save_figure

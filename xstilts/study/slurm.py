@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..paths import KIT_ROOT
-from ..results import atomic_write_text
+from ..files import atomic_write_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

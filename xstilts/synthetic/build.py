@@ -34,8 +34,8 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from ..hubmirror import parquet_name, write_parquet
-from ..hubmirror import write_readme as _write_readme
+from ..data.mirror import parquet_name, write_parquet
+from ..data.mirror import write_readme as _write_readme
 from .world import (CATALOGUE, DEFAULT_LANGUAGES, ENGLISH, NLI_LABELS, PAIR_LABELS, UPOS, World,
                     english_order_tokens, nli_example, pair_example, parse_language, random_clause, seed_of, Scene)
 

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..results import RESULTS_FILE, read_results
+from ..run.results import RESULTS_FILE, read_results
 
 PAIR_TASK, POS_TASK, RETRIEVAL_TASK, NLI_TASK = "synth_pair", "synth_pos", "synth_tatoeba", "synth_nli"
 BASELINE = "none"

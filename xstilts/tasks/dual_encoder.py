@@ -4,9 +4,9 @@ Neither dataset is on the Hugging Face Hub in a usable form, so both read a loca
 prepares from the public release (the ``--data_root`` mirror when it is given, as in the tests, else the kit's
 ``data/``):
 
-* ``lareqa``: ``make data-lareqa`` -> ``local/lareqa`` (``xstilts.lareqa_data``): SQuAD v1.1 train/dev and
+* ``lareqa``: ``make data-lareqa`` -> ``local/lareqa`` (``xstilts.prepare.lareqa``): SQuAD v1.1 train/dev and
   XQuAD-R from the LAReQA release;
-* ``mewslix``: ``make data-mewslix MEWSLIX_DIR=...`` -> ``local/mewslix`` (``xstilts.mewslix_data``).
+* ``mewslix``: ``make data-mewslix MEWSLIX_DIR=...`` -> ``local/mewslix`` (``xstilts.prepare.mewslix``).
 
 Checkpoint rule (written here, ``format_options["selection"]``, and applied by the Trainer): the checkpoint
 with the best English-dev mAP@20, evaluated at the preset's cadence (XTREME-R's scripts instead named
@@ -15,31 +15,11 @@ hand-picked checkpoint steps for LAReQA).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-from ..errors import UsageError
-from ..local_data import KIT_DATA, PreparedSource
 from . import languages as L
-from .types import Task
+from .types import ReleaseSource, Task
 
 LAREQA_HUB_ID, LAREQA_MAKE_TARGET = "local/lareqa", "data-lareqa"
 MEWSLIX_HUB_ID, MEWSLIX_MAKE_TARGET = "local/mewslix", "data-mewslix"
-
-
-@dataclass(frozen=True)
-class ReleaseSource(PreparedSource):
-    """A prepared local-only split whose every language comes from the make target (the error says so)."""
-
-    def root(self, data_root: Path | None) -> Path:
-        """The data root when one is given, else the kit's ``data/`` (``PreparedSource``'s rule)."""
-        r = Path(data_root) if data_root is not None else KIT_DATA
-        if not (r / self.hub_id / "README.md").is_file():
-            where = f"--data_root {r}" if data_root is not None else f"the kit's {r} (no --data_root given)"
-            target = f"make {self.make_target}" + (f" DATA_DIR={r}" if data_root is not None else "")
-            raise UsageError(f"{self.about} is not prepared under {where}: expected {r / self.hub_id} (Hub-mirror "
-                             f"layout). Run `{target}` (docs/xtreme_r.md)")
-        return r
 
 
 LAREQA_COLUMNS = {c: c for c in ("id", "question", "context_id", "context", "sentences", "answer_sentence")}

@@ -10,7 +10,7 @@ BUCC 2018 (de fr ru zh, each against English) is evaluated on the FULL comparabl
 release (hundreds of thousands of sentences a side, gold parallel pairs hidden among them), not on the
 gold-only ``google/xtreme`` ``bucc18.<lang>`` configs, which keep one row per gold pair and so cannot be
 mined. ``make data-bucc`` downloads the release archives and converts them into ``<data dir>/local/bucc2018/``
-(xstilts.bucc_data); the task has no Hub ``Source``. As in XTREME: dev = the BUCC *sample* release (its
+(xstilts.prepare.bucc); the task has no Hub ``Source``. As in XTREME: dev = the BUCC *sample* release (its
 gold chooses the mining threshold), test = the BUCC *training* release (scored with that threshold).
 Metric: F1 of the mined (source id, English id) pairs (the leaderboard scorer's ``bucc2018``; XTREME only,
 XTREME-R dropped BUCC).
@@ -18,9 +18,8 @@ XTREME-R dropped BUCC).
 
 from __future__ import annotations
 
-from ..local_data import PreparedSource
 from . import languages as L
-from .types import Source, Task
+from .types import PreparedSource, Source, Task
 
 TATOEBA_COLUMNS = {"source": "source_sentence", "target": "target_sentence"}
 

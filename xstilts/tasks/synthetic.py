@@ -10,7 +10,9 @@
                      UD-POS (seqeval F1 as the leaderboard scorer computes it, plus token accuracy)
 
 The repo ids, configs and label sets are declared here; the world builder (``xstilts.synthetic.build``) writes
-its data under these names. The language lists are the default world's (``languages.SYNTHETIC``).
+its data under these names. The language lists are the default world's (``languages.SYNTHETIC``); a world built
+with other languages is evaluated on its own: its ``world.json`` lists them (``Task.languages_file``, read by the
+run when the world is the data root).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ TATOEBA_CONFIG, POS_CONFIG = "tatoeba.{code}", "pos.{code}"
 PAIR_LABELS = ("not_paraphrase", "paraphrase")
 
 LANGUAGES = L.SYNTHETIC
+WORLD_FILE = "world.json"  # in the data root: the world's settings, its languages among them
 DERIVED_LANGUAGES = tuple(c for c in LANGUAGES if c != "en")
 
 TRAIN_COLUMNS = {"text_a": "premise", "text_b": "hypothesis", "label": "label"}
@@ -44,7 +47,7 @@ SYNTH_NLI = Task(
 SYNTH_PAIR = Task(
     name="synth_pair", phase="target", format="pair_classification",
     description="synthetic paraphrase identification: train on English, zero-shot on every synthetic language",
-    metric="accuracy", labels=PAIR_LABELS, languages=LANGUAGES,
+    metric="accuracy", labels=PAIR_LABELS, languages=LANGUAGES, languages_file=WORLD_FILE,
     train=Source(PAIR_REPO, PAIR_TRAIN_CONFIG, "train", TRAIN_COLUMNS),
     dev=Source(PAIR_REPO, PAIR_EVAL_CONFIG, "validation", EVAL_COLUMNS, lang_column="language"),
     test=Source(PAIR_REPO, PAIR_EVAL_CONFIG, "test", EVAL_COLUMNS, lang_column="language"),
@@ -53,7 +56,7 @@ SYNTH_PAIR = Task(
 SYNTH_TATOEBA = Task(
     name="synth_tatoeba", phase="retrieval", format="retrieval",
     description="synthetic parallel-sentence retrieval: English <-> every derived synthetic language",
-    metric="accuracy", languages=DERIVED_LANGUAGES,
+    metric="accuracy", languages=DERIVED_LANGUAGES, languages_file=WORLD_FILE,
     test=Source(TATOEBA_REPO, TATOEBA_CONFIG, "validation",
                 {"source": "source_sentence", "target": "target_sentence"}),
 )
@@ -61,7 +64,7 @@ SYNTH_TATOEBA = Task(
 SYNTH_POS = Task(
     name="synth_pos", phase="target", format="token_tagging",
     description="synthetic part-of-speech tagging: train on English, zero-shot on every synthetic language",
-    metric="f1", labels=UPOS, languages=LANGUAGES,
+    metric="f1", labels=UPOS, languages=LANGUAGES, languages_file=WORLD_FILE,
     train=Source(POS_REPO, POS_CONFIG.format(code="en"), "train", POS_COLUMNS),
     dev=Source(POS_REPO, POS_CONFIG, "validation", POS_COLUMNS),
     test=Source(POS_REPO, POS_CONFIG, "test", POS_COLUMNS),

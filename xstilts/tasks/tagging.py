@@ -7,16 +7,14 @@ Sources of the languages that ``google/xtreme`` lacks (XTREME-R additions):
 * UD-POS lt pl uk wo ro: UD 2.7 test treebanks converted once into a local mirror with the ``google/xtreme``
   schema (``make data-udpos-ud27``, ``xstilts.prepare.ud27``);
 * PAN-X qu pl uk az lt pa gu ro: ``unimelb-nlp/wikiann`` (same 7-tag ClassLabel as PAN-X).
-CCGbank is licensed (LDC2005T13): ``--ccg_dir`` (``xstilts.ccg``).
+CCGbank is licensed (LDC2005T13): ``--ccg_dir``, a directory in the kit's plain-text format (reader, and converter
+from CCGbank's AUTO files: ``xstilts.prepare.ccg``).
 """
 
 from __future__ import annotations
 
-from ..ccg import ABOUT as CCG_ABOUT
-from ..ccg import CCGSource
-from ..local_data import PreparedSource
 from . import languages as L
-from .types import Source, Task
+from .types import OptionDirSource, PreparedSource, Source, Task
 
 # google/xtreme udpos pos_tags ClassLabel order (the 17 UD tags)
 UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
@@ -29,6 +27,14 @@ CCG_COLUMNS = {"tokens": "tokens", "tags": "tags"}
 
 UD27_HUB_ID = "local/udpos-ud27"  # written by `make data-udpos-ud27` (xstilts.prepare.ud27)
 UD27_MAKE_TARGET = "data-udpos-ud27"
+CCG_FORMAT = "one sentence per line, tokens separated by spaces, each token written word|supertag"
+CCG_ABOUT = ("CCGbank (LDC2005T13, https://catalog.ldc.upenn.edu/LDC2005T13) is licensed by the LDC and is not on "
+             "the Hugging Face Hub; pass the directory of your converted copy with --ccg_dir DIR. DIR must hold "
+             f"train.txt (sections 02-21) and dev.txt (section 00) in the kit's format: {CCG_FORMAT} "
+             "(e.g. 'Tom|N saw|(S[dcl]\\NP)/NP the|NP[nb]/N dog|N .|.'). Make it from CCGbank's AUTO files with "
+             "`python -m xstilts.ccg convert <ccgbank>/data/AUTO DIR` (or `make data-ccg CCGBANK=<ccgbank>`); "
+             "see docs/tagging.md")
+
 UD27_ABOUT = ("the UD-POS test sets of XTREME-R's extra languages (lt pl uk wo ro; Universal Dependencies 2.7, "
               "not in google/xtreme)")
 
@@ -61,8 +67,9 @@ CCG = Task(
     description="CCG supertagging on CCGbank (LDC2005T13, local --ccg_dir); ~1,363 supertags read from the train split",
     # supertagging is scored (and the checkpoint selected) by token accuracy, as in jiant and the CCG literature
     metric="accuracy", languages=("en",), labels=(),  # labels: read from the train split (token_tagging.labels)
-    train=CCGSource("local/ccg", "ccg", "train", CCG_COLUMNS, about=CCG_ABOUT, option="ccg_dir"),
-    dev=CCGSource("local/ccg", "ccg", "validation", CCG_COLUMNS, about=CCG_ABOUT, option="ccg_dir"),
+    train=OptionDirSource("local/ccg", "ccg", "train", CCG_COLUMNS, about=CCG_ABOUT, option="ccg_dir", reader="ccg"),
+    dev=OptionDirSource("local/ccg", "ccg", "validation", CCG_COLUMNS, about=CCG_ABOUT, option="ccg_dir",
+                        reader="ccg"),
 )
 
 TASKS = (UDPOS, PANX, CCG)

@@ -1,7 +1,15 @@
-"""The declaration types: where a task's data lives (``Source``, ``Concat``) and what a task is (``Task``).
+"""The declaration types: where a task's data lives (``Source`` and its kinds, ``Concat``) and what a task is
+(``Task``).
 
 Frozen dataclasses that hold data only: nothing here reads a file, checks a directory or knows a command-line
-option's value. Reading and checking is the data layer's (``xstilts.data``), per source kind.
+option's value. Reading and checking is the data layer's (``xstilts.data.sources``), per source kind:
+
+``Source``           a split of a Hugging Face Hub dataset (or of its ``--data_root`` mirror)
+``PreparedSource``   a split of a local-only repo in the Hub-mirror layout that a make target writes from public
+                     data the Hub lacks in a usable form (UD 2.7 test treebanks, LASER Tatoeba files)
+``ReleaseSource``    the same, for a task whose every language comes from the make target (LAReQA, Mewsli-X)
+``OptionDirSource``  licensed data that users supply themselves, in a documented plain-text format, with a
+                     command-line option (CCGbank: ``--ccg_dir``)
 
 Every dataset is named by its real Hugging Face Hub id and config. ``--data_root`` (or ``XSTILTS_DATA_ROOT``)
 redirects those ids to a local mirror with the same layout (the test fixtures in ``tests/fixtures/hub`` are one).
@@ -65,6 +73,38 @@ class Concat:
         return {"concatenation": [p.describe(code) for p in self.parts]}
 
 
+@dataclass(frozen=True)
+class PreparedSource(Source):
+    """A split of a local-only repo (``hub_id`` ``local/...``) in the Hub-mirror layout, written by
+    ``make <make_target>``; read from ``<data_root>/<hub_id>`` with a data root, else from the kit's ``data/``.
+    ``about`` says what it is and where it comes from (the error when it is missing names the make target)."""
+
+    about: str = ""
+    make_target: str = ""
+
+    def describe(self, code: str | None = None) -> dict:
+        return dict(super().describe(code), local=True, prepared_by=f"make {self.make_target}")
+
+
+@dataclass(frozen=True)
+class ReleaseSource(PreparedSource):
+    """A prepared split of a task whose every language comes from the make target (not an XTREME-R addition
+    next to Hub data): when it is missing, nothing can be left out instead."""
+
+
+@dataclass(frozen=True)
+class OptionDirSource(Source):
+    """One split of files in a directory given on the command line as ``--<option>``, in the plain-text format
+    of ``reader`` (the data layer's reader of that format). ``about`` says where the data comes from."""
+
+    about: str = ""
+    option: str = ""
+    reader: str = ""
+
+    def describe(self, code: str | None = None) -> dict:
+        return dict(super().describe(code), local=True)
+
+
 def source_parts(source: Source | Concat | None) -> tuple[Source, ...]:
     """The plain Sources behind ``source`` (itself, or a Concat's parts)."""
     if source is None:
@@ -105,6 +145,10 @@ class Task:
     # the same format; each trains on its train split, selects on its dev split, and hands the whole model,
     # head included, to the next stage; the task's own train split comes last). XCOPA: Social IQa, then COPA.
     stages: tuple["Task", ...] = ()
+    # a file in the data root that lists the languages the data holds, as {"languages": [{"code": ...}, ...]}
+    # (a generated world: xstilts.synthetic writes world.json); when it is there the run evaluates those languages
+    # instead of ``languages`` (English left out when ``languages`` leaves it out)
+    languages_file: str = ""
 
     def code(self, lang: str) -> str:
         return self.lang_codes.get(lang, lang)

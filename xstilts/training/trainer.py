@@ -1,4 +1,4 @@
-"""The Trainer harness shared by phase 2 and phase 3.
+"""The Trainer harness shared by phase 2, phase 3 and multi-task training.
 
 * checkpoint selection on the English dev split only (``load_best_model_at_end``), logged;
 * resume from the last *complete* Trainer checkpoint in ``<output_dir>/trainer`` when a run was interrupted,
@@ -33,19 +33,24 @@ import re
 import shutil
 import signal
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import Preempted, UsageError
+from ..files import atomic_write_json
+from ..provenance import git_state, library_versions
+from ..run.layout import TRAINER_DIR
+
 logger = logging.getLogger(__name__)
 
-TRAINER_SUBDIR = "trainer"
 CHECKPOINT_MARKER = "xstilts_checkpoint.json"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 def trainer_dir(output_dir: str | Path) -> Path:
-    return Path(output_dir) / TRAINER_SUBDIR
+    return Path(output_dir) / TRAINER_DIR
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -66,8 +71,6 @@ def mark_complete(folder: Path, step: int, extra: dict | None = None) -> None:
     """Write the completion marker of a checkpoint, after every other file of it: its step, the size of each
     file (a later truncation shows), the writing versions (a resume with other versions is recorded) and the
     kit's own state to restore (``XTrainer.checkpoint_extra_state``)."""
-    from .results import atomic_write_json, git_state, library_versions
-
     atomic_write_json(folder / CHECKPOINT_MARKER, {
         "global_step": step, "files": _file_sizes(folder), "versions": library_versions(),
         "git_commit": git_state()["commit"], "extra": extra or {}})
@@ -103,32 +106,43 @@ def incomplete_checkpoints(output_dir: str | Path) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- preemption
-_PREEMPTION = {"requested": False}
+class Preemption:
+    """SIGTERM (what SLURM and most schedulers send before a kill) during training: finish the current step, save
+    a Trainer checkpoint and stop; ``train`` then raises Preempted (the script exits with code 143, no results).
 
+    A run owns one (``xstilts.run.start``); the trainers it builds get its callback, and ``train`` installs its
+    SIGTERM handler when training starts. Nothing is shared between runs."""
 
-def install_preemption_handler() -> None:
-    """On SIGTERM (what SLURM and most schedulers send before a kill), finish the current step,
-    save a Trainer checkpoint and stop; the script then exits with code 143 without results."""
+    def __init__(self):
+        self.requested = False
 
-    def handler(signum, frame):
-        _PREEMPTION["requested"] = True
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handler)
+
+    def _handler(self, signum, frame) -> None:
+        self.requested = True
         logger.warning("SIGTERM received: saving a checkpoint after this step, then exiting (re-run to resume)")
 
-    _PREEMPTION["requested"] = False
-    signal.signal(signal.SIGTERM, handler)
+    def callback(self):
+        """A TrainerCallback that saves and stops after the step in which SIGTERM arrived."""
+        return preemption_callback_class()(self)
 
 
-def _preemption_callback():
+@lru_cache(maxsize=1)
+def preemption_callback_class():
     from transformers import TrainerCallback
 
     class PreemptionCallback(TrainerCallback):
+        def __init__(self, preemption: Preemption):
+            self.preemption = preemption
+
         def on_step_end(self, args, state, control, **kwargs):
-            if _PREEMPTION["requested"]:
+            if self.preemption.requested:
                 control.should_save = True
                 control.should_training_stop = True
             return control
 
-    return PreemptionCallback()
+    return PreemptionCallback
 
 
 # ----------------------------------------------------------------------------- data order
@@ -180,14 +194,14 @@ def data_order(training_args) -> str:
     seed = training_args.data_seed if training_args.data_seed is not None else training_args.seed
     if strategy == "group_by_length":
         return (f"group_by_length: each epoch a permutation from torch.Generator seeded with "
-                f"xstilts.training.epoch_seed({seed}, epoch), cut into mega-batches sorted by length "
+                f"xstilts.training.trainer.epoch_seed({seed}, epoch), cut into mega-batches sorted by length "
                 f"(transformers' get_length_grouped_indices)")
     return f"{strategy} (the transformers / accelerate sampler; random: accelerate's SeedableRandomSampler, a " \
            f"generator reseeded every epoch)"
 
 
 # ----------------------------------------------------------------------------- the Trainer
-def _trainer_class():
+def trainer_class():
     import torch
     from transformers import Trainer
     from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -255,10 +269,12 @@ def _trainer_class():
 
 
 def build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args, *, compute_metrics, metric: str,
-                  collator, output_dir: str | Path):
+                  collator, output_dir: str | Path, preemption: Preemption):
+    """The kit's Trainer for one task: checkpoint selection on English dev by the task's ``metric``, early stopping
+    when asked, the run's pre-emption callback."""
     from transformers import EarlyStoppingCallback
 
-    Trainer = _trainer_class()
+    Trainer = trainer_class()
 
     training_args.output_dir = str(trainer_dir(output_dir).resolve())  # absolute: checkpoint paths in its state
     training_args.load_best_model_at_end = dev_ds is not None
@@ -266,7 +282,7 @@ def build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args, *
     training_args.greater_is_better = True
     if dev_ds is None:
         training_args.eval_strategy = "no"
-    callbacks = [_preemption_callback()]
+    callbacks = [preemption.callback()]
     if kit_args.early_stopping_patience and dev_ds is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=kit_args.early_stopping_patience))
     return Trainer(model=model, args=training_args, train_dataset=train_ds, eval_dataset=dev_ds,
@@ -278,8 +294,6 @@ def _resume_point(trainer, output_dir: str | Path) -> tuple[str | None, dict]:
     """The checkpoint to resume from (the latest complete one) and the record of the resume: incomplete
     checkpoints skipped (removed by the main process), the best checkpoint re-pointed if the directory moved,
     warnings. Every process of a multi-process run calls it and resumes from the same checkpoint."""
-    from .errors import UsageError
-
     record = {"resumed_from": None, "incomplete_checkpoints_removed": [], "warnings": []}
     if trainer.is_world_process_zero():
         for p in incomplete_checkpoints(output_dir):
@@ -302,8 +316,6 @@ def _resume_point(trainer, output_dir: str | Path) -> tuple[str | None, dict]:
                          f"{state['best_global_step']}, English dev {trainer.args.metric_for_best_model} = "
                          f"{state.get('best_metric')}) is missing or incomplete, so checkpoint selection would differ "
                          f"from an uninterrupted run. Re-run with --overwrite to start afresh")
-    from .results import git_state, library_versions
-
     now = library_versions()
     for pkg, version in sorted((marker.get("versions") or {}).items()):
         if now.get(pkg) != version:
@@ -326,8 +338,6 @@ def _resume_point(trainer, output_dir: str | Path) -> tuple[str | None, dict]:
 def _repoint_best(ckpt: Path) -> None:
     """If the run directory moved since ``ckpt`` was saved, point its state's best checkpoint (an absolute path)
     to where that checkpoint is now; the Trainer would otherwise drop it and select among later ones only."""
-    from .results import atomic_write_json
-
     state_file = ckpt / "trainer_state.json"
     state = json.loads(state_file.read_text(encoding="utf-8"))
     best_step = state.get("best_global_step")
@@ -341,16 +351,14 @@ def _repoint_best(ckpt: Path) -> None:
         atomic_write_json(ckpt / CHECKPOINT_MARKER, dict(marker, files=_file_sizes(ckpt)))  # the writer's versions kept
 
 
-def train(trainer, output_dir: str | Path, *, resume: bool = True) -> dict:
-    """Train (resuming exactly from the latest complete checkpoint if there is one); returns train metrics, the
-    selection record and the resume record."""
-    from .errors import Preempted
-
+def train(trainer, output_dir: str | Path, preemption: Preemption, *, resume: bool = True) -> dict:
+    """Train (resuming exactly from the latest complete checkpoint if there is one), with ``preemption``'s SIGTERM
+    handler installed; returns train metrics, the selection record and the resume record."""
     ckpt, record = _resume_point(trainer, output_dir) if resume else (None, {"resumed_from": None})
-    install_preemption_handler()
+    preemption.install()
     t0 = time.time()
     out = trainer.train(resume_from_checkpoint=ckpt)
-    if _PREEMPTION["requested"]:
+    if preemption.requested:
         raise Preempted(f"stopped at step {trainer.state.global_step}; latest complete checkpoint: "
                         f"{last_checkpoint(output_dir)}; re-run the same command to resume")
     metrics = dict(out.metrics)
@@ -372,25 +380,6 @@ def train(trainer, output_dir: str | Path, *, resume: bool = True) -> dict:
     logger.info("selected %s (English dev %s = %s)", metrics["selection"]["best_checkpoint"],
                 trainer.args.metric_for_best_model, state.best_metric)
     return metrics
-
-
-def predict_sorted(trainer, ds, predictions_from_logits) -> tuple[np.ndarray, dict]:
-    """Predict a (multi-language) tokenized dataset in length-sorted order; returns predictions in the
-    dataset's original order and timing."""
-    order = np.argsort(np.asarray(ds["length"]), kind="stable")
-    sorted_ds = ds.select(order)
-    t0 = time.time()
-    out = trainer.predict(sorted_ds, metric_key_prefix="predict")
-    elapsed = time.time() - t0
-    preds_sorted = predictions_from_logits(out.predictions)
-    if out.label_ids is not None and "labels" in ds.column_names:
-        gold_sorted = np.asarray(sorted_ds["labels"])
-        got = np.asarray(out.label_ids)
-        if got.shape == gold_sorted.shape and not np.array_equal(got, gold_sorted):
-            raise RuntimeError("prediction order does not match the dataset order (evaluation sampler reordered rows)")
-    preds = np.empty_like(preds_sorted)
-    preds[order] = preds_sorted
-    return preds, {"predict_seconds": elapsed, "predict_samples_per_second": len(ds) / max(elapsed, 1e-9)}
 
 
 def cleanup(output_dir: str | Path) -> None:

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import torch
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..run.layout import META_FILE
 
 logger = logging.getLogger(__name__)
-
-META_FILE = "xstilts_meta.json"
 
 
 def count_parameters(module: torch.nn.Module) -> int:

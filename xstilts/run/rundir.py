@@ -25,22 +25,22 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..files import atomic_write_json, file_mode
+from .layout import (CANDIDATES_DIR, EMBEDDINGS_DIR, LOCK_FILE, META_FILE, PER_LAYER_CSV, PER_LAYER_PNG,
+                     PREDICTIONS_DIR, RESULTS_FILE, RUN_FILE, SUPERSEDED_DIR, TRAINER_DIR)
 
 logger = logging.getLogger(__name__)
 
-LOCK_FILE = "xstilts.lock"
-SUPERSEDED_DIR = "superseded"
 SUPERSEDED_RECORD = "SUPERSEDED.json"
 # What runs write at the top of an output directory (phase 3 and retrieval cells, phase-2 checkpoints). Only
 # these names are ever moved: an --output_dir may hold other files of the user's.
-OUTPUTS = ("results.json", "xstilts_meta.json", "xstilts_run.json", "predictions", "per_layer.csv", "per_layer.png",
-           "candidates", "config.json", "*.safetensors", "*.safetensors.index.json", "tokenizer*",
-           "special_tokens_map.json", "added_tokens.json", "sentencepiece*.model", "spiece.model", "vocab*",
-           "merges.txt")
+OUTPUTS = (RESULTS_FILE, META_FILE, RUN_FILE, PREDICTIONS_DIR, PER_LAYER_CSV, PER_LAYER_PNG, CANDIDATES_DIR,
+           "config.json", "*.safetensors", "*.safetensors.index.json", "tokenizer*", "special_tokens_map.json",
+           "added_tokens.json", "sentencepiece*.model", "spiece.model", "vocab*", "merges.txt")
 # Scratch state of an unfinished run: discarded when a run starts afresh (--overwrite)
-SCRATCH = ("trainer", "embeddings.tmp", ".staging-encoder")
-_RENAMED = {"results.json": "results.superseded.json", "xstilts_meta.json": "xstilts_meta.superseded.json"}
+SCRATCH = (TRAINER_DIR, EMBEDDINGS_DIR, ".staging-encoder")
+_RENAMED = {RESULTS_FILE: "results.superseded.json", META_FILE: "xstilts_meta.superseded.json"}
 
 
 def _now() -> str:
@@ -137,7 +137,6 @@ def _describe(holder: dict) -> str:
 
 def _create(path: Path, record: dict) -> bool:
     """Create the lock file with ``O_EXCL``: True if this process now holds it, False if it existed."""
-    from .results import file_mode
 
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, file_mode())
@@ -285,7 +284,6 @@ def supersede(out: Path, reason: str, names=OUTPUTS) -> Path | None:
         target = dest / _RENAMED.get(p.name, p.name)
         os.rename(p, target)
         moved[p.name] = target.name
-    from .results import atomic_write_json
 
     atomic_write_json(dest / SUPERSEDED_RECORD, {"superseded_at": _now(), "reason": reason, "by_command": _command(),
                                                  "host": socket.gethostname(), "files": moved})

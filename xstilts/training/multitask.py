@@ -3,8 +3,10 @@
     python run_intermediate.py --model xlmr-large --tasks mnli,squad_v1 --preset phang2020
     python run_intermediate.py --model xlmr-large --tasks all --preset phang2020 --mixture_cap 100000
 
-Design, built only on the format interface (``xstilts.formats``: load / featurize / model_class /
-model_kwargs / collator / dev_metrics / METRIC), so every format mixes with every other:
+The run starts like every run (``xstilts.run.start.begin_multitask``: arguments, the preset's multi-task block,
+checks, output directory) and is driven by ``run_intermediate.py``; this module holds what it trains with. Built
+only on the format interface (``xstilts.formats.base.Format``: load / featurize / model_class / model_kwargs /
+collator / dev_metrics), so every format mixes with every other:
 
 * **Model** (``MultiTaskModel``): the encoder is loaded once (``modeling.load_for_task`` with the first task
   whose format's head needs the encoder's pooler, else the first task), and every task gets its format's own
@@ -22,112 +24,34 @@ model_kwargs / collator / dev_metrics / METRIC), so every format mixes with ever
   drawn without replacement (a fresh shuffle whenever a task is exhausted), grouped by length when the kit's
   ``train_sampling_strategy`` is ``group_by_length``.
 * **Selection**: evaluation on every task's English dev split (its format's ``dev_metrics``); the selection
-  metric ``eval_average`` is the unweighted mean of the tasks' dev metrics (each format's ``METRIC``, a fraction
+  metric ``eval_average`` is the unweighted mean of the tasks' dev metrics (each task's ``metric``, a fraction
   in [0, 1]). Early stopping (``--early_stopping_patience``) watches the same average.
 * **Checkpoint**: one encoder-only checkpoint (``modeling.save_encoder_only``), consumed by ``run_target.py``
   and ``run_retrieval.py`` like a single-task one; the meta stores the mixture (sizes, cap, temperature,
   rates, batches drawn per task) and every task's dev metric.
 
 Hyperparameters: one set for the whole mixture (one optimizer and schedule), from the preset's top-level
-``"multitask"`` block (over its ``defaults``; ``by_model.<model>.multitask`` overrides), then the command line.
+``"multitask"`` block (over its ``defaults``; ``by_model.<model>.multitask`` overrides; ``xstilts.run.presets``),
+then the command line.
 """
 
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import logging
 import math
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from .errors import UsageError, choices_error
+from ..errors import UsageError
+from .modeling import load_for_task, reinit_module
+from .trainer import trainer_class, trainer_dir
 
 logger = logging.getLogger(__name__)
 
-# The nine intermediate tasks of the study (Phang et al. 2020), in the paper's table order.
-ALL_TASKS = ("anli_plus", "mnli", "qqp", "squad_v1", "squad_v2", "hellaswag", "ccg", "cosmosqa", "csqa")
-SELECTION_METRIC = "average"
-
-
-# ============================================================================================ arguments
-@dataclass
-class MultiTaskArguments:
-    tasks: str | None = field(default=None, metadata={
-        "help": "Train several intermediate tasks together: a comma list (e.g. mnli,qqp,squad_v1) or 'all' (the "
-                f"study's nine: {','.join(ALL_TASKS)}). One shared encoder, one head per task, one checkpoint."})
-    mixture_cap: int | None = field(default=None, metadata={
-        "help": "Examples-proportional mixing limit K (T5; jiant's train_examples_cap): a task's size counts as "
-                "min(size, K) in the sampling rates. Default: no limit."})
-    mixture_temperature: float = field(default=1.0, metadata={
-        "help": "Mixing temperature T: rates proportional to min(size, K) ** (1/T). 1 = examples-proportional."})
-    task_max_train_samples: str | None = field(default=None, metadata={
-        "help": "Per-task cap on the training examples loaded, e.g. 'mnli=20000,qqp=5000' (overrides "
-                "--max_train_samples for those tasks)."})
-
-
-def requested(argv: list[str]) -> bool:
-    """Whether the command line asks for a multi-task run (``--tasks``)."""
-    return any(a == "--tasks" or a.startswith("--tasks=") for a in argv)
-
-
-def parse_task_list(spec: str) -> list[str]:
-    """``all`` or a comma list -> intermediate task names (validated, no duplicates)."""
-    from .registry import TASKS
-
-    valid = [t.name for t in TASKS.values() if t.phase == "intermediate"]
-    spec = (spec or "").strip()
-    if spec == "all":
-        missing = [t for t in ALL_TASKS if t not in valid]
-        if missing:
-            raise UsageError(f"--tasks all needs the nine intermediate tasks {', '.join(ALL_TASKS)}, but "
-                             f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not registered in this "
-                             f"kit; list the tasks you want instead (registered: {', '.join(valid)})")
-        return list(ALL_TASKS)
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    if not names:
-        raise UsageError(f"--tasks is empty; give a comma list of intermediate tasks or 'all' "
-                         f"(= {', '.join(ALL_TASKS)})")
-    for name in names:
-        if name not in valid:
-            other = TASKS.get(name)
-            if other is not None:
-                raise UsageError(f"task {name!r} in --tasks is a {other.phase} task, not an intermediate task; "
-                                 f"intermediate tasks: {', '.join(valid)}")
-            raise choices_error("intermediate task in --tasks", name, [*valid, "all"],
-                                f"'all' = the study's nine: {', '.join(ALL_TASKS)}")
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise UsageError(f"--tasks lists {', '.join(dup)} more than once")
-    return names
-
-
-def mixture_name(tasks: list[str]) -> str:
-    """The checkpoint's intermediate-task name: ``all`` for the study's nine, else ``a+b+c``."""
-    return "all" if sorted(tasks) == sorted(ALL_TASKS) else "+".join(tasks)
-
-
-def parse_task_caps(spec: str | None, tasks: list[str]) -> dict[str, int]:
-    out = {}
-    for item in [s.strip() for s in (spec or "").split(",") if s.strip()]:
-        name, sep, value = item.partition("=")
-        name = name.strip()
-        if not sep:
-            raise UsageError(f"--task_max_train_samples item {item!r}: expected TASK=N, e.g. mnli=20000")
-        if name not in tasks:
-            raise choices_error("task in --task_max_train_samples", name, tasks, "name a task of --tasks")
-        try:
-            n = int(value)
-        except ValueError:
-            raise UsageError(f"--task_max_train_samples {item!r}: {value!r} is not an integer") from None
-        if n < 1:
-            raise UsageError(f"--task_max_train_samples {item!r}: the cap must be at least 1")
-        out[name] = n
-    return out
+SELECTION_METRIC = "average"  # the mean of the tasks' English dev metrics
 
 
 # ============================================================================================ mixing
@@ -339,8 +263,6 @@ def init_head(model, task_name: str, seed: int) -> None:
     initializer_range) weights, zero biases, unit LayerNorms (``modeling.reinit_module``). A task's head is
     then the same whatever the other tasks, their order, or the way the model was built (plain or ZeRO-3), and
     the global random stream (dropout, sampling) is not touched."""
-    from .modeling import reinit_module
-
     heads = [m for n, m in model.named_children() if n != model.base_model_prefix]
     with gathered_parameters([p for h in heads for p in h.parameters()], modifier_rank=0):
         with torch.random.fork_rng():
@@ -351,8 +273,6 @@ def init_head(model, task_name: str, seed: int) -> None:
 
 def build_model(tasks: list, fmts: list, init_path: str, seed: int = 0):
     """(MultiTaskModel, hand-off record of the encoder load, with the task the encoder was loaded with)."""
-    from .modeling import load_for_task
-
     pooled = [i for i, (t, f) in enumerate(zip(tasks, fmts)) if _needs_pooler(f, t, init_path)]
     first = pooled[0] if pooled else 0
     primary, handoff = load_for_task(fmts[first].model_class(), init_path, **fmts[first].model_kwargs(tasks[first]))
@@ -380,12 +300,10 @@ def _model_ready(ds, task_model):
     return ds.remove_columns([c for c in ds.column_names if c not in keep])
 
 
-def _multitask_trainer_class():
+def multitask_trainer_class():
     from transformers.trainer_utils import speed_metrics
 
-    from .training import _trainer_class
-
-    base = _trainer_class()
+    base = trainer_class()
 
     class MultiTaskTrainer(base):
         """Draws one-task batches from the mixture; evaluates every task's English dev split with its own
@@ -467,157 +385,14 @@ def gathered_parameters(params, modifier_rank=None):
     return deepspeed.zero.GatheredParameters(params, modifier_rank=modifier_rank)
 
 
-def _preset_block(preset_name: str, model_name: str) -> dict:
-    """defaults < "multitask" < by_model.<model>.multitask of the preset file."""
-    import json
+# ============================================================================================ the trainer of a mix
+def mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_args, *, output_dir, preemption,
+                    mixture_cap: int | None, mixture_temperature: float):
+    """The MultiTaskTrainer of ``model`` on the tasks' model-ready data (``loaded``: per task (train features,
+    dev examples, dev features)), with the mixture sampler; returns (trainer, the mixture record)."""
+    from transformers import EarlyStoppingCallback
+    from transformers.utils import find_labels
 
-    from .cli import available_presets
-    from .paths import PRESETS
-
-    path = PRESETS / f"{preset_name}.json"
-    if not path.exists():
-        raise choices_error("preset", preset_name, available_presets())
-    data = json.loads(path.read_text())
-    if "multitask" not in data:
-        raise UsageError(f"preset {preset_name!r} has no \"multitask\" block (the hyperparameters of a multi-task "
-                         f"run); add one to {path} or use another preset")
-    values = dict(data.get("defaults", {}))
-    values.update(data["multitask"])
-    values.update(data.get("by_model", {}).get(model_name, {}).get("multitask", {}))
-    return values
-
-
-def _apply_preset(values: dict, anchor_values: dict, given: set, objs) -> None:
-    """Replace the anchor task's preset values by the multitask block's: a key set by the anchor's task entry
-    but not by the block goes back to the argument's default; flags given on the command line win."""
-    for key in sorted(set(values) | set(anchor_values)):
-        name = "eval_steps_or_epoch" if key == "eval_steps" else key
-        if key in given or name in given:
-            continue
-        owner = next((o for o in objs if hasattr(o, name)), None)
-        if owner is None:
-            raise UsageError(f"preset key {key!r} is not a known argument")
-        if key in values:
-            value = values[key]
-            if name == "eval_steps_or_epoch" and value is not None:
-                value = str(value)
-        else:
-            f = next(f for f in dataclasses.fields(owner) if f.name == name)
-            value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        if getattr(owner, name) != value:
-            setattr(owner, name, value)
-
-
-@dataclass
-class MultiTaskRun:
-    run: object
-    tasks: list
-    mt_args: MultiTaskArguments
-    model_args: object
-    data_args: object
-    kit_args: object
-    training_args: object
-    preset: dict
-    name: str
-
-
-def begin(argv: list[str]) -> MultiTaskRun:
-    """Parse and validate everything cheap (tasks, preset, model, data of every task, output directory)."""
-    from . import data as data_lib
-    from .cli import default_output_dir, finalize_training_args, hyperparameters, parse_args, setup_logging
-    from .formats import get_format
-    from .pipeline import claim_output_dir, prepare, settings_fingerprint
-    from .registry import get_task
-
-    if any(a == "--task" or a.startswith("--task=") for a in argv):
-        raise UsageError("give either --task (one intermediate task) or --tasks (several, trained together), not both")
-    spec = None
-    for i, a in enumerate(argv):
-        if a == "--tasks" and i + 1 < len(argv):
-            spec = argv[i + 1]
-        elif a.startswith("--tasks="):
-            spec = a.split("=", 1)[1]
-    if spec is None:
-        raise UsageError("--tasks needs a value: a comma list of intermediate tasks or 'all'")
-    names = parse_task_list(spec)
-    model_args, data_args, kit_args, training_args, extras, preset, given = parse_args(
-        [*argv, "--task", names[0]], extra=(MultiTaskArguments,))
-    given = given - {"task"}
-    mt_args = extras[0]
-    mt_args.tasks = ",".join(names)
-    setup_logging()
-    from .run.models import registry as model_registry
-
-    model_key = model_args.model if model_args.model in model_registry() else ""
-    values = _preset_block(preset["name"], model_key)
-    _apply_preset(values, preset.get("values", {}), given, (data_args, kit_args, training_args))
-    preset = dict(preset, values=values, block="multitask", cli_overrides=sorted(given - {"output_dir"}))
-
-    tasks = [get_task(n, phase="intermediate") for n in names]
-    for fmt in {t.format: get_format(t.format) for t in tasks}.values():
-        if hasattr(fmt, "configure"):
-            fmt.configure(data_args)  # format settings (span QA: doc_stride, ...) with the mixture's values
-    caps = parse_task_caps(mt_args.task_max_train_samples, names)
-    mixture_rates({n: 1 for n in names}, mt_args.mixture_cap, mt_args.mixture_temperature)  # validate now
-    name = mixture_name(names)
-
-    out = training_args.output_dir if "output_dir" in given else None
-    if out is None:
-        from .run.models import resolve_model
-
-        out = default_output_dir("intermediate", resolve_model(model_args.model).name, name, training_args.seed, None)
-    run = prepare("intermediate", model_args, data_args, seed=training_args.seed, output_dir=out)
-    for t in tasks[1:]:
-        data_lib.check_task_data(t, ["en"], run.data_root, train=True, dev=True, test=False)
-    finalize_training_args(training_args, kit_args, run.model, given)
-    fingerprint = settings_fingerprint(
-        run, preset=preset["name"], seed=training_args.seed, tasks=names, mixture_cap=mt_args.mixture_cap,
-        mixture_temperature=mt_args.mixture_temperature, task_max_train_samples=caps,
-        hyperparameters=hyperparameters(training_args, data_args, kit_args))
-    with training_args.main_process_first(local=False, desc="claiming the output directory"):
-        claim_output_dir(run, fingerprint, kit_args.overwrite, main_process=training_args.process_index == 0)
-    return MultiTaskRun(run, tasks, mt_args, model_args, data_args, kit_args, training_args, preset, name)
-
-
-def main(argv: list[str]) -> int:
-    from transformers import EarlyStoppingCallback, set_seed
-
-    from .cli import hyperparameters
-    from .formats import get_format
-    from .modeling import META_FILE, load_tokenizer, save_encoder_only
-    from .pipeline import write_phase2_meta
-    from .results import check_selection, provenance
-    from .training import _preemption_callback, cleanup, train, trainer_dir
-
-    mt = begin(argv)
-    if mt.run.skip:
-        return 0
-    run, data_args, kit_args, training_args = mt.run, mt.data_args, mt.kit_args, mt.training_args
-    tasks, fmts = mt.tasks, [get_format(t.format) for t in mt.tasks]
-    names = [t.name for t in tasks]
-    caps = parse_task_caps(mt.mt_args.task_max_train_samples, names)
-    logger.info("phase 2 (multi-task): %s on %s -> %s (preset %s)", run.model.name, ", ".join(names),
-                run.output_dir, mt.preset["name"])
-    t0 = time.time()
-    set_seed(training_args.seed)
-
-    tokenizer = load_tokenizer(run.init_path)
-    loaded, records = [], {}
-    for task, fmt in zip(tasks, fmts):  # data first: some heads take their label set from it (CCG)
-        cap = caps.get(task.name, data_args.max_train_samples)
-        train_ex = fmt.load(task, task.train, run.data_root, max_samples=cap)
-        dev_ex = fmt.load(task, task.dev, run.data_root, max_samples=data_args.max_eval_samples)
-        train_ds = fmt.featurize(train_ex, tokenizer, data_args.max_seq_length, task, train=True)
-        dev_ds = fmt.featurize(dev_ex, tokenizer, data_args.max_seq_length, task, train=False)
-        if len(train_ds) == 0:
-            raise UsageError(f"task {task.name}: no training features (check the data and --max_train_samples)")
-        loaded.append((train_ds, dev_ex, dev_ds))
-        records[task.name] = {"format": task.format, "metric": task.metric, "train": task.train.describe(),
-                              "dev": task.dev.describe(), "dev_split": task.dev.split, "n_train_examples": len(train_ex),
-                              "n_train_features": len(train_ds), "n_dev_examples": len(dev_ex),
-                              "max_train_samples": cap}
-
-    model, handoff = build_model(tasks, fmts, run.init_path, seed=training_args.seed)
     train_sets, lengths, specs = [], [], []
     for i, (task, fmt, (train_ds, dev_ex, dev_ds)) in enumerate(zip(tasks, fmts, loaded)):
         task_model = model.task_models[i]
@@ -626,31 +401,27 @@ def main(argv: list[str]) -> int:
         specs.append({"name": task.name, "metric": task.metric,
                       "eval_ds": TaskRows([_model_ready(dev_ds, task_model)], [i]),
                       "compute_metrics": fmt.dev_metrics(task, dev_ex, dev_ds),
-                      "label_names": None})
+                      "label_names": find_labels(type(task_model))})
 
     # mixture: rates over training features (what one batch row is), batches per epoch, sampler
+    names = [t.name for t in tasks]
     sizes = {t.name: len(d) for t, d in zip(tasks, train_sets)}
-    rates = mixture_rates(sizes, mt.mt_args.mixture_cap, mt.mt_args.mixture_temperature)
+    rates = mixture_rates(sizes, mixture_cap, mixture_temperature)
     world = max(1, training_args.world_size)
     global_batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * world
-    per_epoch = batches_per_epoch(sizes, mt.mt_args.mixture_cap, training_args.per_device_train_batch_size * world)
+    per_epoch = batches_per_epoch(sizes, mixture_cap, training_args.per_device_train_batch_size * world)
     group = str(getattr(training_args, "train_sampling_strategy", "")).endswith("group_by_length")
     sampler = MixtureBatchSampler(list(sizes.values()), list(rates.values()), training_args.per_device_train_batch_size,
                                   per_epoch * world, seed=training_args.seed,
                                   lengths=lengths if group and all(l is not None for l in lengths) else None)
-    mixture = {"tasks": names, "examples": sizes, "cap": mt.mt_args.mixture_cap,
-               "temperature": mt.mt_args.mixture_temperature, "rates": rates,
-               "batches_per_epoch": per_epoch, "optimizer_steps_per_epoch": math.ceil(per_epoch / training_args.gradient_accumulation_steps),
+    mixture = {"tasks": names, "examples": sizes, "cap": mixture_cap, "temperature": mixture_temperature,
+               "rates": rates, "batches_per_epoch": per_epoch,
+               "optimizer_steps_per_epoch": math.ceil(per_epoch / training_args.gradient_accumulation_steps),
                "global_batch_size": global_batch, "unit": "training features (rows after featurize)"}
     logger.info("mixture (cap %s, temperature %s): %s", mixture["cap"], mixture["temperature"],
                 ", ".join(f"{n} {sizes[n]} ex -> {rates[n]:.3f}" for n in names))
 
-    from transformers.utils import find_labels
-
-    MultiTaskTrainer = _multitask_trainer_class()
-    for spec, m in zip(specs, model.task_models):
-        spec["label_names"] = find_labels(type(m))
-    training_args.output_dir = str(trainer_dir(run.output_dir).resolve())  # absolute: checkpoint paths in its state
+    training_args.output_dir = str(trainer_dir(output_dir).resolve())  # absolute: checkpoint paths in its state
     training_args.load_best_model_at_end = True
     training_args.metric_for_best_model = SELECTION_METRIC
     training_args.greater_is_better = True
@@ -658,59 +429,13 @@ def main(argv: list[str]) -> int:
     training_args.label_names = ["labels"]  # per task during evaluation (setup_multitask)
     if world > 1:
         training_args.ddp_find_unused_parameters = True  # a step trains one task's head only
-    callbacks = [_preemption_callback()]
+    callbacks = [preemption.callback()]
     if kit_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=kit_args.early_stopping_patience))
-    trainer = MultiTaskTrainer(model=model, args=training_args, train_dataset=TaskRows(train_sets),
-                               eval_dataset=specs[0]["eval_ds"],  # unused: evaluate() runs every task's dev split
-                               processing_class=tokenizer, data_collator=MultiTaskCollator([f.collator(tokenizer) for f in fmts]),
-                               callbacks=callbacks)
+    trainer = multitask_trainer_class()(
+        model=model, args=training_args, train_dataset=TaskRows(train_sets),
+        eval_dataset=specs[0]["eval_ds"],  # unused: evaluate() runs every task's dev split
+        processing_class=tokenizer, data_collator=MultiTaskCollator([f.collator(tokenizer) for f in fmts]),
+        callbacks=callbacks)
     trainer.setup_multitask(sampler, specs)
-    train_metrics = train(trainer, run.output_dir)
-    mixture["batches_drawn"] = dict(zip(names, model.batches_seen))  # by this process (restored on resume)
-    dev = trainer.evaluate()  # the selected (best) model on every task's English dev split
-
-    per_task = {n: {s["metric"]: dev[f"eval_{n}_{s['metric']}"], "split": records[n]["dev_split"],
-                    "n": records[n]["n_dev_examples"]} for n, s in zip(names, specs)}
-    format_settings = {}
-    for fmt in {t.format: f for t, f in zip(tasks, fmts)}.values():
-        if hasattr(fmt, "settings"):
-            format_settings.update(fmt.settings())
-    meta = {
-        "finished": True,
-        "task": mt.name,
-        "tasks": names,
-        "multitask": mixture,
-        "model": {"name": run.model.name, "path_or_id": run.model.path_or_id},
-        "seed": training_args.seed,
-        "dev_metric": {SELECTION_METRIC: dev[f"eval_{SELECTION_METRIC}"], "per_task": per_task,
-                       "split": "English dev of every task (mean of the tasks' metrics)"},
-        "global_step": trainer.state.global_step,
-        "selection": train_metrics["selection"],
-        "data_order": "MixtureBatchSampler: the task of each batch and the rows within a task from numpy generators "
-                      "seeded with (seed, epoch, 0) and (seed, epoch, 1 + task index); rows grouped by length within "
-                      "a task with train_sampling_strategy group_by_length",
-        "resume": train_metrics["resume"],
-        "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
-        "preset": mt.preset,
-        "hyperparameters": dict(hyperparameters(training_args, data_args, kit_args), **format_settings,
-                                task_max_train_samples=caps),
-        "handoff_in": handoff,
-        "data": records,
-        "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
-                   "train_samples_per_second": train_metrics.get("train_samples_per_second")},
-        "provenance": provenance(),
-    }
-    check_selection(meta["selection"], str(Path(run.output_dir) / META_FILE))  # before any weights are written
-    with gathered_parameters(model.encoder):  # ZeRO-3: full tensors on every rank while rank 0 writes them
-        if trainer.is_world_process_zero():
-            meta = save_encoder_only(model, tokenizer, run.output_dir, meta)
-            write_phase2_meta(Path(run.output_dir) / META_FILE, meta)  # written last: marks the run finished
-    trainer.accelerator.wait_for_everyone()
-    if not kit_args.keep_checkpoints and trainer.is_world_process_zero():
-        cleanup(run.output_dir)
-    logger.info("phase 2 (multi-task) done: English dev average = %.4f (%s); encoder saved to %s",
-                meta["dev_metric"][SELECTION_METRIC],
-                ", ".join(f"{n} {v[specs[i]['metric']]:.4f}" for i, (n, v) in enumerate(per_task.items())),
-                run.output_dir)
-    return 0
+    return trainer, mixture

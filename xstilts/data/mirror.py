@@ -3,7 +3,8 @@
 ``<root>/<org>/<name>/README.md`` (YAML front matter with ``dataset_info`` and ``configs``) and
 ``<root>/<org>/<name>/<config>/<split>-00000-of-00001.parquet`` written by ``datasets`` (so the Arrow
 schema carries the Hub's feature types). ``datasets.load_dataset(<repo dir>, <config>)`` loads it
-exactly as it loads the Hub repo. Used by the test-fixture builder and by ``xstilts.synthetic``.
+exactly as it loads the Hub repo. Used by the test-fixture builder, the converters (``xstilts.prepare``) and
+``xstilts.synthetic``.
 
 ``Mirror`` collects repos, configs and splits as they are written, then writes every README and an
 MLM corpus (every distinct text string, in the order written) at the end. Output is deterministic.
@@ -14,6 +15,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 from typing import Iterable
+
+from ..errors import UsageError
 
 # Everything str.splitlines() treats as a line boundary.
 _LINE_BREAKS = {ord(c): " " for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
@@ -184,8 +187,6 @@ class Mirror:
 def claim_local_repo(out_dir: Path, repo_id: str, overwrite: bool) -> Path:
     """Refuse to replace an existing prepared repo ``<out_dir>/<repo_id>`` unless ``overwrite`` (check it before
     any slow conversion)."""
-    from .errors import UsageError
-
     target = Path(out_dir) / repo_id
     if (target / "README.md").exists() and not overwrite:
         raise UsageError(f"{target} already exists; pass --overwrite to convert again")

@@ -1,22 +1,16 @@
-"""results.json: one file per run, written atomically, with everything needed to trust the number."""
+"""results.json: one file per run, written atomically, with everything needed to trust the number (its schema,
+validation, reading and writing); what produced it is :mod:`xstilts.provenance`."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-import os
-import platform
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-from .errors import UsageError
-from .paths import KIT_ROOT
+from ..errors import UsageError
+from ..files import atomic_write_json
+from .layout import RESULTS_FILE, RUN_FILE
 
 SCHEMA_VERSION = 1
-RESULTS_FILE = "results.json"
-RUN_FILE = "xstilts_run.json"  # the settings of the run an output directory holds (written when it starts)
 
 REQUIRED = {
     "schema_version": int,
@@ -81,44 +75,6 @@ def validate(d: dict, where: str = "results") -> None:
         check_selection(d["selection"], where)
 
 
-def file_mode() -> int:
-    """The mode a plain ``open()`` gives a new file: 0666 less the user's umask (so a group can share results).
-    The umask is read from /proc (Linux); setting it to read it back is the fallback (not thread-safe)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, file_mode())  # mkstemp creates 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def atomic_write_json(path: str | Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
-
-
 def write_results(path: str | Path, d: dict) -> None:
     validate(d, str(path))
     atomic_write_json(path, d)
@@ -147,55 +103,3 @@ def is_finished(out_dir: str | Path, settings: dict | None = None) -> bool:
         return read_results(out / RESULTS_FILE).get("run_settings") == settings
     except (OSError, ResultsSchemaError):
         return False
-
-
-def library_versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "datasets", "tokenizers", "accelerate", "evaluate", "deepspeed",
-                "faiss-cpu", "faiss-gpu", "numpy", "seqeval", "sentencepiece", "xstilts"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    from . import __version__
-
-    out["xstilts"] = __version__
-    return out
-
-
-def git_state() -> dict:
-    def run(*args):
-        return subprocess.run(["git", *args], cwd=KIT_ROOT, capture_output=True, text=True, timeout=10)
-
-    try:
-        head = run("rev-parse", "HEAD")
-        if head.returncode != 0:
-            return {"commit": None, "dirty": None}
-        dirty = run("status", "--porcelain", "--untracked-files=no")
-        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-
-
-def device_description() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        n = torch.cuda.device_count()
-        return f"{n}x {torch.cuda.get_device_name(0)}"
-    return f"cpu ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
-
-
-def provenance() -> dict:
-    g = git_state()
-    return {
-        "versions": library_versions(),
-        "git_commit": g["commit"],
-        "git_dirty": g["dirty"],
-        "platform": platform.platform(),
-        "device": device_description(),
-        "command": [os.path.basename(sys.argv[0])] + sys.argv[1:],
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
