@@ -4,7 +4,7 @@
 # tasks by phase, in listing order (run_intermediate.py / run_target.py / run_retrieval.py)
 override INTERMEDIATE_TASKS := mnli qqp anli_plus sst2 ccg squad_v1 squad_v2 hellaswag cosmosqa csqa synth_nli
 override TARGET_TASKS := xnli pawsx udpos panx xquad mlqa tydiqa xcopa lareqa mewslix synth_pair synth_pos
-override RETRIEVAL_TASKS := bucc2018 tatoeba synth_tatoeba
+override RETRIEVAL_TASKS := tatoeba bucc2018 synth_tatoeba
 # the benchmarks' tasks, in evaluate.py's order (make xtreme / make xtreme-r)
 override XTREME_TASKS := pawsx xnli panx udpos bucc2018 tatoeba xquad mlqa tydiqa
 override XTREME_R_TASKS := xnli panx udpos tatoeba xcopa lareqa mewslix xquad mlqa tydiqa

@@ -2,7 +2,8 @@
 nothing else from it.
 
 ``TASKS`` maps every task name to its :class:`~xstilts.tasks.types.Task`, built here from the families'
-explicit ``TASKS`` tuples (no registration by import side effect); its order is the listing order.
+explicit ``TASKS`` tuples (no registration by import side effect). Listing order (choices in messages, --help,
+``python -m xstilts.tasks list``): the README's first examples (mnli, xnli, tatoeba), then family by family.
 Adding a task = one ``Task`` in its family module (and in that module's ``TASKS``) plus fixtures in
 ``tests/fixtures/hub`` (same Hub layout). Adding a language = one entry in ``languages.py``.
 
@@ -15,16 +16,17 @@ from __future__ import annotations
 from . import classification, dual_encoder, multiple_choice, qa, retrieval, synthetic, tagging
 from .types import PHASES, Task
 
-FAMILIES = (classification, tagging, qa, multiple_choice, dual_encoder, retrieval, synthetic)
+FAMILIES = (classification, tagging, qa, multiple_choice, retrieval, dual_encoder, synthetic)
+FIRST = (classification.MNLI, classification.XNLI, retrieval.TATOEBA)  # listed first
 
 
 def _catalogue() -> dict[str, Task]:
-    out: dict[str, Task] = {}
+    out: dict[str, Task] = {t.name: t for t in FIRST}
     for family in FAMILIES:
         for task in family.TASKS:
-            if task.name in out:
+            if task.name in out and task not in FIRST:
                 raise ValueError(f"task {task.name!r} declared twice ({family.__name__})")
-            out[task.name] = task
+            out.setdefault(task.name, task)
     return out
 
 

@@ -83,4 +83,4 @@ PAWSX = Task(
     test=Source("google/xtreme", "PAWS-X.{code}", "test", PAWSX_COLUMNS),
 )
 
-TASKS = (MNLI, QQP, ANLI_PLUS, SST2, XNLI, PAWSX)
+TASKS = (MNLI, XNLI, PAWSX, QQP, ANLI_PLUS, SST2)
