@@ -14,8 +14,9 @@ from pathlib import Path
 from . import data as data_lib
 from .cli import default_output_dir, hyperparameters
 from .errors import UsageError
+from .hub import intermediate_checkpoint
 from .models import ModelEntry, resolve_model
-from .modeling import check_intermediate_checkpoint, count_parameters
+from .modeling import count_parameters
 from .registry import Task, get_task, parse_languages
 from .results import RESULTS_FILE, SCHEMA_VERSION, is_finished, provenance
 
@@ -90,9 +91,7 @@ def prepare(kind: str, model_args, data_args, kit_args, *, seed: int, output_dir
     if ckpt:
         if kind == "intermediate":
             raise UsageError("--intermediate_checkpoint is for run_target.py / run_retrieval.py, not phase 2")
-        base = entry.path_or_id if Path(entry.path_or_id).is_dir() else None
-        meta = check_intermediate_checkpoint(ckpt, base)
-        init_path = ckpt
+        init_path, meta = intermediate_checkpoint(ckpt, entry)  # a folder or a Hub id (xstilts/hub.py)
 
     if output_dir:
         out = Path(output_dir)
@@ -161,7 +160,7 @@ def _meta_summary(meta: dict | None) -> dict | None:
     if not meta:
         return None
     keys = ("task", "tasks", "seed", "dev_metric", "global_step", "preset", "model", "hyperparameters",
-            "provenance", "selection")
+            "provenance", "selection", "hub")
     return {k: meta[k] for k in keys if k in meta}
 
 
