@@ -19,7 +19,7 @@ import time
 
 from transformers import set_seed
 
-from xstilts import multitask
+from xstilts import hub, multitask
 from xstilts.cli import hyperparameters
 from xstilts.errors import exits_on_usage_error
 from xstilts.formats import get_format
@@ -38,8 +38,9 @@ def main(argv=None):
     if multitask.requested(argv):
         return multitask.main(argv)
     tr = begin_training_run("intermediate", argv)
+    push = hub.push_request(tr.training_args)  # --push_to_hub: refused now if it cannot succeed, done once saved
     if tr.run.skip:
-        return 0
+        return hub.push_finished(push, tr.run.output_dir)
     run, data_args, kit_args, training_args, preset = tr.run, tr.data_args, tr.kit_args, tr.training_args, tr.preset
     task, fmt = run.task, get_format(run.task.format)
     logger.info("phase 2: %s on %s -> %s (preset %s)", run.model.name, task.name, run.output_dir, preset["name"])
@@ -76,6 +77,7 @@ def main(argv=None):
         "hyperparameters": hyperparameters(training_args, data_args, kit_args),
         "handoff_in": handoff,
         "data": {"train": task.train.describe(), "dev": task.dev.describe(), "n_train": len(train_ex)},
+        "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub
         "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
         "provenance": provenance(),
@@ -90,7 +92,7 @@ def main(argv=None):
         cleanup(run.output_dir)
     logger.info("phase 2 done: English dev %s = %.4f; encoder saved to %s", task.metric,
                 meta["dev_metric"][task.metric], run.output_dir)
-    return 0
+    return hub.push_finished(push, run.output_dir)  # the main process only (the others hold no request)
 
 
 if __name__ == "__main__":

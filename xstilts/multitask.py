@@ -582,6 +582,7 @@ def begin(argv: list[str]) -> MultiTaskRun:
 def main(argv: list[str]) -> int:
     from transformers import EarlyStoppingCallback, set_seed
 
+    from . import hub
     from .cli import hyperparameters
     from .formats import get_format
     from .modeling import META_FILE, load_tokenizer, save_encoder_only
@@ -590,8 +591,9 @@ def main(argv: list[str]) -> int:
     from .training import _preemption_callback, cleanup, train, trainer_dir
 
     mt = begin(argv)
+    push = hub.push_request(mt.training_args)  # --push_to_hub: refused now if it cannot succeed, done once saved
     if mt.run.skip:
-        return 0
+        return hub.push_finished(push, mt.run.output_dir)
     run, data_args, kit_args, training_args = mt.run, mt.data_args, mt.kit_args, mt.training_args
     tasks, fmts = mt.tasks, [get_format(t.format) for t in mt.tasks]
     names = [t.name for t in tasks]
@@ -697,6 +699,7 @@ def main(argv: list[str]) -> int:
                                 task_max_train_samples=caps),
         "handoff_in": handoff,
         "data": records,
+        "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub
         "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
         "provenance": provenance(),
@@ -713,4 +716,4 @@ def main(argv: list[str]) -> int:
                 meta["dev_metric"][SELECTION_METRIC],
                 ", ".join(f"{n} {v[specs[i]['metric']]:.4f}" for i, (n, v) in enumerate(per_task.items())),
                 run.output_dir)
-    return 0
+    return hub.push_finished(push, run.output_dir)  # the main process only (the others hold no request)

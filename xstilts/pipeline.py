@@ -15,8 +15,9 @@ from pathlib import Path
 from . import data as data_lib
 from .cli import default_output_dir, hyperparameters
 from .errors import UsageError
+from .hub import intermediate_checkpoint
 from .models import ModelEntry, resolve_model
-from .modeling import META_FILE, check_intermediate_checkpoint, count_parameters
+from .modeling import META_FILE, count_parameters
 from .registry import Task, get_task, parse_languages
 from .results import (RESULTS_FILE, RUN_FILE, SCHEMA_VERSION, ResultsSchemaError, atomic_write_json, check_selection,
                       provenance, read_results)
@@ -93,9 +94,7 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
     if ckpt:
         if kind == "intermediate":
             raise UsageError("--intermediate_checkpoint is for run_target.py / run_retrieval.py, not phase 2")
-        base = entry.path_or_id if Path(entry.path_or_id).is_dir() else None
-        meta = check_intermediate_checkpoint(ckpt, base)
-        init_path = ckpt
+        init_path, meta = intermediate_checkpoint(ckpt, entry)  # a folder or a Hub id (xstilts/hub.py)
 
     if output_dir:
         out = Path(output_dir)
@@ -149,7 +148,7 @@ def _meta_summary(meta: dict | None) -> dict | None:
     if not meta:
         return None
     keys = ("task", "tasks", "seed", "dev_metric", "global_step", "preset", "model", "hyperparameters",
-            "provenance", "selection")
+            "provenance", "selection", "hub")
     return {k: meta[k] for k in keys if k in meta}
 
 

@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from .errors import UsageError
-from .paths import KIT_ROOT
+from .install import installed_git_state
+from .paths import INSTALLED, KIT_ROOT
 
 SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
@@ -166,6 +167,9 @@ def library_versions() -> dict:
 
 
 def git_state() -> dict:
+    if INSTALLED:  # a non-editable install: no checkout to ask (xstilts/install.py)
+        return installed_git_state()
+
     def run(*args):
         return subprocess.run(["git", *args], cwd=KIT_ROOT, capture_output=True, text=True, timeout=10)
 

@@ -43,7 +43,7 @@ from .paths import KIT_ROOT
 logger = logging.getLogger(__name__)
 
 DEFAULT_LOCAL_DIR = KIT_DATA  # the kit's data/
-CHECKSUMS_FILE = KIT_ROOT / "xstilts" / "data_checksums.json"
+CHECKSUMS_FILE = Path(__file__).with_name("data_checksums.json")  # package data (also in a wheel)
 SUMS_NAME = "SHA256SUMS"
 
 LASER_REPO = "local/tatoeba-laser"  # registry.TATOEBA_LASER.hub_id
