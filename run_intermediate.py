@@ -22,6 +22,7 @@ from transformers import set_seed
 from xstilts.errors import UsageError
 from xstilts.provenance import provenance
 from xstilts.run import layout
+from xstilts.run.hub import push_finished
 from xstilts.run.args import requested as multitask_requested
 from xstilts.run.record import describe, hyperparameters, write_phase2_meta
 from xstilts.run.results import check_selection
@@ -40,7 +41,7 @@ def main(argv=None):
         return train_mixture(argv)
     tr = begin("intermediate", argv)
     if tr.run.skip:
-        return 0
+        return push_finished(tr.push, tr.run.output_dir)
     run, data_args, kit_args, training_args, preset = tr.run, tr.data_args, tr.kit_args, tr.training_args, tr.preset
     task, fmt, metric = run.task, run.format, run.task.metric
     logger.info("phase 2: %s on %s -> %s (preset %s)", run.model.name, task.name, run.output_dir, preset["name"])
@@ -79,6 +80,7 @@ def main(argv=None):
         "handoff_in": handoff,
         "data": {"train": describe(run.data, fmt, task.train), "dev": describe(run.data, fmt, task.dev),
                  "n_train": len(train_ex)},
+        "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub
         "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
         "provenance": provenance(),
@@ -86,7 +88,7 @@ def main(argv=None):
     save(trainer, trainer.model, tokenizer, run.output_dir, meta, kit_args.keep_checkpoints)
     logger.info("phase 2 done: English dev %s = %.4f; encoder saved to %s", metric, meta["dev_metric"][metric],
                 run.output_dir)
-    return 0
+    return push_finished(tr.push, run.output_dir)  # the main process only (the others hold no request)
 
 
 def train_mixture(argv: list[str]) -> int:
@@ -94,7 +96,7 @@ def train_mixture(argv: list[str]) -> int:
     (xstilts.training.multitask)."""
     mt = begin_multitask(argv)
     if mt.run.skip:
-        return 0
+        return push_finished(mt.push, mt.run.output_dir)
     run, data_args, kit_args, training_args = mt.run, mt.data_args, mt.kit_args, mt.training_args
     tasks, fmts = mt.tasks, mt.formats
     names = [t.name for t in tasks]
@@ -155,6 +157,7 @@ def train_mixture(argv: list[str]) -> int:
                                 task_max_train_samples=mt.caps),
         "handoff_in": handoff,
         "data": records,
+        "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub
         "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
         "provenance": provenance(),
@@ -163,7 +166,7 @@ def train_mixture(argv: list[str]) -> int:
     logger.info("phase 2 (multi-task) done: English dev average = %.4f (%s); encoder saved to %s",
                 meta["dev_metric"][SELECTION_METRIC],
                 ", ".join(f"{t.name} {per_task[t.name][t.metric]:.4f}" for t in tasks), run.output_dir)
-    return 0
+    return push_finished(mt.push, run.output_dir)  # the main process only (the others hold no request)
 
 
 def save(trainer, model, tokenizer, output_dir, meta: dict, keep_checkpoints: bool) -> None:

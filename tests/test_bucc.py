@@ -310,7 +310,7 @@ def test_tune_threshold_is_the_dev_half_of_the_protocol():
 
 @pytest.fixture
 def checksum_table(tmp_path, monkeypatch):
-    """A private copy of xstilts/data_checksums.json, so tests can record sums without touching the kit's."""
+    """A private copy of xstilts/prepare/data_checksums.json, so tests can record sums without touching the kit's."""
     table = tmp_path / "data_checksums.json"
     table.write_bytes(downloads.CHECKSUMS_FILE.read_bytes())
     monkeypatch.setattr(downloads, "CHECKSUMS_FILE", table)

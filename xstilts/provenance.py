@@ -1,16 +1,21 @@
 """What produced a record: library versions, the kit's git state, the device, the command (stored with every
-result, phase-2 checkpoint and Trainer checkpoint marker)."""
+result, phase-2 checkpoint and Trainer checkpoint marker).
+
+The git state of a checkout (or an editable install of one) comes from git. A non-editable install has no git
+around it (and asking git from site-packages could find an unrelated repository above it): pip's record of the
+install (``direct_url.json``, PEP 610) gives the commit of a ``pip install git+<url>`` install."""
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import subprocess
 import sys
 
 from . import __version__
-from .paths import KIT_ROOT
+from .paths import INSTALLED, KIT_ROOT
 
 
 def library_versions() -> dict:
@@ -27,7 +32,23 @@ def library_versions() -> dict:
     return out
 
 
+def installed_git_state() -> dict:
+    """{"commit", "dirty"} of a non-editable install: the commit pip built it from, or None when pip installed
+    it from a folder or an archive (no commit recorded). A VCS install is built from a clean clone."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        text = distribution("xstilts").read_text("direct_url.json")
+    except PackageNotFoundError:
+        text = None
+    commit = (json.loads(text).get("vcs_info") or {}).get("commit_id") if text else None
+    return {"commit": commit, "dirty": False if commit else None}
+
+
 def git_state() -> dict:
+    if INSTALLED:  # a non-editable install: no checkout to ask
+        return installed_git_state()
+
     def run(*args):
         return subprocess.run(["git", *args], cwd=KIT_ROOT, capture_output=True, text=True, timeout=10)
 

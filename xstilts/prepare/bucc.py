@@ -287,7 +287,7 @@ def download_release(out_dir: str | os.PathLike, langs: Iterable[str] = LANGS, *
     manifest = convert_release(adir, out_dir, langs, checksums=checksums, verified=verified)
     if record:
         written = record_checksums("bucc2018", observed)
-        logger.info("recorded %d checksum(s) in xstilts/data_checksums.json", len(written))
+        logger.info("recorded %d checksum(s) in xstilts/prepare/data_checksums.json", len(written))
     return manifest
 
 
@@ -302,7 +302,7 @@ def main(argv=None):
     parser.add_argument("--base_url", default=BUCC_URL)
     parser.add_argument("--checksums", default=None, help="extra sha256sum-style file the archives must match")
     parser.add_argument("--record_checksums", action="store_true",
-                        help="write the observed SHA-256 into xstilts/data_checksums.json where none is recorded")
+                        help="write the observed SHA-256 into xstilts/prepare/data_checksums.json where none is recorded")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     manifest = download_release(args.out_dir, args.langs, base_url=args.base_url, archive_dir=args.archive_dir,

@@ -40,7 +40,7 @@ def download_dir(out_dir: str | os.PathLike, name: str) -> Path:
 # --------------------------------------------------------------------------------------------- checksums
 
 def kit_checksums(dataset: str) -> dict:
-    """The ``dataset`` section of xstilts/data_checksums.json."""
+    """The ``dataset`` section of xstilts/prepare/data_checksums.json."""
     table = json.loads(CHECKSUMS_FILE.read_text(encoding="utf-8"))
     if dataset not in table:
         raise choices_error("checksum section", dataset, [k for k in table if not k.startswith("_")])

@@ -89,7 +89,7 @@ def _meta_summary(meta: dict | None) -> dict | None:
     if not meta:
         return None
     keys = ("task", "tasks", "seed", "dev_metric", "global_step", "preset", "model", "hyperparameters",
-            "provenance", "selection")
+            "provenance", "selection", "hub")
     return {k: meta[k] for k in keys if k in meta}
 
 

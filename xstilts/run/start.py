@@ -28,11 +28,11 @@ from ..prepare import bucc as bucc_data
 from ..retrieval import bucc, embed
 from ..retrieval import search as search_lib
 from ..tasks import Task
-from ..training.modeling import check_intermediate_checkpoint
 from ..training.multitask import mixture_rates
 from ..training.trainer import Preemption, last_checkpoint
 from . import args as A
 from . import layout, models, rundir
+from .hub import PushRequest, intermediate_checkpoint, push_request
 from .deepspeed import ensure_distributed_env, read_deepspeed_config, refresh_deepspeed_config, select_deepspeed
 from .models import ModelEntry, resolve_model
 from .presets import resolve_preset
@@ -153,9 +153,7 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
     if ckpt:
         if kind == "intermediate":
             raise UsageError("--intermediate_checkpoint is for run_target.py / run_retrieval.py, not phase 2")
-        base = entry.path_or_id if Path(entry.path_or_id).is_dir() else None
-        meta = check_intermediate_checkpoint(ckpt, base)
-        init_path = ckpt
+        init_path, meta = intermediate_checkpoint(ckpt, entry)  # a folder or a Hub id (xstilts.run.hub)
 
     if output_dir:
         out = Path(output_dir)
@@ -377,6 +375,7 @@ class TrainingRun:
     kit_args: object
     training_args: object
     preset: dict
+    push: PushRequest | None = None  # phase 2 with --push_to_hub: where the encoder goes once saved
 
 
 def begin(kind: str, argv=None) -> TrainingRun:
@@ -394,7 +393,9 @@ def begin(kind: str, argv=None) -> TrainingRun:
     fingerprint = settings_fingerprint(run, preset=preset["name"], seed=training_args.seed,
                                        hyperparameters=hyperparameters(training_args, data_args, kit_args, fmt))
     _claim(run, fingerprint, training_args, kit_args.overwrite)
-    return TrainingRun(run, model_args, data_args, kit_args, training_args, preset)
+    # --push_to_hub: refused now if it cannot succeed, done once the encoder is saved
+    push = push_request(training_args) if kind == "intermediate" else None
+    return TrainingRun(run, model_args, data_args, kit_args, training_args, preset, push)
 
 
 @dataclass
@@ -410,6 +411,7 @@ class MultiTaskRun:
     preset: dict
     name: str  # the checkpoint's intermediate-task name (layout.mixture_name)
     caps: dict[str, int]  # --task_max_train_samples
+    push: PushRequest | None = None  # --push_to_hub: where the encoder goes once saved
 
 
 def begin_multitask(argv: list[str]) -> MultiTaskRun:
@@ -446,7 +448,7 @@ def begin_multitask(argv: list[str]) -> MultiTaskRun:
         hyperparameters=hyperparameters(training_args, data_args, kit_args, run.format))
     _claim(run, fingerprint, training_args, kit_args.overwrite)
     return MultiTaskRun(run, tasks, [instances[t.format] for t in tasks], mt_args, model_args, data_args, kit_args,
-                        training_args, preset, name, caps)
+                        training_args, preset, name, caps, push_request(training_args))
 
 
 # ============================================================================ retrieval runs
