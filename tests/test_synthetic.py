@@ -18,10 +18,12 @@ import pytest
 from conftest import ROOT
 
 from xstilts.synthetic import build as sbuild
-from xstilts.synthetic.world import (CATALOGUE, COLOURS, DEFAULT_LANGUAGES, ENGLISH, ENGLISH_VOCAB, NAMES, NLI_LABELS,
-                                     NOUNS, NUMBERS, OBJECTS, PAIR_LABELS, POS_OF, SCRIPTS, UPOS, VERBS, Clause,
+from xstilts.synthetic.world import (CATALOGUE, COLOURS, DEFAULT_LANGUAGES, ENGLISH, ENGLISH_VOCAB, NAMES, NOUNS,
+                                     NUMBERS, OBJECTS, POS_OF, SCRIPTS, UPOS, VERBS, Clause,
                                      Knowledge, Language, Mod, Scene, World, cognate_words, english_order_tokens,
                                      meaning, nli_example, nli_label, pair_example, parse_language)
+from xstilts.tasks.classification import NLI_LABELS
+from xstilts.tasks.synthetic import PAIR_LABELS
 
 SMALL = {"corpus": 150, "nli_train": 60, "nli_dev": 30, "pair_train": 40, "pair_dev": 20, "pair_test": 20,
          "tatoeba": 30, "pos_train": 24, "pos_dev": 12, "pos_test": 16}
