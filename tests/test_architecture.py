@@ -152,3 +152,25 @@ def test_every_function_level_kit_import_says_why(graph):
 def test_generated_make_files_are_current(module, path):
     out = subprocess.run([sys.executable, "-m", module, "mk"], cwd=ROOT, capture_output=True, text=True, check=True)
     assert (ROOT / path).read_text(encoding="utf-8") == out.stdout, f"{path} is stale: run `make tasks-mk`"
+
+
+# ------------------------------------------------------------------------------ the declarations agree
+def test_every_task_selects_a_metric_its_format_computes():
+    """One owner for the metric: the task's ``metric`` is one of the scores its format computes (retrieval tasks
+    are scored by run_retrieval.py: accuracy for Tatoeba, F1 for BUCC)."""
+    from xstilts.formats import FORMATS, format_class
+    from xstilts.tasks import TASKS
+
+    for task in TASKS.values():
+        if task.format in FORMATS:
+            assert task.metric in format_class(task.format).metrics, task.name
+        else:
+            assert (task.format, task.metric) in (("retrieval", "accuracy"), ("bitext_mining", "f1")), task.name
+
+
+def test_the_study_targets_are_the_benchmarks_tasks():
+    from xstilts.tasks import benchmarks
+
+    names = [t.name for t in benchmarks.STUDY_TARGETS]
+    assert sorted(names) == sorted({t.name for ts in benchmarks.BENCHMARK_TASKS.values() for t in ts})
+    assert len(names) == len(set(names))

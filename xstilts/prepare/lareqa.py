@@ -20,8 +20,8 @@ its release's ``sentence_breaks``; SQuAD has none, and the kit segments it with 
 own rule-based splitter; XTREME uses a sed-style splitter of its own, so the two segmentations can differ on
 a few abbreviations).
 
-    python -m xstilts.prepare.lareqa --out_dir data                    # download + convert (make data-lareqa)
-    python -m xstilts.prepare.lareqa --out_dir DIR --source_dir SRC    # convert files already on disk
+    python -m xstilts.lareqa_data --out_dir data                    # download + convert (make data-lareqa)
+    python -m xstilts.lareqa_data --out_dir DIR --source_dir SRC    # convert files already on disk
 
 ``SRC`` holds ``xquad-r/<lang>.json`` and ``squad/{train,dev}-v1.1.json`` (the layout the download leaves).
 """
@@ -185,12 +185,12 @@ def build_tables(source_dir: Path) -> tuple[dict, dict]:
 
 
 README_HEADER = {"pretty_name": "LAReQA (XQuAD-R) and SQuAD v1.1, prepared by xstilts"}
-README_BODY = ("Local-only repo written by `python -m xstilts.prepare.lareqa` (`make data-lareqa`).\n\n"
+README_BODY = ("Local-only repo written by `python -m xstilts.lareqa_data` (`make data-lareqa`).\n\n"
                "* `xquad_r.<lang>` (test): XQuAD-R from the LAReQA release (github.com/google-research-datasets/"
                "lareqa, `xquad-r/<lang>.json`, CC BY-SA 4.0), one row per question with its paragraph's sentences "
                "(the release's `sentence_breaks`).\n"
                "* `squad` (train, validation): SQuAD v1.1 `train-v1.1.json` / `dev-v1.1.json` (CC BY-SA 4.0), "
-               "segmented into sentences by `xstilts.prepare.lareqa.split_sentences`.\n")
+               "segmented into sentences by `xstilts.lareqa_data.split_sentences`.\n")
 
 
 def convert(source_dir: Path, out_dir: Path, *, overwrite: bool = False) -> dict:
@@ -244,7 +244,7 @@ def download(dest: Path) -> Path:
 
 @exits_on_usage_error
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m xstilts.prepare.lareqa", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m xstilts.lareqa_data", description=__doc__.split("\n\n")[0])
     p.add_argument("--out_dir", default="data", help="writes <out_dir>/local/lareqa (default: data)")
     p.add_argument("--source_dir", default=None,
                    help="convert these files (xquad-r/<lang>.json, squad/{train,dev}-v1.1.json) instead of downloading")

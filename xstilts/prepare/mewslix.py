@@ -26,7 +26,7 @@ context (braces already in the text become parentheses), and an entity becomes i
 joined by spaces; newlines and runs of spaces are collapsed. (Reimplemented here, not copied.)
 
     make data-mewslix MEWSLIX_DIR=/path/to/mewsli_x/output/dataset     # convert an existing release build
-    python -m xstilts.prepare.mewslix --source_dir DIR --out_dir data
+    python -m xstilts.mewslix_data --source_dir DIR --out_dir data
 """
 
 from __future__ import annotations
@@ -195,10 +195,10 @@ def build_tables(source_dir: Path) -> tuple[dict, dict]:
 
 
 README_HEADER = {"pretty_name": "Mewsli-X, prepared by xstilts"}
-README_BODY = ("Local-only repo written by `python -m xstilts.prepare.mewslix` (`make data-mewslix`) from the Mewsli-X "
+README_BODY = ("Local-only repo written by `python -m xstilts.mewslix_data` (`make data-mewslix`) from the Mewsli-X "
                "release files (google-research/google-research `dense_representations_for_entity_retrieval/mel`, "
                "`get-mewsli-x.sh`). Texts are prepared as the Mewsli-X baseline does (see the module docstring of "
-               "`xstilts.prepare.mewslix`).\n")
+               "`xstilts.mewslix_data`).\n")
 
 
 def convert(source_dir: Path, out_dir: Path, *, overwrite: bool = False) -> dict:
@@ -212,7 +212,7 @@ def convert(source_dir: Path, out_dir: Path, *, overwrite: bool = False) -> dict
 
 @exits_on_usage_error
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m xstilts.prepare.mewslix", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m xstilts.mewslix_data", description=__doc__.split("\n\n")[0])
     p.add_argument("--source_dir", required=True,
                    help="folder with the five Mewsli-X release files (get-mewsli-x.sh's mewsli_x/output/dataset)")
     p.add_argument("--out_dir", default="data", help="writes <out_dir>/local/mewslix (default: data)")

@@ -92,7 +92,7 @@ def laser_rows(raw_dir: str | os.PathLike, iso3: str, *, check_lines: bool = Tru
 
 def describe_laser(mirror, note: str = "") -> None:
     mirror.describe(LASER_REPO, {"pretty_name": "Tatoeba (LASER test sets) for XTREME-R, local copy"},
-                    "Made by xstilts.prepare.tatoeba_laser (`make data-tatoeba`) from the LASER repository files "
+                    "Made by xstilts.retrieval_data (`make data-tatoeba`) from the LASER repository files "
                     "`data/tatoeba/v1/tatoeba.<iso3>-eng.{<iso3>,eng}` (github.com/facebookresearch/LASER): row i "
                     "pairs line i of both files. Same fields as the `google/xtreme` `tatoeba.<iso3>` configs. "
                     "Sentences from Tatoeba (tatoeba.org, CC BY 2.0 FR); credit: Tatoeba contributors.\n" + note)

@@ -10,7 +10,7 @@ extra ``_``; so the kit converts the release itself, once, into a local mirror w
 the Hub's order)::
 
     make data-udpos-ud27                      # downloads ud-treebanks-v2.7.tgz from LINDAT, then runs:
-    python -m xstilts.prepare.ud27 UD_TREEBANKS_DIR   # -> data/local/udpos-ud27/udpos.<Language>/test-00000-of-00001.parquet
+    python -m xstilts.ud27 UD_TREEBANKS_DIR   # -> data/local/udpos-ud27/udpos.<Language>/test-00000-of-00001.parquet
 
 Rows are read the way the Hub's ``google/xtreme`` loader reads UD 2.5 for the other 33 languages: a line
 with >= 10 tab-separated fields whose FORM and UPOS are not ``_`` is a token (so multi-word-token range
@@ -87,7 +87,7 @@ def convert(ud_dir: str | Path, out_root: str | Path, languages: Sequence[str] =
             rows.extend(got)
         m.write(HUB_ID, f"udpos.{LANGUAGES[lang]}", "test", rows, features())
     m.describe(HUB_ID, {"pretty_name": "UD-POS test sets of XTREME-R's extra languages (UD 2.7)"},
-               "Written by `python -m xstilts.prepare.ud27` (make data-udpos-ud27) from the Universal Dependencies 2.7 "
+               "Written by `python -m xstilts.ud27` (make data-udpos-ud27) from the Universal Dependencies 2.7 "
                "release (https://hdl.handle.net/11234/1-3424, licences per treebank). Schema of google/xtreme "
                "udpos.<Language>.\n")
     m.finish(None)
@@ -95,7 +95,7 @@ def convert(ud_dir: str | Path, out_root: str | Path, languages: Sequence[str] =
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m xstilts.prepare.ud27", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m xstilts.ud27", description=__doc__.split("\n\n")[0])
     p.add_argument("ud_dir", help="unpacked ud-treebanks-v2.7 directory")
     p.add_argument("--out_root", default=None, help="mirror root (default: <kit>/data); writes <root>/local/udpos-ud27")
     p.add_argument("--languages", default=",".join(LANGUAGES), help="comma list (default: lt,pl,uk,wo,ro)")

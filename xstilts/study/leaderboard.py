@@ -5,7 +5,7 @@ Every grid cell writes its predictions (``<cell>/predictions/<task>/test-<lang>.
 (model, intermediate, seed) into ``<results>/leaderboard/<benchmark>/<model>/<intermediate>/seed<k>/``
 and scores the folder with ``xstilts.scoring.xtreme`` (the official evaluate.py's numbers), writing ``scores.json``.
 
-    python -m xstilts.study.leaderboard --results results --benchmark xtreme-r --model xlmr-large \\
+    python -m xstilts.leaderboard --results results --benchmark xtreme-r --model xlmr-large \\
         --intermediate mnli --seed 1 --tasks xnli xcopa udpos panx xquad mlqa tydiqa mewslix lareqa tatoeba
 """
 

@@ -280,7 +280,7 @@ def retrieval_layers(model_entry: dict, eval_args: str = "") -> int:
 
 def search_key(tp_entry: dict, eval_args: str = "") -> tuple[str, str]:
     """(key of configs/throughput.json ``search``, note): what ``--search_backend`` (EVAL_ARGS; default auto)
-    runs on the model's device. auto = torch on a GPU, FAISS on a CPU (xstilts.search.resolve)."""
+    runs on the model's device. auto = torch on a GPU, FAISS on a CPU (xstilts.retrieval.search.resolve)."""
     device = "cpu" if unit_for(tp_entry) == "CPU-h" else "gpu"
     backend = flag_value(eval_args, "search_backend") or "auto"
     if backend == "auto":
