@@ -34,14 +34,15 @@ from ..files import atomic_write_json
 from ..tasks import TASKS
 from ..training.modeling import check_intermediate_checkpoint
 from . import models
-from .layout import META_FILE, RUN_FILE
+from .layout import LOCK_FILE, META_FILE, RUN_FILE
 
 logger = logging.getLogger(__name__)
 
 CARD_FILE = "README.md"
 PUSH_RECORD = "xstilts_hub.json"  # local: where and when this checkpoint was pushed (never uploaded)
-# kit state that stays local: the run claim (local paths, resume state) and the push record
-LOCAL_ONLY = (RUN_FILE, PUSH_RECORD, CARD_FILE)
+# kit state that stays local: the run claim (local paths, resume state), the run's lock (held while a phase-2 run
+# pushes at its end) and the push record
+LOCAL_ONLY = (RUN_FILE, LOCK_FILE, PUSH_RECORD, CARD_FILE)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")  # the kit writes and loads safetensors only
 DOWNLOAD_IGNORE = ["*" + s for s in PICKLE_SUFFIXES] + ["*.h5", "*.msgpack", "*.onnx", "trainer/*"]
 HUB_TASK_TYPES = {"pair_classification": "text-classification", "token_tagging": "token-classification",
