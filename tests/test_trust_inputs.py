@@ -330,13 +330,13 @@ def test_bad_numbers_are_refused_before_any_work(flags, message, model_dir, tmp_
 
 
 def test_a_bad_value_from_a_preset_names_the_preset(model_dir, tmp_path, monkeypatch, capsys):
-    from xstilts import cli
+    from xstilts.run import presets as preset_files
 
     presets = tmp_path / "presets"
     presets.mkdir()
     (presets / "broken.json").write_text(json.dumps({"name": "broken", "defaults": {"learning_rate": -0.001},
                                                      "tasks": {"pawsx": {"num_train_epochs": 1}}}))
-    monkeypatch.setattr(cli, "PRESETS", presets)
+    monkeypatch.setattr(preset_files, "PRESETS", presets)
     rc = run_script("run_target", [a if a != "tiny" else "broken" for a in target_argv(model_dir, tmp_path)])
     assert rc == 2
     assert "error: --learning_rate -0.001 (from preset 'broken'): expected a learning rate > 0" in capsys.readouterr().err

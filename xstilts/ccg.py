@@ -1,4 +1,7 @@
-"""`python -m xstilts.ccg`: CCGbank AUTO files to the kit's supertag format, and its check (the command line of xstilts.prepare.ccg)."""
+"""`python -m xstilts.ccg`: CCGbank AUTO files to the kit's supertag format, and its check.
+
+The command line of :mod:`xstilts.prepare.ccg`, kept at its old name.
+"""
 
 from .prepare.ccg import main
 

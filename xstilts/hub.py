@@ -1,5 +1,7 @@
-"""`python -m xstilts.hub`: push a phase-2 encoder to the Hugging Face Hub, or stage what a push uploads (the command
-line of xstilts.run.hub)."""
+"""`python -m xstilts.hub`: push a phase-2 encoder to the Hugging Face Hub, or stage what a push uploads.
+
+The command line of :mod:`xstilts.run.hub`, kept at its old name.
+"""
 
 from .run.hub import main
 

@@ -1,4 +1,7 @@
-"""`python -m xstilts.lareqa_data`: the LAReQA data (make data-lareqa) (the command line of xstilts.prepare.lareqa)."""
+"""`python -m xstilts.lareqa_data`: the LAReQA data (make data-lareqa).
+
+The command line of :mod:`xstilts.prepare.lareqa`, kept at its old name.
+"""
 
 from .prepare.lareqa import main
 

@@ -1,4 +1,7 @@
-"""`python -m xstilts.leaderboard`: one checkpoint's XTREME / XTREME-R leaderboard folder, scored (the command line of xstilts.study.leaderboard)."""
+"""`python -m xstilts.leaderboard`: one checkpoint's XTREME / XTREME-R leaderboard folder, scored.
+
+The command line of :mod:`xstilts.study.leaderboard`, kept at its old name.
+"""
 
 from .study.leaderboard import main
 

@@ -1,4 +1,7 @@
-"""`python -m xstilts.mewslix_data`: the Mewsli-X data (make data-mewslix) (the command line of xstilts.prepare.mewslix)."""
+"""`python -m xstilts.mewslix_data`: the Mewsli-X data (make data-mewslix).
+
+The command line of :mod:`xstilts.prepare.mewslix`, kept at its old name.
+"""
 
 from .prepare.mewslix import main
 

@@ -1,4 +1,7 @@
-"""`python -m xstilts.plan`: the study grid, its cost and SLURM arrays (the command line of xstilts.study.plan)."""
+"""`python -m xstilts.plan`: the study grid, its cost and SLURM arrays.
+
+The command line of :mod:`xstilts.study.plan`, kept at its old name.
+"""
 
 from .study.plan import main
 

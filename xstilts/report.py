@@ -1,4 +1,7 @@
-"""`python -m xstilts.report`: the report of a results tree (the command line of xstilts.study.report)."""
+"""`python -m xstilts.report`: the report of a results tree.
+
+The command line of :mod:`xstilts.study.report`, kept at its old name.
+"""
 
 from .study.report import main
 

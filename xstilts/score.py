@@ -1,4 +1,7 @@
-"""`python -m xstilts.score`: the offline XTREME / XTREME-R leaderboard scorer (the command line of xstilts.scoring.xtreme)."""
+"""`python -m xstilts.score`: the offline XTREME / XTREME-R leaderboard scorer.
+
+The command line of :mod:`xstilts.scoring.xtreme`, kept at its old name.
+"""
 
 from .scoring.xtreme import main
 
