@@ -36,13 +36,19 @@ STAMP := $(VENV)/.installed
 LOCK_SDISTS := deepspeed seqeval
 
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+comma := ,
+
+# Generated from the package (`make tasks-mk`; never edited by hand): the task, benchmark and language lists
+# (mk/tasks.mk, from xstilts/tasks) and the results path scheme (mk/layout.mk, from xstilts/run/layout.py).
+GENERATED_MK := mk/tasks.mk mk/layout.mk
+include $(GENERATED_MK)
 
 # ---------------------------------------------------------------- grid settings (override on the command line)
 # Defaults: the study at two sizes. The intermediate tasks of Phang et al. 2020 (CCG needs CCGbank, LDC2005T13:
 # `make data-ccg CCGBANK=...` -> $(CCG_DIR)) plus their multi-task mix, every XTREME and XTREME-R target task.
 MODELS ?= xlmr-base xlmr-large
-INTERMEDIATE ?= none anli_plus mnli qqp squad_v1 squad_v2 hellaswag ccg cosmosqa csqa all
-TARGETS ?= xnli pawsx udpos panx xquad mlqa tydiqa xcopa lareqa mewslix bucc2018 tatoeba
+INTERMEDIATE ?= $(BASELINE) $(STUDY_INTERMEDIATE) $(MIXTURE_ALL)
+TARGETS ?= $(STUDY_TARGETS)
 SEEDS ?= 1
 CCG_DIR ?= data/ccg
 PRESET ?= xtreme
@@ -62,8 +68,6 @@ LAUNCH ?= $(PY)
 # a name in MODELS may stand for a model directory: MODEL_DIR_<name>=/path/to/model (default: the name itself,
 # a configs/models.json entry); results and checkpoints are filed under the name
 model_arg = $(or $(MODEL_DIR_$(1)),$(1))
-
-RETRIEVAL_TASKS := tatoeba bucc2018
 
 # ---------------------------------------------------------------- demo settings
 # `make demo`: the synthetic world (mk/synthetic.mk, docs/synthetic.md) on three sizes pre-trained on it.
@@ -85,7 +89,7 @@ FIXTURE_DEMO_RESULTS := results/demo-fixtures
 FIXTURE_DEMO_CKPTS := checkpoints/demo-fixtures
 
 .PHONY: help venv lock tiny-models fixture-models synthetic-data demo demo-fixtures demo-fixtures-grid grid report test \
-	clean-demo fixtures
+	clean-demo fixtures tasks-mk
 
 help:
 	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
@@ -149,35 +153,38 @@ $(FIXTURE_MODELS) &: tests/fixtures/corpus.txt xstilts/tiny.py | $(STAMP)
 fixtures: | $(STAMP)
 	$(OFFLINE) $(PY) tests/fixtures/build_fixtures.py
 
-# ---------------------------------------------------------------- the grid (file targets)
-# $(1)=model $(2)=intermediate task
-# multi-task intermediates in the grid: INTERMEDIATE="mnli+qqp all" -> --tasks mnli,qqp / --tasks all
-comma := ,
-task_arg = $(if $(or $(findstring +,$(1)),$(filter all,$(1))),--tasks $(subst +,$(comma),$(1)),--task $(1))
-# CCG (alone, in a "+" mix, or in "all") reads CCGbank from $(CCG_DIR)
-ccg_arg = $(if $(or $(filter ccg all,$(1)),$(filter ccg,$(subst +, ,$(1)))),--ccg_dir $(CCG_DIR))
+tasks-mk: | $(STAMP)
+	$(PY) -m xstilts.tasks mk > mk/tasks.mk.tmp && mv mk/tasks.mk.tmp mk/tasks.mk
+	$(PY) -m xstilts.run.layout mk > mk/layout.mk.tmp && mv mk/layout.mk.tmp mk/layout.mk
 
+# ---------------------------------------------------------------- the grid (file targets)
+# Paths: cell_path / ckpt_meta (mk/layout.mk). Multi-task intermediates in the grid: INTERMEDIATE="mnli+qqp all"
+# -> --tasks mnli,qqp / --tasks all (task_arg, mk/layout.mk).
+# CCG (alone, in a "+" mix, or in "all") reads CCGbank from $(CCG_DIR)
+ccg_arg = $(if $(or $(filter ccg $(MIXTURE_ALL),$(1)),$(filter ccg,$(subst +, ,$(1)))),--ccg_dir $(CCG_DIR))
+
+# $(1)=model $(2)=intermediate task
 define intermediate_rule
-$(CKPTS)/$(1)/$(2)/xstilts_meta.json: | $(STAMP)
+$(call ckpt_meta,$(CKPTS),$(1),$(2)): | $(STAMP)
 	$(RUN_ENV) $(LAUNCH) run_intermediate.py --model $(call model_arg,$(1)) $(call task_arg,$(2)) $(call ccg_arg,$(2)) --preset $(PRESET) --seed 1 \
 	  --output_dir $$(@D) $(DATA_ARGS) $(TRAIN_ARGS)
 endef
 
 # $(1)=model $(2)=intermediate|none $(3)=target $(4)=seed
 define cell_rule
-$(RESULTS)/$(1)/$(2)/$(3)/seed$(4)/results.json: $(if $(filter none,$(2)),,$(CKPTS)/$(1)/$(2)/xstilts_meta.json) | $(STAMP)
+$(call cell_path,$(RESULTS),$(1),$(2),$(3),$(4)): $(if $(filter $(BASELINE),$(2)),,$(call ckpt_meta,$(CKPTS),$(1),$(2))) | $(STAMP)
 	$(RUN_ENV) $(if $(filter $(3),$(RETRIEVAL_TASKS)),$(PY) run_retrieval.py,$(LAUNCH) run_target.py --preset $(PRESET) $(TRAIN_ARGS)) \
 	  --model $(call model_arg,$(1)) --task $(3) --seed $(4) --output_dir $$(@D) \
-	  $(if $(filter none,$(2)),,--intermediate_checkpoint $(CKPTS)/$(1)/$(2)) --write_labels $$(@D)/labels \
-	  $(DATA_ARGS) $(EVAL_ARGS)
+	  $(if $(filter $(BASELINE),$(2)),,--intermediate_checkpoint $(call ckpt_dir,$(CKPTS),$(1),$(2))) \
+	  --write_labels $$(@D)/$(LABELS_DIR) $(DATA_ARGS) $(EVAL_ARGS)
 endef
 
-$(foreach m,$(MODELS),$(foreach i,$(filter-out none,$(INTERMEDIATE)),$(eval $(call intermediate_rule,$(m),$(i)))))
+$(foreach m,$(MODELS),$(foreach i,$(filter-out $(BASELINE),$(INTERMEDIATE)),$(eval $(call intermediate_rule,$(m),$(i)))))
 $(foreach m,$(MODELS),$(foreach i,$(INTERMEDIATE),$(foreach t,$(TARGETS),$(foreach s,$(SEEDS),\
   $(eval $(call cell_rule,$(m),$(i),$(t),$(s)))))))
 
 CELLS := $(foreach m,$(MODELS),$(foreach i,$(INTERMEDIATE),$(foreach t,$(TARGETS),$(foreach s,$(SEEDS),\
-  $(RESULTS)/$(m)/$(i)/$(t)/seed$(s)/results.json))))
+  $(call cell_path,$(RESULTS),$(m),$(i),$(t),$(s))))))
 
 grid: $(CELLS)
 
@@ -219,4 +226,4 @@ test: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest -q tests
 
 # ---------------------------------------------------------------- more targets, one file per topic (mk/*.mk)
--include $(sort $(wildcard mk/*.mk))
+-include $(filter-out $(GENERATED_MK),$(sort $(wildcard mk/*.mk)))

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Time BUCC margin mining: FAISS (xstilts.bucc.mine) against a plain brute-force implementation.
+"""Time BUCC margin mining: FAISS (xstilts.retrieval.bucc.mine) against a plain brute-force implementation.
 
 Both sides compute the same thing: the k nearest neighbours in both directions by inner product,
 ratio-margin scores of every (sentence, neighbour) candidate, and the "max" one-to-one selection
-(both use xstilts.bucc.select_pairs for that last step). They run on the same synthetic L2-normalised
+(both use xstilts.retrieval.bucc.select_pairs for that last step). They run on the same synthetic L2-normalised
 vectors: n sources and n targets, half of the targets noisy copies of sources (the planted
 translations), the rest random. The reference is NumPy (BLAS matmul in row blocks + argpartition) on
 CPU, and torch (matmul + topk) on CUDA with --gpu. The script asserts that the results agree on a
@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import command_line, device_name, versions, write_result  # noqa: E402
-from xstilts import bucc  # noqa: E402
-from xstilts.search import faiss_gpus, resolve  # noqa: E402
+from xstilts.retrieval import bucc  # noqa: E402
+from xstilts.retrieval.search import faiss_gpus, resolve  # noqa: E402
 
 
 def synthetic(n_src: int, dim: int, seed: int, n_trg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +81,7 @@ def knn_torch(q: np.ndarray, db: np.ndarray, k: int, block: int, device: str) ->
 
 
 def brute_force_scores(x: np.ndarray, y: np.ndarray, k: int, block: int, device: str) -> dict:
-    """The same dict as xstilts.bucc.margin_scores (ratio margin), without FAISS."""
+    """The same dict as xstilts.retrieval.bucc.margin_scores (ratio margin), without FAISS."""
     knn = (lambda q, db: knn_numpy(q, db, k, block)) if device == "cpu" else \
         (lambda q, db: knn_torch(q, db, k, block, device))
     fwd_sim, fwd_ind = knn(x, y)

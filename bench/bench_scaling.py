@@ -3,15 +3,15 @@
 BUCC's full size.
 
 For every n in --ns: n sources x n targets of synthetic L2-normalised vectors (bench_mining.synthetic: half of
-the targets noisy copies of sources), mined as run_retrieval.py mines (xstilts.bucc.margin_scores: exact k-NN in
+the targets noisy copies of sources), mined as run_retrieval.py mines (xstilts.retrieval.bucc.margin_scores: exact k-NN in
 both directions, ratio margin; then the "max" selection), once per backend: FAISS IndexFlatIP and the kit's
-torch path (xstilts.search; on CUDA with --gpu). Each pass is timed --repeat times (the minimum counts). Before
+torch path (xstilts.retrieval.search; on CUDA with --gpu). Each pass is timed --repeat times (the minimum counts). Before
 anything is written the results are checked: where both backends ran, their neighbours (a random subset of
 queries, both directions) and their mined pairs must agree (bench_mining.compare); a backend that ran alone is
 checked on the subset against a NumPy brute force.
 
 Per backend the script fits seconds = c x n^2 by least squares on the measured points (through the origin:
-xstilts.plan.fit_search_rate, the function `make plan` uses), reports the exponent b of a log-log fit
+xstilts.study.plan.fit_search_rate, the function `make plan` uses), reports the exponent b of a log-log fit
 seconds ~ n^b as a check of the n^2 law (small n are overhead-bound: b < 2 there), and projects:
 
 * one layer of a --project_n x --project_n corpus (both directions), and a sweep of --layers layers;
@@ -43,8 +43,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_mining import compare, knn_numpy, synthetic  # noqa: E402
 from common import check_out_path, header, write_result  # noqa: E402
-from xstilts import bucc, plan  # noqa: E402
-from xstilts.search import faiss_gpus, resolve  # noqa: E402
+from xstilts.retrieval import bucc  # noqa: E402
+from xstilts.study import plan  # noqa: E402
+from xstilts.retrieval.search import faiss_gpus, resolve  # noqa: E402
 
 BACKENDS = ("faiss", "torch")
 

@@ -168,7 +168,7 @@ SWEEP_MODELS = ("xlmr-base", "xlmr-large")
 
 def sweep_table() -> str:
     """What one BUCC cell costs at full size per model (every layer, the figures `make plan` uses)."""
-    from xstilts import plan
+    from xstilts.study import plan
 
     throughput, sizes = plan.load_json(plan.THROUGHPUT_FILE), plan.load_json(plan.SIZES_FILE)
     rows = []

@@ -21,7 +21,7 @@ SYNTH_THREADS ?= 1
 # the demo grid: paraphrase for every seed (intervals over seeds); tagging (one seed: intervals over
 # languages) and retrieval (no training: seeds change nothing) once
 DEMO_SEEDS ?= 1 2
-DEMO_INTERMEDIATE ?= none synth_nli
+DEMO_INTERMEDIATE ?= $(BASELINE) synth_nli
 DEMO_SEEDED_TARGETS ?= synth_pair
 DEMO_ONCE_TARGETS ?= synth_pos
 DEMO_RETRIEVAL_TARGETS ?= synth_tatoeba
@@ -53,18 +53,17 @@ DEMO_GRID_VARS = MODELS="$(SYNTH_SIZES)" INTERMEDIATE="$(DEMO_INTERMEDIATE)" \
   TARGETS="$(DEMO_SEEDED_TARGETS) $(DEMO_ONCE_TARGETS) $(DEMO_RETRIEVAL_TARGETS)" SEEDS="$(DEMO_SEEDS)" PRESET=tiny \
   RESULTS=$(DEMO_RESULTS) CKPTS=$(DEMO_CKPTS) RUN_ENV="$(OFFLINE) OMP_NUM_THREADS=1" \
   DATA_ARGS="--data_root $(SYNTH_DATA)" TRAIN_ARGS="--disable_tqdm true" \
-  RETRIEVAL_TASKS="$(sort $(RETRIEVAL_TASKS) $(DEMO_RETRIEVAL_TARGETS))" \
   $(if $(filter-out models,$(SYNTH_MODEL_DIR)),$(foreach m,$(SYNTH_SIZES),MODEL_DIR_$(m)=$(SYNTH_MODEL_DIR)/$(m)))
 
 # per model (largest first): the cells after an intermediate task first (phase 2 early), then the baseline
-DEMO_CELLS = $(foreach m,$(MODELS),$(foreach i,$(filter-out none,$(INTERMEDIATE)) $(filter none,$(INTERMEDIATE)),\
-  $(foreach t,$(DEMO_SEEDED_TARGETS),$(foreach s,$(SEEDS),$(RESULTS)/$(m)/$(i)/$(t)/seed$(s)/results.json)) \
-  $(foreach t,$(DEMO_ONCE_TARGETS) $(DEMO_RETRIEVAL_TARGETS),$(RESULTS)/$(m)/$(i)/$(t)/seed$(firstword $(SEEDS))/results.json)))
+DEMO_CELLS = $(foreach m,$(MODELS),$(foreach i,$(filter-out $(BASELINE),$(INTERMEDIATE)) $(filter $(BASELINE),$(INTERMEDIATE)),\
+  $(foreach t,$(DEMO_SEEDED_TARGETS),$(foreach s,$(SEEDS),$(call cell_path,$(RESULTS),$(m),$(i),$(t),$(s)))) \
+  $(foreach t,$(DEMO_ONCE_TARGETS) $(DEMO_RETRIEVAL_TARGETS),$(call cell_path,$(RESULTS),$(m),$(i),$(t),$(firstword $(SEEDS))))))
 
 # A grid cell or phase-2 checkpoint of a synth-* model needs that model and the world (built when missing).
 $(foreach m,$(filter synth-%,$(MODELS)),$(eval \
   $(filter $(RESULTS)/$(m)/%,$(DEMO_CELLS) $(CELLS)) \
-  $(foreach i,$(filter-out none,$(INTERMEDIATE)),$(CKPTS)/$(m)/$(i)/xstilts_meta.json): \
+  $(foreach i,$(filter-out $(BASELINE),$(INTERMEDIATE)),$(call ckpt_meta,$(CKPTS),$(m),$(i))): \
   | $(SYNTH_MODEL_DIR)/$(m)/model.safetensors $(SYNTH_DATA)/world.json))
 
 demo-run: | $(STAMP)

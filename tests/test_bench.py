@@ -114,7 +114,7 @@ def test_scaling_records_both_backends_checks_and_fit(scaling_json):
     assert alone["backends"] == ["torch"] and alone["against"].startswith("NumPy") and alone["fwd_id_agreement"] >= 0.999
     assert torch_b["points"][0]["candidates"] == faiss_b["points"][0]["candidates"]
     # the fit is the plan's, and the projection is the fitted rate times the work
-    from xstilts import plan
+    from xstilts.study import plan
 
     fit = plan.fit_search_rate([dict(p, dim=32) for p in torch_b["points"]])
     assert torch_b["fit"] == pytest.approx(fit) and fit["exponent"] is not None
@@ -126,7 +126,7 @@ def test_scaling_records_both_backends_checks_and_fit(scaling_json):
 
 
 def test_fit_search_rate_by_hand():
-    from xstilts import plan
+    from xstilts.study import plan
 
     # seconds = 2 n^2 dim / 1e9 exactly: rate 1e9, exponent 2, seconds per n^2 = 2 x 64 / 1e9
     pts = [{"n_src": n, "n_trg": n, "dim": 64, "seconds": 2 * n * n * 64 / 1e9} for n in (1000, 2000, 4000)]
@@ -147,7 +147,7 @@ def test_summarize_projects_only_what_the_fit_supports(scaling_json, tmp_path, m
     good["dim"] = 1024
     b = good["backends"]["torch"]
     b["points"] = [dict(b["points"][0], n=n, n_src=n, n_trg=n, seconds=1e-8 * n * n) for n in (25_000, 100_000, 200_000)]
-    from xstilts import plan
+    from xstilts.study import plan
 
     b["fit"] = plan.fit_search_rate([dict(p, dim=1024) for p in b["points"]])
     b["projection"] = bench_scaling.projections(b["fit"], 1024, 400_000, 1024, 25, plan.load_json(plan.SIZES_FILE))
@@ -167,7 +167,7 @@ def test_summarize_projects_only_what_the_fit_supports(scaling_json, tmp_path, m
 
 
 def test_plan_search_rates_from_bench(scaling_json, tmp_path):
-    from xstilts import plan
+    from xstilts.study import plan
 
     tp = tmp_path / "throughput.json"
     shutil.copy(plan.THROUGHPUT_FILE, tp)
@@ -185,7 +185,7 @@ def test_plan_search_rates_from_bench(scaling_json, tmp_path):
 
 
 def test_plan_uses_bench_figures(train_json, eval_json, tmp_path):
-    from xstilts import plan
+    from xstilts.study import plan
 
     tp = tmp_path / "throughput.json"
     shutil.copy(plan.THROUGHPUT_FILE, tp)
@@ -212,7 +212,7 @@ def test_plan_uses_bench_figures(train_json, eval_json, tmp_path):
 
 
 def test_plan_from_bench_refuses_a_shape_mismatch(train_json, tmp_path, capsys):
-    from xstilts import plan
+    from xstilts.study import plan
 
     tp = tmp_path / "throughput.json"
     shutil.copy(plan.THROUGHPUT_FILE, tp)
@@ -225,7 +225,7 @@ def test_plan_from_bench_refuses_a_shape_mismatch(train_json, tmp_path, capsys):
 
 
 def test_plan_from_bench_without_eval_stays_unmeasured(train_json):
-    from xstilts import plan
+    from xstilts.study import plan
 
     entry = plan.from_bench("tiny-4l-h128", train_json)
     assert not plan.is_measured(entry) and "evaluation NOT measured" in entry["source"]
@@ -247,7 +247,7 @@ def test_readme_tables_are_the_recorded_results():
 def test_plan_from_bench_floor_and_deepspeed_note(train_json, tmp_path):
     """The per-step floor comes from the measured update time; a model the grid trains under DeepSpeed says the
     figure was measured without it; a result without the update timing stays "partly measured"."""
-    from xstilts import plan
+    from xstilts.study import plan
 
     entry = plan.from_bench("tiny-4l-h128", train_json, None)
     kit = next(r for r in json.loads(train_json.read_text())["results"] if r["setting"] == "kit")

@@ -12,8 +12,8 @@ import pytest
 from huggingface_hub import constants, metadata_load
 
 from conftest import HUB, run_script
-from xstilts import hub
-from xstilts.modeling import read_meta
+from xstilts.run import hub
+from xstilts.training.modeling import read_meta
 
 REPO = "me/tiny-mnli-xstilts"
 SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -231,7 +231,7 @@ def test_a_hub_id_is_loaded_from_the_cache_offline_and_recorded(tiny, hub_cache,
 
 
 def test_a_hub_id_pinned_to_a_commit(tiny, hub_cache):
-    from xstilts.models import resolve_model
+    from xstilts.run.models import resolve_model
 
     path, meta = hub.intermediate_checkpoint(f"{REPO}@{SHA}", resolve_model(str(tiny)))
     assert Path(path) == hub_cache and meta["hub"] == {"repo_id": REPO, "revision": SHA, "commit": SHA}
@@ -253,7 +253,7 @@ def test_a_hub_checkpoint_gets_the_checks_of_a_local_one(tiny_models, hub_cache,
     assert f"(Hub commit {SHA})" in capsys.readouterr().err  # the local checks: num_hidden_layers differs
 
     from xstilts.errors import UsageError
-    from xstilts.models import ModelEntry
+    from xstilts.run.models import ModelEntry
 
     meta = read_meta(str(hub_cache))
     meta["model"] = {"name": "xlmr-base", "path_or_id": "FacebookAI/xlm-roberta-base"}

@@ -96,7 +96,7 @@ def test_entry_points_resolve_to_main_functions():
 def test_the_version_is_in_provenance():
     import xstilts
     from xstilts import paths
-    from xstilts.results import provenance
+    from xstilts.provenance import provenance
 
     assert not paths.INSTALLED and paths.KIT_ROOT == ROOT  # a checkout: configs/ and ds_configs/ of the repo
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "xstilts.__version__"}
@@ -106,7 +106,7 @@ def test_the_version_is_in_provenance():
 def test_an_installed_copy_takes_its_commit_from_pips_record(monkeypatch):
     from importlib import metadata
 
-    from xstilts import install
+    from xstilts import provenance as install
 
     class Dist:
         def __init__(self, text):
@@ -162,13 +162,14 @@ def test_a_non_editable_install_finds_its_configs_and_runs_from_elsewhere(instal
     code = f"""
 import json, sys
 from pathlib import Path
-from xstilts import paths, results
-from xstilts.cli import available_presets, resolve_deepspeed_path
-from xstilts.models import registry
+from xstilts import paths
+from xstilts.run.deepspeed import resolve_deepspeed_path
+from xstilts.run.models import registry
+from xstilts.run.presets import available_presets
 assert paths.INSTALLED and paths.KIT_ROOT == Path({str(installed)!r}).resolve() / "xstilts" / "_kit", paths.KIT_ROOT
 assert "xlmr-large" in registry() and {{"tiny", "xtreme", "phang2020"}} <= set(available_presets())
 assert resolve_deepspeed_path("ds_configs/zero2.json") == paths.KIT_ROOT / "ds_configs" / "zero2.json"
-from xstilts.retrieval_data import CHECKSUMS_FILE
+from xstilts.prepare.downloads import CHECKSUMS_FILE
 assert CHECKSUMS_FILE.is_file(), CHECKSUMS_FILE
 import run_intermediate
 rc = run_intermediate.main(["--model", {str(tiny)!r}, "--task", "mnli", "--preset", "tiny", "--data_root",

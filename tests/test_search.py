@@ -1,4 +1,4 @@
-"""Exact search backends (xstilts.search): the chunked torch path run on the CPU against faiss.IndexFlatIP.
+"""Exact search backends (xstilts.retrieval.search): the chunked torch path run on the CPU against faiss.IndexFlatIP.
 
 Same neighbours except among exactly tied scores (the test data has ties on purpose: duplicated database rows and
 vectors of small integers, whose inner products are exact in float32), same mined BUCC pairs and F1 on the
@@ -15,11 +15,12 @@ import pytest
 import torch
 
 from conftest import HUB, run_script
-from xstilts import bucc, bucc_data, retrieval, search
 from xstilts.errors import UsageError
 from xstilts.formats import dual_encoder as de
-from xstilts.registry import get_task
-from xstilts.search import Search, faiss_topk, plan_chunks, resolve, torch_topk
+from xstilts.prepare import bucc as bucc_data
+from xstilts.run.args import get_task
+from xstilts.retrieval import bucc, search, tatoeba
+from xstilts.retrieval.search import Search, faiss_topk, plan_chunks, resolve, torch_topk
 
 EPS = 1e-5  # float32 rounding of a dot product of unit vectors in a few hundred dimensions (sums differ in order)
 BF16_TOL = 2.0**-8  # bf16 keeps 8 significant bits: |cos_bf16 - cos| <= 2 * 2^-9 * sum|q_i d_i| <= 2^-8
@@ -194,8 +195,8 @@ def test_tatoeba_accuracy_and_predictions_equal():
     rng = np.random.default_rng(4)
     en = _unit(rng.standard_normal((3, 50, 32)).reshape(-1, 32)).reshape(3, 50, 32)
     src = _unit((en + 0.3 * rng.standard_normal(en.shape)).reshape(-1, 32)).reshape(3, 50, 32)
-    rows_f = retrieval.tatoeba_all_layers(src, en, search=resolve("faiss"))
-    rows_t = retrieval.tatoeba_all_layers(src, en, search=Search("torch", "cpu", memory_bytes=3000))
+    rows_f = tatoeba.tatoeba_all_layers(src, en, search=resolve("faiss"))
+    rows_t = tatoeba.tatoeba_all_layers(src, en, search=Search("torch", "cpu", memory_bytes=3000))
     assert 0.5 < rows_f[0]["accuracy"] < 1.0  # not trivial
     for f, t in zip(rows_f, rows_t):
         assert {k: v for k, v in f.items() if k != "predictions"} == {k: v for k, v in t.items() if k != "predictions"}

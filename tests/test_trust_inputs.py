@@ -17,10 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from conftest import HUB, run_script
-from xstilts import data as data_lib
+from xstilts.formats import pair_classification as PCF
 from xstilts.errors import UsageError
 from xstilts.formats import get_format
-from xstilts.registry import TASKS, get_task, parse_languages
+from xstilts.run.args import get_task, parse_languages
+from xstilts.tasks import TASKS
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -33,7 +34,7 @@ def copy_repo(tmp_path: Path, repo: str = "google/xtreme") -> Path:
 
 
 def data_file(root: Path, repo: str, config: str, split: str) -> Path:
-    """The one parquet file of a fixture split (the layout xstilts.hubmirror writes)."""
+    """The one parquet file of a fixture split (the layout xstilts.data.mirror writes)."""
     f = root / repo / config / f"{split}-00000-of-00001.parquet"
     assert f.is_file(), f
     return f
@@ -79,7 +80,7 @@ PAWSX = get_task("pawsx")
 
 
 def load_pawsx_de(root: Path):
-    return data_lib.load_pair_classification(PAWSX, PAWSX.test, root, ["de"])
+    return PCF.load(PAWSX, PAWSX.test, root, ["de"])
 
 
 def test_a_second_mirror_with_other_labels_is_read_not_the_cached_first(tmp_path):
@@ -101,7 +102,7 @@ def test_a_file_changed_in_place_is_seen_even_with_its_old_mtime(tmp_path):
 
 
 def test_an_unchanged_mirror_reuses_the_cache_and_featurized_caches_follow_the_data(tmp_path, tiny):
-    from xstilts.modeling import load_tokenizer
+    from xstilts.training.modeling import load_tokenizer
 
     fmt, tok = get_format("pair_classification"), load_tokenizer(str(tiny))
     root = copy_repo(tmp_path)
@@ -198,7 +199,7 @@ def test_a_requested_language_without_rows_is_named(tmp_path):
     rewrite(data_file(root, "google/xtreme", "XNLI", "test"), relabel)
     xnli = get_task("xnli")
     with pytest.raises(UsageError, match=r"task xnli: no rows for language\(s\) de in google/xtreme/XNLI\[test\]"):
-        data_lib.load_pair_classification(xnli, xnli.test, root, ["de", "en"])
+        PCF.load(xnli, xnli.test, root, ["de", "en"])
 
 
 def test_a_corrupt_mirror_is_refused_by_the_script_before_any_model_loads(tmp_path, model_dir, capsys):
@@ -238,7 +239,7 @@ def make_checkpoint(path: Path, model_dir: Path) -> Path:
 
 
 def test_a_truncated_checkpoint_weights_file_is_named(tmp_path, model_dir, capsys):
-    from xstilts.modeling import check_intermediate_checkpoint
+    from xstilts.training.modeling import check_intermediate_checkpoint
 
     ckpt = make_checkpoint(tmp_path / "ckpt", model_dir)
     assert check_intermediate_checkpoint(str(ckpt))["finished"]  # whole: accepted
@@ -253,7 +254,7 @@ def test_a_truncated_checkpoint_weights_file_is_named(tmp_path, model_dir, capsy
 
 
 def test_a_sharded_checkpoint_missing_a_shard_is_named(tmp_path, model_dir):
-    from xstilts.modeling import check_intermediate_checkpoint
+    from xstilts.training.modeling import check_intermediate_checkpoint
 
     ckpt = make_checkpoint(tmp_path / "ckpt", model_dir)
     (ckpt / "model.safetensors").rename(ckpt / "model-00001-of-00002.safetensors")
@@ -329,13 +330,13 @@ def test_bad_numbers_are_refused_before_any_work(flags, message, model_dir, tmp_
 
 
 def test_a_bad_value_from_a_preset_names_the_preset(model_dir, tmp_path, monkeypatch, capsys):
-    from xstilts import cli
+    from xstilts.run import presets as preset_files
 
     presets = tmp_path / "presets"
     presets.mkdir()
     (presets / "broken.json").write_text(json.dumps({"name": "broken", "defaults": {"learning_rate": -0.001},
                                                      "tasks": {"pawsx": {"num_train_epochs": 1}}}))
-    monkeypatch.setattr(cli, "PRESETS", presets)
+    monkeypatch.setattr(preset_files, "PRESETS", presets)
     rc = run_script("run_target", [a if a != "tiny" else "broken" for a in target_argv(model_dir, tmp_path)])
     assert rc == 2
     assert "error: --learning_rate -0.001 (from preset 'broken'): expected a learning rate > 0" in capsys.readouterr().err
@@ -345,7 +346,7 @@ def test_max_steps_alone_may_replace_epochs():
     """--num_train_epochs 0 is fine when --max_steps N >= 1 sets the length (Trainer: max_steps wins)."""
     from types import SimpleNamespace
 
-    from xstilts.cli import check_values
+    from xstilts.run.args import check_values
 
     data = SimpleNamespace(max_train_samples=None, max_eval_samples=None, max_seq_length=64)
     kit = SimpleNamespace(effective_train_batch_size=16, eval_steps_or_epoch="epoch")
@@ -369,8 +370,8 @@ def test_repeated_languages_are_stored_once():
     ("run_retrieval", "retrieval", ["tatoeba", "bucc2018", "xlmr-large"]),
 ])
 def test_help_lists_the_phase_tasks_models_and_presets(script, phase, must, capsys):
-    from xstilts.cli import available_presets
-    from xstilts.models import registry
+    from xstilts.run.presets import available_presets
+    from xstilts.run.models import registry
 
     assert run_script(script, ["--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HUB, ROOT, run_script
-from xstilts.results import read_results
+from xstilts.run.results import read_results
 
 XNLI = ["--task", "xnli", "--languages", "en,de", "--preset", "tiny", "--data_root", str(HUB),
         "--max_train_samples", "96", "--num_train_epochs", "2", "--eval_steps_or_epoch", "4",
@@ -47,12 +47,10 @@ def stop_at(monkeypatch):
     ``"ctrl-c"`` raises KeyboardInterrupt after checkpoint-``step``."""
     from transformers import TrainerCallback
 
-    from xstilts import training
+    from xstilts.training.trainer import Preemption, preemption_callback_class
 
     def arm(step: int, how: str = "kill"):
-        original = training._preemption_callback
-
-        class Stop(type(original())):
+        class Stop(preemption_callback_class()):
             def on_step_begin(self, args, state, control, **kwargs):
                 if how == "sigterm" and state.global_step == step - 1:
                     os.kill(os.getpid(), signal.SIGTERM)
@@ -64,7 +62,7 @@ def stop_at(monkeypatch):
                     raise KeyboardInterrupt()
 
         assert issubclass(Stop, TrainerCallback)
-        monkeypatch.setattr(training, "_preemption_callback", lambda: Stop())
+        monkeypatch.setattr(Preemption, "callback", lambda self: Stop(self))
 
     yield arm
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -123,8 +121,6 @@ def test_kill_mid_epoch_then_resume_in_a_moved_directory_gives_the_same_result(t
 def test_sigterm_mid_epoch_qa_resumes_to_the_same_selection(tiny, tmp_path, stop_at):
     """xquad: SIGTERM at step 7 (not an evaluation step; epoch 2 of 2, step 2 of 5) -> checkpoint-7, exit 143;
     the re-run reports what an uninterrupted run reports."""
-    from xstilts import training
-
     ref = tmp_path / "ref"
     assert _target(tiny, ref, XQUAD) == 0
     reference = read_results(ref / "results.json")
@@ -135,7 +131,6 @@ def test_sigterm_mid_epoch_qa_resumes_to_the_same_selection(tiny, tmp_path, stop
     assert _target(tiny, out, XQUAD) == 143
     assert (out / "trainer" / "checkpoint-7").is_dir() and not (out / "results.json").exists()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    training._PREEMPTION["requested"] = False  # as in the fresh process of a real re-run
     assert _target(tiny, out, XQUAD) == 0
     r = read_results(out / "results.json")
     assert r["timing"]["resumed_from"].endswith("checkpoint-7")
@@ -146,7 +141,7 @@ def test_multitask_kill_mid_epoch_resumes_exactly_with_the_mixture_record(tiny, 
     """Multi-task phase 2 (MixtureBatchSampler): killed after checkpoint-9 (epoch 2 of 2); the resumed run's
     dev metrics, selection and batches drawn per task equal the uninterrupted run's (the count used to restart
     at 0 on resume)."""
-    from xstilts.modeling import read_meta
+    from xstilts.training.modeling import read_meta
 
     ref = tmp_path / "ref"
     assert run_script("run_intermediate", ["--model", str(tiny), *MULTITASK, "--output_dir", str(ref)]) == 0
@@ -174,8 +169,8 @@ def test_resumed_epoch_reaches_every_sampler_under_the_multi_process_wrappers():
     from accelerate.data_loader import BatchSamplerShard, SkipBatchSampler
     from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
-    from xstilts.multitask import MixtureBatchSampler
-    from xstilts.training import _length_grouped_sampler_class, _set_epoch_everywhere
+    from xstilts.training.multitask import MixtureBatchSampler
+    from xstilts.training.trainer import _length_grouped_sampler_class, _set_epoch_everywhere
 
     mixture = MixtureBatchSampler([10, 6], [0.5, 0.5], batch_size=2, num_batches=8, seed=1)
     loader = DataLoader(list(range(16)), batch_sampler=SkipBatchSampler(BatchSamplerShard(mixture, 2, 0), 1))
@@ -225,7 +220,7 @@ def test_full_disk_during_a_save_is_one_clear_error_and_the_checkpoint_is_recogn
     checkpoint-8 has no completion marker; the re-run resumes from checkpoint-4 to the uninterrupted result."""
     import transformers
 
-    from xstilts.training import checkpoint_is_complete
+    from xstilts.training.trainer import checkpoint_is_complete
 
     out = tmp_path / "cell"
     real = transformers.Trainer._save_optimizer_and_scheduler
@@ -373,7 +368,7 @@ _RACE = """
 import sys, time
 from pathlib import Path
 from xstilts.errors import UsageError
-from xstilts.rundir import acquire, release
+from xstilts.run.rundir import acquire, release
 try:
     lock = acquire(Path(sys.argv[1]))
 except UsageError:
@@ -422,7 +417,7 @@ def test_interrupted_overwrite_never_leaves_the_old_result_as_the_new_one(tiny, 
 
 
 def test_a_result_counts_as_finished_only_with_the_settings_of_its_directory(tmp_path):
-    from xstilts.results import is_finished
+    from xstilts.run.results import is_finished
 
     assert not is_finished(tmp_path)
     result = {"schema_version": 1, "kind": "target", "model": {"name": "m", "path_or_id": "m", "n_params": 1},
@@ -437,7 +432,7 @@ def test_a_result_counts_as_finished_only_with_the_settings_of_its_directory(tmp
 
 
 def test_interrupted_overwrite_of_a_phase2_checkpoint(tiny, tmp_path, stop_at):
-    from xstilts.modeling import read_meta
+    from xstilts.training.modeling import read_meta
 
     out = tmp_path / "ckpt"
     common = ["--model", str(tiny), "--task", "mnli", "--preset", "tiny", "--data_root", str(HUB), "--max_steps",
@@ -466,19 +461,19 @@ def test_interrupted_overwrite_of_a_phase2_checkpoint(tiny, tmp_path, stop_at):
 
 
 def test_multitask_and_retrieval_starts_supersede_too(tiny, tmp_path, monkeypatch):
-    """Multi-task phase 2 has its own start (multitask.begin) and run_retrieval its own: both move the old
-    result aside as soon as an --overwrite run starts."""
+    """Multi-task phase 2 (start.begin_multitask) and run_retrieval (start.begin_retrieval) start their own way
+    too: both move the old result aside as soon as an --overwrite run starts."""
     import run_retrieval
 
-    from xstilts import multitask
+    from xstilts.run.start import begin_multitask
 
     ckpt = tmp_path / "mt"
     ckpt.mkdir()
     (ckpt / "xstilts_meta.json").write_text(json.dumps({"finished": True, "task": "mnli+qqp"}))
-    mt = multitask.begin(["--model", str(tiny), *MULTITASK, "--output_dir", str(ckpt), "--overwrite"])
+    mt = begin_multitask(["--model", str(tiny), *MULTITASK, "--output_dir", str(ckpt), "--overwrite"])
     assert not mt.run.skip and not (ckpt / "xstilts_meta.json").exists()
     assert len(list((ckpt / "superseded").glob("*/xstilts_meta.superseded.json"))) == 1
-    from xstilts.rundir import release_all
+    from xstilts.run.rundir import release_all
 
     release_all()  # begin() alone: the script wrapper would release the lock
 
@@ -499,8 +494,8 @@ def test_multitask_and_retrieval_starts_supersede_too(tiny, tmp_path, monkeypatc
 
 # ================================================================ 4. no result from an untrained head
 def test_results_and_phase2_meta_with_an_empty_selection_are_never_written(tmp_path):
-    from xstilts.pipeline import write_phase2_meta
-    from xstilts.results import UntrainedResultError, write_results
+    from xstilts.run.record import write_phase2_meta
+    from xstilts.run.results import UntrainedResultError, write_results
 
     result = {"schema_version": 1, "kind": "target", "model": {"name": "m", "path_or_id": "m", "n_params": 1},
               "target_task": "xnli", "intermediate_task": None, "seed": 1, "metric": "accuracy",
@@ -537,7 +532,7 @@ def test_refused_run_does_not_claim_to_skip_and_names_only_the_differing_setting
 
 
 def test_settings_diff_names_nested_keys():
-    from xstilts.rundir import settings_diff
+    from xstilts.run.rundir import settings_diff
 
     old = {"seed": 1, "hyperparameters": {"learning_rate": 0.001, "bf16": False}, "languages": ["en", "de"]}
     new = {"seed": 1, "hyperparameters": {"learning_rate": 0.002, "bf16": False, "optim": "adamw"},
@@ -548,7 +543,7 @@ def test_settings_diff_names_nested_keys():
 
 
 def test_outputs_respect_the_umask(tmp_path):
-    from xstilts.results import atomic_write_json
+    from xstilts.run.results import atomic_write_json
 
     old = os.umask(0o002)
     try:
@@ -575,7 +570,7 @@ def test_corrupted_settings_file_is_a_clear_error_naming_it(tiny, tmp_path, caps
 def test_report_shows_resumed_runs_and_their_warnings(tmp_path):
     from test_report import write_tree
 
-    from xstilts.report import build_report
+    from xstilts.study.report import build_report
 
     root = write_tree(tmp_path / "results")
     cell = root / "tiny-2l-h64" / "mnli" / "xnli" / "seed2" / "results.json"

@@ -13,3 +13,13 @@ INSTALLED = (PACKAGE_DIR / "_kit").is_dir()  # only a built wheel has it; a chec
 KIT_ROOT = PACKAGE_DIR / "_kit" if INSTALLED else PACKAGE_DIR.parent
 CONFIGS = KIT_ROOT / "configs"
 PRESETS = CONFIGS / "presets"
+KIT_DATA = KIT_ROOT / "data"  # where make targets write prepared data when no DATA_DIR / --data_root is given
+
+
+def kit_relative(path: str | Path) -> str:
+    """``path`` relative to the kit root when it lies inside it (stable across checkouts), else absolute."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(KIT_ROOT))
+    except ValueError:
+        return str(p)
