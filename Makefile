@@ -2,6 +2,8 @@
 #
 #   make demo      set up, synthetic world + 3 tiny models + demo grid offline -> results/demo-synthetic/report.md
 #   make test      set up and run the test suite (offline)
+#   make venv [LOCKED=0]   set up .venv from the lock requirements.txt (LOCKED=0: pyproject.toml's ranges)
+#   make lock [UPGRADE=1]  recompile the lock from pyproject.toml
 #   make plan  MODELS="xlmr-base xlmr-large" [INTERMEDIATE=... TARGETS=... SEEDS=...]   cells + GPU-hour estimate
 #   make grid  MODELS="xlmr-base xlmr-large" INTERMEDIATE="none mnli all" TARGETS="xnli udpos tatoeba" SEEDS="1 2 3"
 #   make -n grid   show the exact commands;   make slurm ...   the same grid as SLURM array jobs (docs/cluster.md)
@@ -22,18 +24,31 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-# On a GPU cluster override with your CUDA build, e.g. TORCH="torch==2.13.0 --index-url <your index>"
-TORCH ?= torch==2.13.0
+# LOCKED=1 (default): install requirements.txt, the exact hashed lock of what CI tests (CPU torch included);
+# LOCKED=0: the ranges of pyproject.toml instead (the newest versions that fit)
+LOCKED ?= 1
+# a torch installed before everything else. Locked: none (the lock's CPU torch); on a GPU cluster your CUDA build
+# of the locked version, e.g. TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128", which the
+# lock's torch==2.13.0 pin then keeps (README: Installing on a GPU cluster). LOCKED=0: torch==2.13.0 by default.
+TORCH ?= $(if $(filter 1,$(LOCKED)),,torch==2.13.0)
 STAMP := $(VENV)/.installed
+# sdist-only dependencies: built after everything else is installed (DeepSpeed's build imports torch)
+LOCK_SDISTS := deepspeed seqeval
 
 OFFLINE := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+comma := ,
+
+# Generated from the package (`make tasks-mk`; never edited by hand): the task, benchmark and language lists
+# (mk/tasks.mk, from xstilts/tasks) and the results path scheme (mk/layout.mk, from xstilts/run/layout.py).
+GENERATED_MK := mk/tasks.mk mk/layout.mk
+include $(GENERATED_MK)
 
 # ---------------------------------------------------------------- grid settings (override on the command line)
 # Defaults: the study at two sizes. The intermediate tasks of Phang et al. 2020 (CCG needs CCGbank, LDC2005T13:
 # `make data-ccg CCGBANK=...` -> $(CCG_DIR)) plus their multi-task mix, every XTREME and XTREME-R target task.
 MODELS ?= xlmr-base xlmr-large
-INTERMEDIATE ?= none anli_plus mnli qqp squad_v1 squad_v2 hellaswag ccg cosmosqa csqa all
-TARGETS ?= xnli pawsx udpos panx xquad mlqa tydiqa xcopa lareqa mewslix bucc2018 tatoeba
+INTERMEDIATE ?= $(BASELINE) $(STUDY_INTERMEDIATE) $(MIXTURE_ALL)
+TARGETS ?= $(STUDY_TARGETS)
 SEEDS ?= 1
 CCG_DIR ?= data/ccg
 PRESET ?= xtreme
@@ -54,8 +69,6 @@ LAUNCH ?= $(PY)
 # a configs/models.json entry); results and checkpoints are filed under the name
 model_arg = $(or $(MODEL_DIR_$(1)),$(1))
 
-RETRIEVAL_TASKS := tatoeba bucc2018
-
 # ---------------------------------------------------------------- demo settings
 # `make demo`: the synthetic world (mk/synthetic.mk, docs/synthetic.md) on three sizes pre-trained on it.
 # Largest first: `make -j2` then starts the longest chain (its pre-training) first.
@@ -75,22 +88,54 @@ FIXTURES := tests/fixtures/hub
 FIXTURE_DEMO_RESULTS := results/demo-fixtures
 FIXTURE_DEMO_CKPTS := checkpoints/demo-fixtures
 
-.PHONY: help venv tiny-models fixture-models synthetic-data demo demo-fixtures demo-fixtures-grid grid report test \
-	clean-demo fixtures
+.PHONY: help venv lock tiny-models fixture-models synthetic-data demo demo-fixtures demo-fixtures-grid grid report test \
+	clean-demo fixtures tasks-mk
 
 help:
-	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------- environment
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -U pip setuptools wheel "setuptools_scm<9"
-	$(PIP) install -q $(TORCH)
-	# --no-build-isolation: DeepSpeed ships only an sdist whose build imports the installed torch
-	$(PIP) install -q --no-build-isolation -r requirements.txt
+	$(if $(TORCH),$(PIP) install -q $(TORCH))
+ifeq ($(LOCKED),1)
+	# the lock: every wheel first (torch, the build tools), then the sdists, built against them (no build isolation)
+	$(PYTHON) -m xstilts.lockfile without $(LOCK_SDISTS) < requirements.txt > $(VENV)/lock-wheels.txt
+	$(PIP) install -q --require-hashes -r $(VENV)/lock-wheels.txt
+	$(PIP) install -q --require-hashes --no-build-isolation -r requirements.txt
+else
+	$(PIP) install -q -U pip
+	$(PIP) install -q --group build-tools
+	$(PIP) install -q --no-build-isolation -e ".[test]"
+endif
+	# the kit itself, editable: the xstilts-* commands and its version
+	$(PIP) install -q --no-deps --no-build-isolation -e .
 	touch $@
+
+# ---------------------------------------------------------------- the lock: make lock [UPGRADE=1]
+# Recompiles requirements.txt from pyproject.toml with uv (in its own venv, LOCK_VENV): exact pins + hashes for
+# CPython 3.11 on Linux x86-64, torch LOCK_TORCH (CPU build) from LOCK_TORCH_FROM (this machine's wheel folder;
+# elsewhere e.g. LOCK_TORCH_FROM="--torch-backend cpu"). Pins still inside their ranges are kept; UPGRADE=1 takes
+# the newest versions that fit. tests/test_package.py fails when the lock and pyproject.toml drift apart.
+LOCK_VENV ?= .venv-lock
+UV_VERSION ?= 0.13.9
+LOCK_TORCH ?= torch==2.13.0+cpu
+LOCK_TORCH_FROM ?= --find-links /opt/wheels
+LOCK_COMPILE = uv pip compile pyproject.toml --extra test --group build-tools --generate-hashes \
+  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --constraint $(LOCK_VENV)/torch.txt $(LOCK_TORCH_FROM)
+LOCK_RECORD = make lock: uv $(UV_VERSION), $(LOCK_COMPILE) ($(LOCK_VENV)/torch.txt: $(LOCK_TORCH))
+
+lock:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q uv==$(UV_VERSION)
+	echo "$(LOCK_TORCH)" > $(LOCK_VENV)/torch.txt
+	cp requirements.txt $(LOCK_VENV)/compiled.txt  # its pins are uv's preferences (kept unless UPGRADE=1)
+	$(LOCK_VENV)/bin/$(LOCK_COMPILE) $(if $(filter 1,$(UPGRADE)),--upgrade) --no-header -o $(LOCK_VENV)/compiled.txt
+	$(PYTHON) -m xstilts.lockfile finish --compile_command "$(LOCK_RECORD)" \
+	  < $(LOCK_VENV)/compiled.txt > $(LOCK_VENV)/requirements.txt
+	mv $(LOCK_VENV)/requirements.txt requirements.txt
 
 # ---------------------------------------------------------------- tiny embedded models (one shared tokenizer)
 # synth-*: the demo models, MLM on the synthetic corpus (rules in mk/synthetic.mk), DEMO_JOBS sizes at a time
@@ -108,35 +153,38 @@ $(FIXTURE_MODELS) &: tests/fixtures/corpus.txt xstilts/tiny.py | $(STAMP)
 fixtures: | $(STAMP)
 	$(OFFLINE) $(PY) tests/fixtures/build_fixtures.py
 
-# ---------------------------------------------------------------- the grid (file targets)
-# $(1)=model $(2)=intermediate task
-# multi-task intermediates in the grid: INTERMEDIATE="mnli+qqp all" -> --tasks mnli,qqp / --tasks all
-comma := ,
-task_arg = $(if $(or $(findstring +,$(1)),$(filter all,$(1))),--tasks $(subst +,$(comma),$(1)),--task $(1))
-# CCG (alone, in a "+" mix, or in "all") reads CCGbank from $(CCG_DIR)
-ccg_arg = $(if $(or $(filter ccg all,$(1)),$(filter ccg,$(subst +, ,$(1)))),--ccg_dir $(CCG_DIR))
+tasks-mk: | $(STAMP)
+	$(PY) -m xstilts.tasks mk > mk/tasks.mk.tmp && mv mk/tasks.mk.tmp mk/tasks.mk
+	$(PY) -m xstilts.run.layout mk > mk/layout.mk.tmp && mv mk/layout.mk.tmp mk/layout.mk
 
+# ---------------------------------------------------------------- the grid (file targets)
+# Paths: cell_path / ckpt_meta (mk/layout.mk). Multi-task intermediates in the grid: INTERMEDIATE="mnli+qqp all"
+# -> --tasks mnli,qqp / --tasks all (task_arg, mk/layout.mk).
+# CCG (alone, in a "+" mix, or in "all") reads CCGbank from $(CCG_DIR)
+ccg_arg = $(if $(or $(filter ccg $(MIXTURE_ALL),$(1)),$(filter ccg,$(subst +, ,$(1)))),--ccg_dir $(CCG_DIR))
+
+# $(1)=model $(2)=intermediate task
 define intermediate_rule
-$(CKPTS)/$(1)/$(2)/xstilts_meta.json: | $(STAMP)
+$(call ckpt_meta,$(CKPTS),$(1),$(2)): | $(STAMP)
 	$(RUN_ENV) $(LAUNCH) run_intermediate.py --model $(call model_arg,$(1)) $(call task_arg,$(2)) $(call ccg_arg,$(2)) --preset $(PRESET) --seed 1 \
 	  --output_dir $$(@D) $(DATA_ARGS) $(TRAIN_ARGS)
 endef
 
 # $(1)=model $(2)=intermediate|none $(3)=target $(4)=seed
 define cell_rule
-$(RESULTS)/$(1)/$(2)/$(3)/seed$(4)/results.json: $(if $(filter none,$(2)),,$(CKPTS)/$(1)/$(2)/xstilts_meta.json) | $(STAMP)
+$(call cell_path,$(RESULTS),$(1),$(2),$(3),$(4)): $(if $(filter $(BASELINE),$(2)),,$(call ckpt_meta,$(CKPTS),$(1),$(2))) | $(STAMP)
 	$(RUN_ENV) $(if $(filter $(3),$(RETRIEVAL_TASKS)),$(PY) run_retrieval.py,$(LAUNCH) run_target.py --preset $(PRESET) $(TRAIN_ARGS)) \
 	  --model $(call model_arg,$(1)) --task $(3) --seed $(4) --output_dir $$(@D) \
-	  $(if $(filter none,$(2)),,--intermediate_checkpoint $(CKPTS)/$(1)/$(2)) --write_labels $$(@D)/labels \
-	  $(DATA_ARGS) $(EVAL_ARGS)
+	  $(if $(filter $(BASELINE),$(2)),,--intermediate_checkpoint $(call ckpt_dir,$(CKPTS),$(1),$(2))) \
+	  --write_labels $$(@D)/$(LABELS_DIR) $(DATA_ARGS) $(EVAL_ARGS)
 endef
 
-$(foreach m,$(MODELS),$(foreach i,$(filter-out none,$(INTERMEDIATE)),$(eval $(call intermediate_rule,$(m),$(i)))))
+$(foreach m,$(MODELS),$(foreach i,$(filter-out $(BASELINE),$(INTERMEDIATE)),$(eval $(call intermediate_rule,$(m),$(i)))))
 $(foreach m,$(MODELS),$(foreach i,$(INTERMEDIATE),$(foreach t,$(TARGETS),$(foreach s,$(SEEDS),\
   $(eval $(call cell_rule,$(m),$(i),$(t),$(s)))))))
 
 CELLS := $(foreach m,$(MODELS),$(foreach i,$(INTERMEDIATE),$(foreach t,$(TARGETS),$(foreach s,$(SEEDS),\
-  $(RESULTS)/$(m)/$(i)/$(t)/seed$(s)/results.json))))
+  $(call cell_path,$(RESULTS),$(m),$(i),$(t),$(s))))))
 
 grid: $(CELLS)
 
@@ -178,4 +226,4 @@ test: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest -q tests
 
 # ---------------------------------------------------------------- more targets, one file per topic (mk/*.mk)
--include $(sort $(wildcard mk/*.mk))
+-include $(filter-out $(GENERATED_MK),$(sort $(wildcard mk/*.mk)))

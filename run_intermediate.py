@@ -7,7 +7,7 @@ retrieval start from this encoder with fresh heads.
     python run_intermediate.py --model xlmr-large --task mnli --preset phang2020
     python run_intermediate.py --model tiny-2l-h64 --task mnli --preset tiny --data_root tests/fixtures/hub
 
-Multi-task (one shared encoder, one head per task, one encoder-only checkpoint; see xstilts/multitask.py):
+Multi-task (one shared encoder, one head per task, one encoder-only checkpoint; see xstilts/training/multitask.py):
 
     python run_intermediate.py --model xlmr-large --tasks mnli,qqp,squad_v1 --preset phang2020
     python run_intermediate.py --model xlmr-large --tasks all --preset phang2020 --mixture_cap 100000
@@ -19,45 +19,47 @@ import time
 
 from transformers import set_seed
 
-from xstilts import multitask
-from xstilts.cli import hyperparameters
-from xstilts.errors import exits_on_usage_error
-from xstilts.formats import get_format
-from xstilts.modeling import META_FILE, load_for_task, load_tokenizer, save_encoder_only
-from xstilts.multitask import gathered_parameters
-from xstilts.pipeline import begin_training_run
-from xstilts.results import atomic_write_json, provenance
-from xstilts.training import build_trainer, cleanup, train
+from xstilts.errors import UsageError
+from xstilts.provenance import provenance
+from xstilts.run import layout
+from xstilts.run.hub import push_finished
+from xstilts.run.args import requested as multitask_requested
+from xstilts.run.record import describe, hyperparameters, write_phase2_meta
+from xstilts.run.results import check_selection
+from xstilts.run.start import begin, begin_multitask, script_main
+from xstilts.training.modeling import load_for_task, load_tokenizer, save_encoder_only
+from xstilts.training.multitask import SELECTION_METRIC, build_model, gathered_parameters, mixture_trainer
+from xstilts.training.trainer import build_trainer, cleanup, train
 
 logger = logging.getLogger("run_intermediate")
 
 
-@exits_on_usage_error
+@script_main
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    if multitask.requested(argv):
-        return multitask.main(argv)
-    tr = begin_training_run("intermediate", argv)
+    if multitask_requested(argv):
+        return train_mixture(argv)
+    tr = begin("intermediate", argv)
     if tr.run.skip:
-        return 0
+        return push_finished(tr.push, tr.run.output_dir)
     run, data_args, kit_args, training_args, preset = tr.run, tr.data_args, tr.kit_args, tr.training_args, tr.preset
-    task, fmt = run.task, get_format(run.task.format)
+    task, fmt, metric = run.task, run.format, run.task.metric
     logger.info("phase 2: %s on %s -> %s (preset %s)", run.model.name, task.name, run.output_dir, preset["name"])
     t0 = time.time()
     set_seed(training_args.seed)
 
     # data (English train + English dev for checkpoint selection)
     tokenizer = load_tokenizer(run.init_path)
-    train_ex = fmt.load(task, task.train, run.data_root, max_samples=data_args.max_train_samples)
-    dev_ex = fmt.load(task, task.dev, run.data_root, max_samples=data_args.max_eval_samples)
+    train_ex = fmt.load(task, task.train, run.data, max_samples=data_args.max_train_samples)
+    dev_ex = fmt.load(task, task.dev, run.data, max_samples=data_args.max_eval_samples)
     train_ds = fmt.featurize(train_ex, tokenizer, data_args.max_seq_length, task, train=True)
     dev_ds = fmt.featurize(dev_ex, tokenizer, data_args.max_seq_length, task, train=False)
 
     model, handoff = load_for_task(fmt.model_class(), run.init_path, **fmt.model_kwargs(task))
     trainer = build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args,
-                            compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=task.metric,
-                            collator=fmt.collator(tokenizer), output_dir=run.output_dir)
-    train_metrics = train(trainer, run.output_dir)
+                            compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=metric,
+                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption)
+    train_metrics = train(trainer, run.output_dir, run.preemption)
     dev = trainer.evaluate(dev_ds)  # the selected (best) model on English dev
 
     meta = {
@@ -66,27 +68,119 @@ def main(argv=None):
         "tasks": [task.name],
         "model": {"name": run.model.name, "path_or_id": run.model.path_or_id},
         "seed": training_args.seed,
-        "dev_metric": {task.metric: dev[f"eval_{task.metric}"], "split": task.dev.split, "n": len(dev_ex)},
+        "dev_metric": {metric: dev[f"eval_{metric}"], "split": task.dev.split, "n": len(dev_ex)},
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
+        "data_order": train_metrics["data_order"],
+        "resume": train_metrics["resume"],
+        "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
         "preset": preset,
-        "hyperparameters": hyperparameters(training_args, data_args, kit_args),
+        "hyperparameters": hyperparameters(training_args, data_args, kit_args, fmt),
+        "format_settings": fmt.settings(task),
         "handoff_in": handoff,
-        "data": {"train": task.train.describe(), "dev": task.dev.describe(), "n_train": len(train_ex)},
+        "data": {"train": describe(run.data, fmt, task.train), "dev": describe(run.data, fmt, task.dev),
+                 "n_train": len(train_ex)},
+        "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub
         "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
         "provenance": provenance(),
     }
+    save(trainer, trainer.model, tokenizer, run.output_dir, meta, kit_args.keep_checkpoints)
+    logger.info("phase 2 done: English dev %s = %.4f; encoder saved to %s", metric, meta["dev_metric"][metric],
+                run.output_dir)
+    return push_finished(tr.push, run.output_dir)  # the main process only (the others hold no request)
+
+
+def train_mixture(argv: list[str]) -> int:
+    """Multi-task phase 2 (``--tasks``): one shared encoder, one head per task, batches drawn from the mixture
+    (xstilts.training.multitask)."""
+    mt = begin_multitask(argv)
+    if mt.run.skip:
+        return push_finished(mt.push, mt.run.output_dir)
+    run, data_args, kit_args, training_args = mt.run, mt.data_args, mt.kit_args, mt.training_args
+    tasks, fmts = mt.tasks, mt.formats
+    names = [t.name for t in tasks]
+    logger.info("phase 2 (multi-task): %s on %s -> %s (preset %s)", run.model.name, ", ".join(names),
+                run.output_dir, mt.preset["name"])
+    t0 = time.time()
+    set_seed(training_args.seed)
+
+    tokenizer = load_tokenizer(run.init_path)
+    loaded, records = [], {}
+    for task, fmt in zip(tasks, fmts):  # data first: some heads take their label set from it (CCG)
+        cap = mt.caps.get(task.name, data_args.max_train_samples)
+        train_ex = fmt.load(task, task.train, run.data, max_samples=cap)
+        dev_ex = fmt.load(task, task.dev, run.data, max_samples=data_args.max_eval_samples)
+        train_ds = fmt.featurize(train_ex, tokenizer, data_args.max_seq_length, task, train=True)
+        dev_ds = fmt.featurize(dev_ex, tokenizer, data_args.max_seq_length, task, train=False)
+        if len(train_ds) == 0:
+            raise UsageError(f"task {task.name}: no training features (check the data and --max_train_samples)")
+        loaded.append((train_ds, dev_ex, dev_ds))
+        records[task.name] = {"format": task.format, "metric": task.metric,
+                              "train": describe(run.data, fmt, task.train), "dev": describe(run.data, fmt, task.dev),
+                              "dev_split": task.dev.split, "n_train_examples": len(train_ex),
+                              "n_train_features": len(train_ds), "n_dev_examples": len(dev_ex),
+                              "max_train_samples": cap, "format_settings": fmt.settings(task)}
+
+    model, handoff = build_model(tasks, fmts, run.init_path, seed=training_args.seed)
+    trainer, mixture = mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_args,
+                                       output_dir=run.output_dir, preemption=run.preemption,
+                                       mixture_cap=mt.mt_args.mixture_cap,
+                                       mixture_temperature=mt.mt_args.mixture_temperature)
+    train_metrics = train(trainer, run.output_dir, run.preemption)
+    mixture["batches_drawn"] = dict(zip(names, model.batches_seen))  # by this process (restored on resume)
+    dev = trainer.evaluate()  # the selected (best) model on every task's English dev split
+
+    per_task = {t.name: {t.metric: dev[f"eval_{t.name}_{t.metric}"], "split": records[t.name]["dev_split"],
+                         "n": records[t.name]["n_dev_examples"]} for t in tasks}
+    options = {}  # the settings the formats took from the arguments (span QA), as the hyperparameters record them
+    for fmt in dict.fromkeys(fmts):
+        options.update(fmt.options)
+    meta = {
+        "finished": True,
+        "task": mt.name,
+        "tasks": names,
+        "multitask": mixture,
+        "model": {"name": run.model.name, "path_or_id": run.model.path_or_id},
+        "seed": training_args.seed,
+        "dev_metric": {SELECTION_METRIC: dev[f"eval_{SELECTION_METRIC}"], "per_task": per_task,
+                       "split": "English dev of every task (mean of the tasks' metrics)"},
+        "global_step": trainer.state.global_step,
+        "selection": train_metrics["selection"],
+        "data_order": "MixtureBatchSampler: the task of each batch and the rows within a task from numpy generators "
+                      "seeded with (seed, epoch, 0) and (seed, epoch, 1 + task index); rows grouped by length within "
+                      "a task with train_sampling_strategy group_by_length",
+        "resume": train_metrics["resume"],
+        "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
+        "preset": mt.preset,
+        "hyperparameters": dict(hyperparameters(training_args, data_args, kit_args, run.format), **options,
+                                task_max_train_samples=mt.caps),
+        "handoff_in": handoff,
+        "data": records,
+        "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub
+        "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
+                   "train_samples_per_second": train_metrics.get("train_samples_per_second")},
+        "provenance": provenance(),
+    }
+    save(trainer, model, tokenizer, run.output_dir, meta, kit_args.keep_checkpoints)
+    logger.info("phase 2 (multi-task) done: English dev average = %.4f (%s); encoder saved to %s",
+                meta["dev_metric"][SELECTION_METRIC],
+                ", ".join(f"{t.name} {per_task[t.name][t.metric]:.4f}" for t in tasks), run.output_dir)
+    return push_finished(mt.push, run.output_dir)  # the main process only (the others hold no request)
+
+
+def save(trainer, model, tokenizer, output_dir, meta: dict, keep_checkpoints: bool) -> None:
+    """The encoder only (no head) with its tokenizer, then xstilts_meta.json (written last: it marks the checkpoint
+    finished); the Trainer checkpoints are removed unless kept."""
+    check_selection(meta["selection"], str(output_dir / layout.META_FILE))  # before any weights are written
     # every rank enters the ZeRO-3 gather (a collective); only the main process writes
-    with gathered_parameters(trainer.model.base_model):
+    with gathered_parameters(model.base_model):
         if trainer.is_world_process_zero():
-            meta = save_encoder_only(trainer.model, tokenizer, run.output_dir, meta)
-            atomic_write_json(run.output_dir / META_FILE, meta)  # written last: its presence marks the run finished
-    if not kit_args.keep_checkpoints and trainer.is_world_process_zero():
-        cleanup(run.output_dir)
-    logger.info("phase 2 done: English dev %s = %.4f; encoder saved to %s", task.metric,
-                meta["dev_metric"][task.metric], run.output_dir)
-    return 0
+            meta = save_encoder_only(model, tokenizer, output_dir, meta)
+            write_phase2_meta(output_dir / layout.META_FILE, meta)
+    trainer.accelerator.wait_for_everyone()
+    if not keep_checkpoints and trainer.is_world_process_zero():
+        cleanup(output_dir)
 
 
 if __name__ == "__main__":

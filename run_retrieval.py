@@ -14,28 +14,27 @@ languages `make data-tatoeba` (LASER files). Both are read from --data_root, els
 See docs/retrieval.md.
 """
 
+import json
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from transformers import HfArgumentParser, set_seed
+from transformers import set_seed
 
-from xstilts import bucc, bucc_data, retrieval
-from xstilts import data as data_lib
-from xstilts.cli import DataArguments, ModelArguments, setup_logging
-from xstilts.errors import UsageError, choices_error, exits_on_usage_error
-from xstilts.modeling import load_encoder, load_tokenizer
-from xstilts.pipeline import base_result, claim_output_dir, prepare, settings_fingerprint
-from xstilts.predictions import write_all
-from xstilts.registry import TASKS, parse_languages
-from xstilts.results import RESULTS_FILE, atomic_write_text, write_results
-from xstilts.retrieval_data import local_root
+from xstilts.data.sources import local_root
+from xstilts.files import atomic_write_text
+from xstilts.prepare import bucc as bucc_data
+from xstilts.retrieval import bucc, summary, tatoeba
+from xstilts.retrieval.plots import per_layer_csv, plot_per_layer
+from xstilts.run import layout
+from xstilts.run.record import base_result
+from xstilts.run.results import write_results
+from xstilts.run.start import begin_retrieval, script_main
+from xstilts.scoring.predictions import write_all
+from xstilts.training.modeling import load_encoder, load_tokenizer
 
 logger = logging.getLogger("run_retrieval")
-
-PER_LAYER_PNG, PER_LAYER_CSV = "per_layer.png", "per_layer.csv"
 
 BUCC_DEFINITIONS = {
     "f1": "TEST F1 (BUCC 2018 training release) of the pairs scoring >= the threshold chosen on DEV gold: the "
@@ -53,96 +52,6 @@ TATOEBA_DEFINITIONS = {
     "accuracy_xx2en": "foreign->English top-1 accuracy",
     "accuracy_mean_both": "mean of the two directions",
 }
-
-
-@dataclass
-class RetrievalArguments:
-    layer: int | None = field(default=None, metadata={
-        "help": "The configured (headline) layer: hidden_states index (0 = embeddings). Default: the model "
-                "registry's retrieval_layer, else the study's relative depth 14/24."})
-    layers: str = field(default="all", metadata={
-        "help": "Layers evaluated in the one forward pass: 'all', 'default' (the configured layer only) or a "
-                "comma list such as 8,14,20. Memory: n sentences x hidden x 4 bytes per layer and side."})
-    pooling: str | None = field(default=None, metadata={
-        "help": "mean or cls. Default: the model registry's retrieval_pooling, else mean (XTREME, jiant)."})
-    include_special_tokens: bool | None = field(default=None, metadata={
-        "help": "Mean pooling over <s> and </s> too (true/false). Default: the model registry's "
-                "retrieval_include_special_tokens, else true (XTREME's default)."})
-    batch_size: int = field(default=128, metadata={"help": "Sentences per forward pass (length-sorted batches)."})
-    # BUCC mining
-    k: int = field(default=bucc.DEFAULT_K, metadata={"help": "BUCC: neighbourhood size of the margin (both directions)."})
-    margin: str = field(default="ratio", metadata={"help": f"BUCC: {', '.join(bucc.MARGINS)}"})
-    strategy: str = field(default="max", metadata={"help": f"BUCC: {', '.join(bucc.STRATEGIES)}"})
-    index: str = field(default="flat", metadata={
-        "help": "BUCC kNN index: flat (exact faiss.IndexFlatIP) or hnsw (approximate, for corpora too large)."})
-    knn_db_chunk: int = field(default=100_000, metadata={
-        "help": "BUCC: the flat index holds at most this many database rows at once (bounds the index copy)."})
-    knn_query_batch: int = field(default=8192, metadata={"help": "BUCC: queries per FAISS search call."})
-    embedding_memory_gb: float = field(default=16.0, metadata={
-        "help": "BUCC: embeddings (all evaluated layers, one side) above this size go to a memory-mapped file in "
-                "--embedding_dir instead of RAM (deleted after each split)."})
-    embedding_dir: str | None = field(default=None, metadata={"help": "Default: <output_dir>/embeddings.tmp"})
-    write_candidates: bool = field(default=False, metadata={
-        "help": "BUCC: also write every test candidate with its score (configured layer) to "
-                "<output_dir>/candidates/bucc2018/test-<lang>.tsv (re-threshold without re-embedding)."})
-    # common
-    seed: int = field(default=1, metadata={"help": "Recorded for the grid layout; retrieval itself is deterministic."})
-    output_dir: str | None = field(default=None, metadata={"help": "Default: results/<model>/<inter|none>/<task>/seed<k>"})
-    write_predictions: str | None = field(default=None, metadata={
-        "help": "Also write predictions in the XTREME leaderboard layout under DIR/<task>/test-<lang>.tsv."})
-    write_labels: str | None = field(default=None, metadata={"help": "Write the gold labels in the same layout."})
-    overwrite: bool = field(default=False, metadata={"help": "Replace a finished result."})
-
-
-def _check_choices(args) -> None:
-    if args.pooling is not None and args.pooling not in retrieval.POOLINGS:
-        raise UsageError(f"unknown pooling {args.pooling!r}; valid choices: {', '.join(retrieval.POOLINGS)}")
-    for name, valid in (("margin", bucc.MARGINS), ("strategy", bucc.STRATEGIES), ("index", bucc.INDEXES)):
-        if getattr(args, name) not in valid:
-            raise choices_error(f"--{name}", getattr(args, name), valid)
-    for name in ("k", "batch_size", "knn_db_chunk", "knn_query_batch"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be >= 1, got {getattr(args, name)}")
-    if args.embedding_memory_gb <= 0:
-        raise UsageError(f"--embedding_memory_gb must be > 0, got {args.embedding_memory_gb}")
-
-
-def _check_data_early(data_args) -> None:
-    """Retrieval data that is not on the Hub: a clear error naming the make target, before anything loads."""
-    task = TASKS.get(data_args.task)
-    if task is None or task.phase != "retrieval":
-        return  # prepare() reports unknown tasks and tasks of other phases
-    if getattr(data_args, "eval_split", "test") != "test":
-        raise UsageError(f"--eval_split {data_args.eval_split!r}: retrieval tasks have one evaluation split "
-                         "(Tatoeba: the test sets; BUCC: the training release, with the threshold from the sample "
-                         "release); valid choices: test")
-    # BUCC has no Hub source at all; the XTREME-R Tatoeba languages are PreparedSources, checked by prepare()
-    if task.format == "bitext_mining":
-        data_root = data_lib.resolve_data_root(data_args.data_root)
-        bucc_data.check_available(local_root(data_root), parse_languages(task, data_args.languages),
-                                  "" if data_root is not None else f"; or pass --data_root DIR holding {bucc_data.KIT_DIR}/")
-
-
-def _pooling(args, model_name: str) -> tuple[str, bool, str]:
-    from xstilts.models import registry
-
-    entry = registry().get(model_name, {})
-    pooling, special, source = args.pooling, args.include_special_tokens, []
-    if pooling is None:
-        pooling = entry.get("retrieval_pooling", "mean")
-        source.append("pooling: " + ("model registry" if "retrieval_pooling" in entry else "kit default (mean)"))
-    else:
-        source.append("pooling: command line")
-    if special is None:
-        special = bool(entry.get("retrieval_include_special_tokens", True))
-        source.append("special tokens: " + ("model registry" if "retrieval_include_special_tokens" in entry
-                                            else "kit default (included, as XTREME)"))
-    else:
-        source.append("special tokens: command line")
-    if pooling not in retrieval.POOLINGS:
-        raise UsageError(f"configs/models.json {model_name}: unknown retrieval_pooling {pooling!r}; valid choices: "
-                         f"{', '.join(retrieval.POOLINGS)}")
-    return pooling, special, "; ".join(source)
 
 
 def _sources(run) -> list[dict]:
@@ -165,35 +74,35 @@ def _sources(run) -> list[dict]:
     return out
 
 
-def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gpu, pred_dir) -> dict:
+def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir) -> dict:
     task = run.task
 
     def load_pairs(lang):
-        return data_lib.load_retrieval_pairs(task, task.eval_source(lang), run.data_root, lang)
+        return tatoeba.load_pairs(task, task.eval_source(lang), run.data, lang)
 
     def on_predictions(lang, l, preds, n):
         if l == layer:  # leaderboard layout: for each English sentence, the index of the retrieved one
             write_all([pred_dir, args.write_predictions], task, {lang: preds})
             write_all([args.write_labels], task, {lang: list(range(n))})
 
-    out = retrieval.run_tatoeba(model, tokenizer, task, run.languages, load_pairs, layers,
-                                embed_kwargs=embed_kwargs, use_gpu=use_gpu, on_predictions=on_predictions)
+    out = tatoeba.run_tatoeba(model, tokenizer, task, run.languages, load_pairs, layers,
+                              embed_kwargs=embed_kwargs, search=search, on_predictions=on_predictions)
     keys = ("accuracy", "accuracy_xx2en", "accuracy_mean_both")
-    per_layer = {l: dict(retrieval.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
+    per_layer = {l: dict(summary.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
                  for l in layers}
     return {"per_layer": per_layer, "n_sentences": out["n_sentences"], "definitions": TATOEBA_DEFINITIONS,
-            "search": "faiss.IndexFlatIP exact, top-1" + (" (GPU)" if use_gpu else ""),
             "direction": "en->xx is the task metric (XTREME scorer); xx->en also reported",
             "data": {"sources": _sources(run)}}
 
 
-def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gpu, pred_dir) -> dict:
+def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir) -> dict:
     data_dir = local_root(run.data_root)
     bdir = bucc_data.kit_dir(data_dir)
+    uses_faiss = search.backend == "faiss"
     mine_kwargs = {"k": args.k, "margin": args.margin, "strategy": args.strategy, "index": args.index,
-                   "use_gpu": use_gpu and args.index == "flat", "batch_size": args.knn_query_batch,
+                   "search": search, "batch_size": args.knn_query_batch,
                    "db_batch_size": args.knn_db_chunk if args.index == "flat" else None}
-    cand_dir = run.output_dir / "candidates"
+    cand_dir = run.output_dir / layout.CANDIDATES_DIR
 
     def on_test_pairs(lang, l, pairs, candidates, gold):
         if l != layer:
@@ -206,29 +115,26 @@ def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gpu, 
         if args.write_candidates:
             bucc.write_candidates(bucc.prediction_path(cand_dir, lang), candidates)
 
-    spill = Path(args.embedding_dir) if args.embedding_dir else run.output_dir / "embeddings.tmp"
-    out = retrieval.run_bucc(model, tokenizer, run.languages, lambda lang, split: bucc_data.read_split(bdir, lang, split),
-                             layers, embed_kwargs=embed_kwargs, mine_kwargs=mine_kwargs,
-                             memory_budget_bytes=args.embedding_memory_gb * 1e9, spill_dir=spill,
-                             on_test_pairs=on_test_pairs)
+    spill = Path(args.embedding_dir) if args.embedding_dir else run.output_dir / layout.EMBEDDINGS_DIR
+    out = bucc.run_bucc(model, tokenizer, run.languages, lambda lang, split: bucc_data.read_split(bdir, lang, split),
+                        layers, embed_kwargs=embed_kwargs, mine_kwargs=mine_kwargs,
+                        memory_budget_bytes=args.embedding_memory_gb * 1e9, spill_dir=spill,
+                        on_test_pairs=on_test_pairs)
     keys = ("f1", "precision", "recall", "dev_oracle_f1")
-    per_layer = {l: dict(retrieval.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
+    per_layer = {l: dict(summary.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
                  for l in layers}
     manifest_path = bdir / "manifest.json"
     manifest = None
     if manifest_path.is_file():
-        import json
-
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     return {"per_layer": per_layer, "n_sentences": out["n_sentences"], "definitions": BUCC_DEFINITIONS,
-            "search": f"faiss {'IndexFlatIP exact' if args.index == 'flat' else 'IndexHNSWFlat approximate'}"
-                      + (" (GPU)" if mine_kwargs["use_gpu"] else ""),
             "mining": {"margin": args.margin, "k": args.k, "strategy": args.strategy,
                        "directions": "both (source->English and English->source)",
                        "duplicates": "mined on unique sentence texts; every id of a duplicated text is kept",
                        "threshold": "chosen per layer and language to maximise F1 on the dev gold (BUCC sample "
                                     "release) and applied unchanged to the test candidates (BUCC training release)",
-                       "knn_db_chunk": mine_kwargs["db_batch_size"], "knn_query_batch": args.knn_query_batch,
+                       "knn_db_chunk": mine_kwargs["db_batch_size"] if uses_faiss else None,
+                       "knn_query_batch": args.knn_query_batch if uses_faiss else None,
                        "candidates_dir": str(cand_dir) if args.write_candidates else None},
             "data": {"sources": [{"name": "BUCC 2018 shared task (original release archives)",
                                   "url": bucc_data.BUCC_URL, "dir": str(bdir), "role": "evaluation",
@@ -236,43 +142,17 @@ def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gpu, 
                                   "manifest": manifest}]}}
 
 
-@exits_on_usage_error
+@script_main
 def main(argv=None):
-    import sys
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser((ModelArguments, DataArguments, RetrievalArguments))
-    parser.set_defaults(max_seq_length=512)
-    try:
-        model_args, data_args, args = parser.parse_args_into_dataclasses(args=argv)
-    except SystemExit as e:
-        raise SystemExit(2 if e.code not in (0, None) else 0)
-    if data_args.task is None:
-        raise UsageError("--task is required")
-    _check_choices(args)
-    setup_logging()
-    _check_data_early(data_args)
-    run = prepare("retrieval", model_args, data_args, args, seed=args.seed, output_dir=args.output_dir,
-                  need_train=False)
-
-    from transformers import AutoConfig
-
-    num_layers = AutoConfig.from_pretrained(run.init_path).num_hidden_layers
-    layer, layer_source = retrieval.resolve_layer(args.layer, num_layers, run.model.retrieval_layer)
-    retrieval.check_layer(layer, num_layers)
-    layers = retrieval.parse_layers(args.layers, num_layers, layer)
-    pooling, special, pooling_source = _pooling(args, run.model.name)
-    task = run.task
-    bitext = task.format == "bitext_mining"
-    settings = dict(seed=args.seed, layer=layer, layers=layers, pooling=pooling, include_special_tokens=special,
-                    max_seq_length=data_args.max_seq_length)
-    if bitext:
-        settings.update(k=args.k, margin=args.margin, strategy=args.strategy, index=args.index)
-    claim_output_dir(run, settings_fingerprint(run, **settings), args.overwrite)
+    rr = begin_retrieval(argv)
+    run, args, data_args, layer, layers, search = rr.run, rr.args, rr.data_args, rr.layer, rr.layers, rr.search
     if run.skip:
         return 0
+    task = run.task
+    bitext = task.format == "bitext_mining"
+    pooling, special = rr.pooling, rr.special
     logger.info("retrieval: %s (from %s) on %s, %d languages, layer %d (%s), %d layer(s) evaluated, pooling %s%s",
-                run.model.name, run.init_path, task.name, len(run.languages), layer, layer_source, len(layers),
+                run.model.name, run.init_path, task.name, len(run.languages), layer, rr.layer_source, len(layers),
                 pooling, "" if special else " without special tokens")
     t0 = time.time()
     set_seed(args.seed)
@@ -281,13 +161,16 @@ def main(argv=None):
     model = load_encoder(run.init_path).to(device)
     if device == "cuda" and torch.cuda.is_bf16_supported():
         model = model.to(torch.bfloat16)
-    use_gpu = device == "cuda" and retrieval.faiss_gpu_available()
+    logger.info("search: %s", search)
     embed_kwargs = dict(pooling=pooling, include_special_tokens=special, batch_size=args.batch_size,
                         max_length=data_args.max_seq_length, progress=False)
-    pred_dir = run.output_dir / "predictions"
+    pred_dir = run.output_dir / layout.PREDICTIONS_DIR
 
     evaluate = run_bucc if bitext else run_tatoeba
-    out = evaluate(run, model, tokenizer, args, layers, layer, embed_kwargs, use_gpu, pred_dir)
+    out = evaluate(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir)
+    if search.chunks:
+        logger.info("search: chunks used (queries x database rows): %s",
+                    ", ".join(f"{q} x {d}" for q, d in search.chunks))
     elapsed = time.time() - t0
 
     metric = task.metric
@@ -300,12 +183,12 @@ def main(argv=None):
                       else task.test.split,
         "per_language": per_language,
         "average": head["average"],
-        "average_by_benchmark": retrieval.benchmark_averages(task, per_language, metric),
+        "average_by_benchmark": summary.benchmark_averages(task, per_language, metric),
         "groups": head["groups"],
         "retrieval": {
-            "layer": layer, "layer_source": layer_source, "num_layers": num_layers, "layers_evaluated": layers,
-            "pooling": pooling, "include_special_tokens": special, "pooling_source": pooling_source,
-            "normalisation": "L2 (cosine)", "search": out["search"],
+            "layer": layer, "layer_source": rr.layer_source, "num_layers": rr.num_layers, "layers_evaluated": layers,
+            "pooling": pooling, "include_special_tokens": special, "pooling_source": rr.pooling_source,
+            "normalisation": "L2 (cosine)", "search": search.describe(),
             "max_seq_length": data_args.max_seq_length, "metric_definitions": out["definitions"],
             **({"mining": out["mining"]} if bitext else {"direction": out["direction"]}),
             "per_layer": {str(l): {"average": pl["average"], "groups": pl["groups"], "per_language": pl["per_language"]}
@@ -317,11 +200,9 @@ def main(argv=None):
         "timing": {"wall_seconds": elapsed, "sentences": out["n_sentences"],
                    "sentences_per_second": out["n_sentences"] / max(elapsed, 1e-9)},
     })
-    from xstilts.retrieval_plots import per_layer_csv, plot_per_layer
-
-    atomic_write_text(run.output_dir / PER_LAYER_CSV, per_layer_csv(result))
-    plot_per_layer(result, run.output_dir / PER_LAYER_PNG)
-    write_results(run.output_dir / RESULTS_FILE, result)  # last: its presence marks the run finished
+    atomic_write_text(run.output_dir / layout.PER_LAYER_CSV, per_layer_csv(result))
+    plot_per_layer(result, run.output_dir / layout.PER_LAYER_PNG)
+    write_results(run.output_dir / layout.RESULTS_FILE, result)  # last: its presence marks the run finished
 
     rows = [f"{l:>5} {100 * out['per_layer'][l]['average'][metric]:8.2f}" + ("  <- configured" if l == layer else "")
             for l in layers]

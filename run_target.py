@@ -12,23 +12,25 @@ import time
 
 from transformers import set_seed
 
-from xstilts.errors import exits_on_usage_error
-from xstilts.formats import evaluate_languages, get_format, train_stages
-from xstilts.modeling import load_for_task, load_tokenizer
-from xstilts.pipeline import average, base_result, begin_training_run
-from xstilts.results import RESULTS_FILE, write_results
-from xstilts.training import build_trainer, cleanup, train
+from xstilts.run import layout
+from xstilts.run.record import average, base_result
+from xstilts.run.results import write_results
+from xstilts.run.start import begin, script_main
+from xstilts.training.evaluation import evaluate_languages
+from xstilts.training.modeling import load_for_task, load_tokenizer
+from xstilts.training.stages import train_stages
+from xstilts.training.trainer import build_trainer, cleanup, train
 
 logger = logging.getLogger("run_target")
 
 
-@exits_on_usage_error
+@script_main
 def main(argv=None):
-    tr = begin_training_run("target", argv)
+    tr = begin("target", argv)
     if tr.run.skip:
         return 0
     run, data_args, kit_args, training_args, preset = tr.run, tr.data_args, tr.kit_args, tr.training_args, tr.preset
-    task, fmt = run.task, get_format(run.task.format)
+    task, fmt, metric = run.task, run.format, run.task.metric
     logger.info("phase 3: %s (from %s) on %s, %d languages -> %s", run.model.name, run.init_path, task.name,
                 len(run.languages), run.output_dir)
     t0 = time.time()
@@ -36,9 +38,9 @@ def main(argv=None):
 
     tokenizer = load_tokenizer(run.init_path)
     eval_source = task.test if data_args.eval_split == "test" else task.dev
-    train_ex = fmt.load(task, task.train, run.data_root, max_samples=data_args.max_train_samples)
-    dev_ex = fmt.load(task, task.dev, run.data_root, [task.dev_language], max_samples=data_args.max_eval_samples)
-    eval_ex = fmt.load(task, eval_source, run.data_root, run.languages)
+    train_ex = fmt.load(task, task.train, run.data, max_samples=data_args.max_train_samples)
+    dev_ex = fmt.load(task, task.dev, run.data, [task.dev_language], max_samples=data_args.max_eval_samples)
+    eval_ex = fmt.load(task, eval_source, run.data, run.languages)
     max_len = data_args.max_seq_length
     train_ds = fmt.featurize(train_ex, tokenizer, max_len, task, train=True)
     dev_ds = fmt.featurize(dev_ex, tokenizer, max_len, task, train=False)
@@ -46,15 +48,16 @@ def main(argv=None):
 
     model, handoff = load_for_task(fmt.model_class(), run.init_path, **fmt.model_kwargs(task))
     # English training stages before the task's own (XCOPA: Social IQa, then COPA); none for most tasks
-    model, stages = train_stages(fmt, task, model, tokenizer, data_root=run.data_root, data_args=data_args,
-                                 training_args=training_args, kit_args=kit_args, output_dir=run.output_dir)
+    model, stages = train_stages(fmt, task, model, tokenizer, data=run.data, data_args=data_args,
+                                 training_args=training_args, kit_args=kit_args, output_dir=run.output_dir,
+                                 preemption=run.preemption)
     trainer = build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args,
-                            compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=fmt.METRIC,
-                            collator=fmt.collator(tokenizer), output_dir=run.output_dir)
-    train_metrics = train(trainer, run.output_dir)
+                            compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=metric,
+                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption)
+    train_metrics = train(trainer, run.output_dir, run.preemption)
 
     # zero-shot evaluation: every language in one length-sorted pass with the selected model
-    pred_dir = run.output_dir / "predictions"
+    pred_dir = run.output_dir / layout.PREDICTIONS_DIR
     per_language, pred_timing = evaluate_languages(
         fmt, trainer, task, eval_ex, eval_ds, run.languages, split=data_args.eval_split,
         prediction_dirs=[pred_dir, kit_args.write_predictions], label_dirs=[kit_args.write_labels],
@@ -65,25 +68,24 @@ def main(argv=None):
     result.update({
         "eval_split": data_args.eval_split,
         "per_language": per_language,
-        "average": {fmt.METRIC: average(per_language, fmt.METRIC)},
+        "average": {metric: average(per_language, metric)},
         "selection": dict(train_metrics["selection"], language=task.dev_language, split_name=task.dev.split),
         "handoff": handoff,
         "stages": stages,
-        # task-dependent set-up a format records (dual_encoder: pooling, scale, lengths, selection rule)
-        "format_settings": fmt.format_settings(task) if hasattr(fmt, "format_settings") else None,
         "predictions_dir": str(pred_dir),
+        "data_order": train_metrics["data_order"],
+        "resume": train_metrics["resume"],
         "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
                    "train_samples_per_second": train_metrics.get("train_samples_per_second"),
                    "resumed_from": train_metrics.get("resumed_from"), **pred_timing},
     })
     if not trainer.is_world_process_zero():  # multi-GPU: only the main process writes
         return 0
-    write_results(run.output_dir / RESULTS_FILE, result)
+    write_results(run.output_dir / layout.RESULTS_FILE, result)
     if not kit_args.keep_checkpoints:
         cleanup(run.output_dir)
-    table = "  ".join(f"{l}={m[fmt.METRIC]:.3f}" for l, m in per_language.items())
-    logger.info("%s %s: avg %s = %.4f | %s", run.model.name, task.name, fmt.METRIC,
-                result["average"][fmt.METRIC], table)
+    table = "  ".join(f"{l}={m[metric]:.3f}" for l, m in per_language.items())
+    logger.info("%s %s: avg %s = %.4f | %s", run.model.name, task.name, metric, result["average"][metric], table)
     return 0
 
 

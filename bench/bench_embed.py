@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Sentence-embedding throughput for retrieval (BUCC, Tatoeba): the kit's embedder against naive batching.
 
-The kit (``xstilts.retrieval.embed_layers``, what ``run_retrieval.py`` calls) sorts the sentences by token
+The kit (``xstilts.retrieval.embed.embed_layers``, what ``run_retrieval.py`` calls) sorts the sentences by token
 count, pads each batch to its own longest member, runs one forward pass per batch for every requested layer
 at once, mean-pools and L2-normalises on the device; on a bf16-capable GPU ``run_retrieval.py`` casts the
 encoder to bf16 and this benchmark does the same. The naive way (as XTREME's ``extract_embeddings`` did)
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_train import MODEL_SHAPES  # noqa: E402
 from common import check_out_path, header, write_result  # noqa: E402
-from run_retrieval import RetrievalArguments  # noqa: E402
+from xstilts.run.args import RetrievalArguments  # noqa: E402
 
 RETRIEVAL_BATCH = RetrievalArguments.batch_size  # run_retrieval.py --batch_size default
 
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     import torch
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from xstilts import retrieval
+    from xstilts.retrieval import embed
 
     shape = MODEL_SHAPES[args.model_shape]
     n_states = shape["num_hidden_layers"] + 1
@@ -151,11 +151,11 @@ def main(argv=None) -> int:
 
     kit_model = model.to(torch.bfloat16) if cuda and torch.cuda.is_bf16_supported() else model
     kit_dtype = str(next(kit_model.parameters()).dtype)
-    retrieval.embed_layers(kit_model, tok, sents[:2 * args.kit_batch_size], layers=layers,
+    embed.embed_layers(kit_model, tok, sents[:2 * args.kit_batch_size], layers=layers,
                            batch_size=args.kit_batch_size, progress=False)
     sync()
     t0 = time.perf_counter()
-    got = retrieval.embed_layers(kit_model, tok, sents, layers=layers, batch_size=args.kit_batch_size,
+    got = embed.embed_layers(kit_model, tok, sents, layers=layers, batch_size=args.kit_batch_size,
                                  progress=False)
     sync()
     t_kit = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Zero-shot evaluation throughput: the kit's one-pass evaluation against naive per-language batching.
 
-One checkpoint is evaluated on every language of a task. The kit (``xstilts.training.predict_sorted``)
+One checkpoint is evaluated on every language of a task. The kit (``xstilts.formats.base.predict_sorted``)
 puts all languages into one dataset, sorts it by length, and predicts it in one pass with dynamic padding and
 the kit's evaluation batch size (128), with the model loaded once. The naive way, as many older scripts do it,
 loops over languages and predicts each language's rows in file order with the training batch size. Both use
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_train import MODEL_SHAPES, Pad, build_model  # noqa: E402
 from common import check_out_path, header, write_result  # noqa: E402
-from xstilts.cli import EVAL_BATCH_SIZE  # noqa: E402
+from xstilts.run.args import EVAL_BATCH_SIZE  # noqa: E402
 
 # rows per language in the real evaluation sets (test splits; MLQA: QA features ~ examples)
 TASKS = {
@@ -67,13 +67,13 @@ def predictor(model, batch_size: int, cuda: bool):
     import torch
     from transformers import TrainingArguments
 
-    from xstilts.training import _trainer_class
+    from xstilts.training.trainer import trainer_class
 
     args = TrainingArguments(output_dir="/tmp/xstilts-bench-eval", per_device_eval_batch_size=batch_size,
                              report_to=[], disable_tqdm=True, use_cpu=not cuda,
                              # as run_target.py: bf16 autocast on a bf16-capable GPU (both ways alike)
                              bf16=cuda and torch.cuda.is_bf16_supported())
-    return _trainer_class()(model=model, args=args, data_collator=Pad(None, None))
+    return trainer_class()(model=model, args=args, data_collator=Pad(None, None))
 
 
 def timed_predict(trainer, ds, cuda: bool) -> tuple[float, np.ndarray]:

@@ -1,9 +1,9 @@
 #!/usr/bin/env python
-"""Time BUCC margin mining: FAISS (xstilts.bucc.mine) against a plain brute-force implementation.
+"""Time BUCC margin mining: FAISS (xstilts.retrieval.bucc.mine) against a plain brute-force implementation.
 
 Both sides compute the same thing: the k nearest neighbours in both directions by inner product,
 ratio-margin scores of every (sentence, neighbour) candidate, and the "max" one-to-one selection
-(both use xstilts.bucc.select_pairs for that last step). They run on the same synthetic L2-normalised
+(both use xstilts.retrieval.bucc.select_pairs for that last step). They run on the same synthetic L2-normalised
 vectors: n sources and n targets, half of the targets noisy copies of sources (the planted
 translations), the rest random. The reference is NumPy (BLAS matmul in row blocks + argpartition) on
 CPU, and torch (matmul + topk) on CUDA with --gpu. The script asserts that the results agree on a
@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from common import command_line, device_name, versions, write_result  # noqa: E402
-from xstilts import bucc  # noqa: E402
+from xstilts.retrieval import bucc  # noqa: E402
+from xstilts.retrieval.search import faiss_gpus, resolve  # noqa: E402
 
 
 def synthetic(n_src: int, dim: int, seed: int, n_trg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +81,7 @@ def knn_torch(q: np.ndarray, db: np.ndarray, k: int, block: int, device: str) ->
 
 
 def brute_force_scores(x: np.ndarray, y: np.ndarray, k: int, block: int, device: str) -> dict:
-    """The same dict as xstilts.bucc.margin_scores (ratio margin), without FAISS."""
+    """The same dict as xstilts.retrieval.bucc.margin_scores (ratio margin), without FAISS."""
     knn = (lambda q, db: knn_numpy(q, db, k, block)) if device == "cpu" else \
         (lambda q, db: knn_torch(q, db, k, block, device))
     fwd_sim, fwd_ind = knn(x, y)
@@ -150,7 +151,7 @@ def main(argv=None) -> int:
 
         if not torch.cuda.is_available():
             ap.error("--gpu: torch sees no CUDA device")
-        if bucc.faiss_gpus() == 0:
+        if faiss_gpus() == 0:
             ap.error("--gpu: this faiss build has no GPU support (install faiss-gpu / faiss-gpu-cuvs)")
     device, detail = ("gpu" if args.gpu else "cpu"), device_name(args.gpu)
     x, y = synthetic(n_src, args.dim, args.seed, n_trg)
@@ -159,7 +160,7 @@ def main(argv=None) -> int:
     times_faiss, times_ref = [], []
     for _ in range(args.repeat):  # alternate the two, so a noisy neighbour hits both alike
         t0 = time.perf_counter()
-        fa = bucc.margin_scores(x, y, k=args.k, use_gpu=args.gpu, db_batch_size=args.db_chunk)
+        fa = bucc.margin_scores(x, y, k=args.k, search=resolve("faiss", cuda=args.gpu), db_batch_size=args.db_chunk)
         fa_pairs = bucc.select_pairs(fa, "max")
         times_faiss.append(time.perf_counter() - t0)
 
@@ -176,7 +177,7 @@ def main(argv=None) -> int:
     hnsw = None
     if args.hnsw:  # approximate: timed once, agreement with the exact pairs reported (not asserted)
         t0 = time.perf_counter()
-        ha = bucc.margin_scores(x, y, k=args.k, index="hnsw")
+        ha = bucc.margin_scores(x, y, k=args.k, index="hnsw", search=resolve("faiss", index="hnsw"))
         ha_pairs = bucc.select_pairs(ha, "max")
         t_h = time.perf_counter() - t0
         exact = {(s, t) for s, t, _ in fa_pairs}

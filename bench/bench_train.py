@@ -162,7 +162,7 @@ def run_setting(name: str, args, shape: dict, task: dict, ds, cuda: bool) -> dic
     level = SETTINGS.index(name)
     attn = "sdpa" if level >= SETTINGS.index("kit") else None
     model = build_model(shape, task, attn, args.num_labels)
-    # the kit's rule (xstilts.cli): bf16 mixed precision wherever the GPU supports it
+    # the kit's rule (xstilts.run.start): bf16 mixed precision wherever the GPU supports it
     bf16 = cuda and torch.cuda.is_bf16_supported() and level >= SETTINGS.index("kit")
     targs = TrainingArguments(
         output_dir=str(Path(args.tmp) / name), max_steps=args.warmup + args.steps,

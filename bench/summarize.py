@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- summarize:begin -->", "<!-- summarize:end -->"
@@ -98,6 +99,94 @@ def mining_table() -> str:
                    "mined pairs", "command"], rows)
 
 
+EXPONENT_OK = (1.8, 2.2)  # a fitted n^b with b outside this range: overhead-bound sizes, no projection
+MIN_PROJECTED_N = 25_000  # below this the points say little about 400k x 400k
+
+
+def _loaded(rec: dict) -> bool:
+    """A CPU result measured while other jobs ran: load average above half the cores at its start or end."""
+    if rec.get("cuda"):
+        return False
+    cores = rec.get("cpu_count") or 2
+    return max(rec.get("load_average_at_start") or 0, rec.get("load_average_at_end") or 0) > cores / 2
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:,.3g} h"
+
+
+def scaling_points_table() -> str:
+    rows = []
+    for _, r in _load("scaling-*.json"):
+        checks = {c["n"]: c for c in r["checks"]}
+        for name, b in r["backends"].items():
+            for p in b["points"]:
+                c = checks[p["n"]]
+                agree = (f"pairs {100 * c['pair_agreement']:.1f} %, ids {100 * min(c['fwd_id_agreement'], c['bwd_id_agreement']):.1f} %"
+                         f" ({' vs '.join(c['backends'])})" if "pair_agreement" in c else
+                         f"ids {100 * min(c['fwd_id_agreement'], c['bwd_id_agreement']):.1f} % (vs NumPy)")
+                rows.append([r["date"], _device(r) + (" **under load: not representative**" if _loaded(r) else ""),
+                             f"{name} ({b['search']['device']}, {b['search']['dtype']})",
+                             f"{_n(p['n_src'])} × {_n(p['n_trg'])}", str(r["dim"]), f"{p['seconds']:.2f}",
+                             f"{2 * p['n_src'] * p['n_trg'] * r['dim'] / p['seconds'] / 1e9:,.1f}", agree,
+                             f"`{r['command']}`"])
+    return _table(["date", "device", "backend", "n", "dim", "mining (s)", "G multiply-adds/s", "agreement",
+                   "command"], rows)
+
+
+def scaling_fit_table() -> str:
+    rows = []
+    for _, r in _load("scaling-*.json"):
+        for name, b in r["backends"].items():
+            if not b["points"]:
+                continue
+            fit, pr = b["fit"], b["projection"]
+            exp = fit["exponent"]
+            biggest = max(p["n"] for p in b["points"])
+            valid = exp is not None and EXPONENT_OK[0] <= exp <= EXPONENT_OK[1] and biggest >= MIN_PROJECTED_N
+            why = ("" if valid else
+                   f"– (n ≤ {biggest:,}" + (f", b = {exp:.2f}" if exp is not None else "") + ": no projection)")
+            rows.append([r["date"], _device(r) + (" **under load: not representative**" if _loaded(r) else ""),
+                         name, ", ".join(f"{p['n'] // 1000}k" for p in b["points"]),
+                         f"{fit['seconds_per_n2']:.3g}", "–" if exp is None else f"{exp:.2f}",
+                         f"{100 * fit['max_relative_residual']:.0f} %",
+                         _duration(pr["seconds_per_layer"]) if valid else why,
+                         _duration(pr["seconds_per_sweep"]) if valid else "–",
+                         _duration(pr["bucc_seconds_per_layer"]) if valid else "–",
+                         _duration(pr["bucc_seconds_per_sweep"]) if valid else "–", f"`{r['command']}`"])
+    return _table(["date", "device", "backend", "sizes", "fitted s / n² (dim as run)", "exponent b (n^b)",
+                   "max residual", "400k × 400k, one layer", "… 25 layers", "BUCC 4 languages dev+test, one layer",
+                   "… 25 layers", "command"], rows)
+
+
+SWEEP_MODELS = ("xlmr-base", "xlmr-large")
+
+
+def sweep_table() -> str:
+    """What one BUCC cell costs at full size per model (every layer, the figures `make plan` uses)."""
+    from xstilts.study import plan
+
+    throughput, sizes = plan.load_json(plan.THROUGHPUT_FILE), plan.load_json(plan.SIZES_FILE)
+    rows = []
+    for model in SWEEP_MODELS:
+        c = plan.retrieval_cell_cost(model, "bucc2018", throughput, sizes)
+        mark = lambda src: "" if src.startswith("measured") else " [unmeasured]"  # noqa: E731
+        rows.append([model, f"{c['sentences']:,}", str(c["layers"]),
+                     _duration(c["embed_seconds"]) + mark(c["embedding_source"]),
+                     f"{c['search']}: " + _duration(c["search_seconds_per_layer"]) + mark(c["search_source"]),
+                     _duration(c["search_seconds"]) + mark(c["search_source"]),
+                     f"{c['embedding_bytes_peak'] / 1e9:,.0f} GB", f"{c['largest_side_bytes'] / 1e9:,.0f} GB",
+                     f"{c['embedding_bytes_total'] / 1e9:,.0f} GB",
+                     f"`python -m xstilts.plan retrieval-cost --model {model} --task bucc2018`"])
+    return _table(["model", "sentences (4 languages, dev + test, both sides)", "layers", "embedding (one pass)",
+                   "search, one layer", "search, all layers", "embeddings at a time (one split, both sides)",
+                   "largest side (spilled above --embedding_memory_gb)", "embeddings written in all", "command"], rows)
+
+
 def commands_table() -> str:
     rows = []
     for _, r in _load("commands-*.json"):
@@ -114,6 +203,12 @@ def render() -> str:
              ("Zero-shot evaluation throughput (`bench_eval.py`)", eval_table),
              ("Retrieval: sentence-embedding throughput (`bench_embed.py`)", embed_table),
              ("Retrieval: BUCC margin mining, FAISS vs brute force (`bench_mining.py`)", mining_table),
+             ("Retrieval: mining cost against corpus size, per search backend (`bench_scaling.py`)",
+              scaling_points_table),
+             ("Retrieval: the fitted n² curve and its projection to BUCC's full size (`bench_scaling.py`)",
+              scaling_fit_table),
+             ("Retrieval: one BUCC cell at full size, every layer (`make plan`'s figures, configs/throughput.json)",
+              sweep_table),
              ("CPU: the README's two commands (`bench_commands.py`)", commands_table)]
     out = []
     for title, fn in parts:

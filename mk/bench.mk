@@ -3,8 +3,12 @@
 #   make bench-gpu        every GPU row: training base/large x pair128/pair256/tag128/qa384 (hf vs kit, MFU),
 #                         evaluation of the large shape on XNLI/PAN-X/MLQA at full size (then configs/throughput.json
 #                         updated from the base/large figures so `make plan` uses them), embedding 50k sentences
-#                         at all 25 layers, FAISS mining 50k x 50k on the GPU (when faiss has GPU support), and
+#                         at all 25 layers, BUCC mining 25k..400k with the torch path on the GPU (its search rate
+#                         stored for `make plan`), FAISS mining 50k x 50k on the GPU (when faiss has GPU support), and
 #                         bench/README.md's tables regenerated
+#   make bench-scaling    BUCC mining at 25k..200k sentences a side on this CPU, FAISS and the torch path, the fitted
+#                         n^2 curve projected to full size; stores the search rates for `make plan` (hours on 2 cores:
+#                         run it on a quiet machine)
 #   make bench-commands   `make demo` and `make test` wall time in a fresh clone of HEAD
 #   BENCH_FLAGS=--overwrite   replace recorded results (they are never replaced silently)
 # Results: bench/results/<benchmark>-<device>-<shape>.json (device, versions, settings, the exact command).
@@ -13,7 +17,11 @@ BENCH_FLAGS ?=
 BENCH_TASK_SHAPES ?= pair128 pair256 tag128 qa384
 BENCH_MODEL_SHAPES ?= base large
 
-.PHONY: bench-cpu bench-gpu bench-commands
+.PHONY: bench-cpu bench-gpu bench-scaling bench-commands
+
+SCALING_NS ?= 25000,50000,100000,200000
+BENCH_SCALING_FLAGS ?=
+SCALING_NS_GPU ?= 25000,50000,100000,200000,400000
 
 bench-cpu: | $(STAMP)
 	$(PY) bench/bench_train.py --model_shape tiny --task_shape pair128 $(BENCH_FLAGS)
@@ -36,11 +44,20 @@ bench-gpu: | $(STAMP)
 	$(PY) -m xstilts.plan from-bench --model xlmr-large --train bench/results/train-gpu-large-pair128.json \
 	  --eval bench/results/eval-gpu-large-xnli.json --write
 	$(PY) bench/bench_embed.py --model_shape large --n 50000 --layers all $(BENCH_FLAGS)
+	$(PY) bench/bench_scaling.py --gpu --ns $(SCALING_NS_GPU) --dim 1024 $(BENCH_FLAGS)
+	$(PY) -m xstilts.plan from-bench --search \
+	  bench/results/scaling-gpu-d1024-$(firstword $(subst $(comma), ,$(SCALING_NS_GPU)))-$(lastword $(subst $(comma), ,$(SCALING_NS_GPU))).json --write
 	@# GPU mining needs a faiss build with GPU support (requirements.txt installs faiss-cpu); the CPU mining rows
 	@# come from `make bench-cpu` on the CPU they describe
 	if $(PY) -c "import sys, faiss; sys.exit(0 if faiss.get_num_gpus() > 0 else 1)"; then \
 	  $(PY) bench/bench_mining.py --n 50000 --dim 768 --gpu $(BENCH_FLAGS); \
 	else echo "bench-gpu: this faiss build has no GPU support: GPU mining not measured (install faiss-gpu)"; fi
+	$(PY) bench/summarize.py --write
+
+bench-scaling: | $(STAMP)
+	$(PY) bench/bench_scaling.py --ns $(SCALING_NS) --dim 1024 --repeat 1 $(BENCH_SCALING_FLAGS) $(BENCH_FLAGS)
+	$(PY) -m xstilts.plan from-bench --search \
+	  bench/results/scaling-cpu-d1024-$(firstword $(subst $(comma), ,$(SCALING_NS)))-$(lastword $(subst $(comma), ,$(SCALING_NS))).json --write
 	$(PY) bench/summarize.py --write
 
 bench-commands: | $(STAMP)

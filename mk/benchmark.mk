@@ -8,11 +8,10 @@
 # PARTIAL=1 scores partial mirrors (e.g. the test fixtures, with EVAL_ARGS="--languages available"): marked
 # partial, not comparable with published numbers. Prepared data first: make data-tatoeba data-udpos-ud27 data-lareqa data-mewslix (xtreme-r), data-bucc (xtreme).
 
-XTREME_R_TASKS := xnli xcopa udpos panx xquad mlqa tydiqa mewslix lareqa tatoeba
-XTREME_TASKS := xnli pawsx udpos panx xquad mlqa tydiqa bucc2018 tatoeba
+# XTREME_TASKS / XTREME_R_TASKS: mk/tasks.mk (generated from xstilts/tasks/benchmarks.py)
 MODEL ?= xlmr-large
 SEED ?= 1
-BENCH_INTERMEDIATE = $(if $(filter command line,$(origin INTERMEDIATE)),$(INTERMEDIATE),none)
+BENCH_INTERMEDIATE = $(if $(filter command line,$(origin INTERMEDIATE)),$(INTERMEDIATE),$(BASELINE))
 
 .PHONY: xtreme-r xtreme
 

@@ -10,7 +10,6 @@
 DATA_DIR ?= data
 UD27_URL ?= https://lindat.mff.cuni.cz/repository/xmlui/bitstream/handle/11234/1-3424/ud-treebanks-v2.7.tgz
 UD27_TGZ ?= $(DATA_DIR)/download/ud-treebanks-v2.7.tgz
-UD27_LANGS := lt pl uk wo ro
 CCG_DIR ?= $(DATA_DIR)/ccg
 CCGBANK ?=
 
@@ -25,7 +24,7 @@ $(DATA_DIR)/local/udpos-ud27/README.md: | $(STAMP)
 	  curl -fL --retry 3 -o $(UD27_TGZ).part $(UD27_URL) && mv $(UD27_TGZ).part $(UD27_TGZ); \
 	fi
 	rm -rf $(dir $(UD27_TGZ))ud-treebanks-v2.7
-	tar -xzf $(UD27_TGZ) -C $(dir $(UD27_TGZ)) --wildcards $(foreach l,$(UD27_LANGS),'*/$(l)_*-ud-test.conllu')
+	tar -xzf $(UD27_TGZ) -C $(dir $(UD27_TGZ)) --wildcards $(foreach l,$(UD27_LANGUAGES),'*/$(l)_*-ud-test.conllu')
 	$(PY) -m xstilts.ud27 $(dir $(UD27_TGZ))ud-treebanks-v2.7 --out_root $(DATA_DIR)
 
 data-ccg: | $(STAMP)

@@ -19,8 +19,7 @@ SLURM_LOGS ?= slurm/logs
 
 MODEL_DIR_VARS := $(sort $(filter MODEL_DIR_%,$(.VARIABLES)))
 PLAN_ARGS = --models "$(MODELS)" --intermediate "$(INTERMEDIATE)" --targets "$(TARGETS)" --seeds "$(SEEDS)" \
-  --preset "$(PRESET)" --results "$(RESULTS)" --ckpts "$(CKPTS)" --train_args '$(TRAIN_ARGS)' \
-  --retrieval_tasks "$(RETRIEVAL_TASKS)" \
+  --preset "$(PRESET)" --results "$(RESULTS)" --ckpts "$(CKPTS)" --train_args '$(TRAIN_ARGS)' --eval_args '$(EVAL_ARGS)' \
   $(foreach v,$(MODEL_DIR_VARS),--model_dir '$(patsubst MODEL_DIR_%,%,$(v))=$($(v))')
 SLURM_MAKE_VARS = $(foreach v,MODELS INTERMEDIATE TARGETS SEEDS PRESET RESULTS CKPTS DATA_ARGS TRAIN_ARGS EVAL_ARGS RUN_ENV LAUNCH \
   $(MODEL_DIR_VARS),--make_var '$(v)=$($(v))')

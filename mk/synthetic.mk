@@ -21,7 +21,7 @@ SYNTH_THREADS ?= 1
 # the demo grid: paraphrase for every seed (intervals over seeds); tagging (one seed: intervals over
 # languages) and retrieval (no training: seeds change nothing) once
 DEMO_SEEDS ?= 1 2
-DEMO_INTERMEDIATE ?= none synth_nli
+DEMO_INTERMEDIATE ?= $(BASELINE) synth_nli
 DEMO_SEEDED_TARGETS ?= synth_pair
 DEMO_ONCE_TARGETS ?= synth_pos
 DEMO_RETRIEVAL_TARGETS ?= synth_tatoeba
@@ -51,21 +51,20 @@ DEMO_GRID_VARS = MODELS="$(SYNTH_SIZES)" INTERMEDIATE="$(DEMO_INTERMEDIATE)" \
   TARGETS="$(DEMO_SEEDED_TARGETS) $(DEMO_ONCE_TARGETS) $(DEMO_RETRIEVAL_TARGETS)" SEEDS="$(DEMO_SEEDS)" PRESET=tiny \
   RESULTS=$(DEMO_RESULTS) CKPTS=$(DEMO_CKPTS) RUN_ENV="$(OFFLINE) OMP_NUM_THREADS=1" \
   DATA_ARGS="--data_root $(SYNTH_DATA)" TRAIN_ARGS="--disable_tqdm true" \
-  RETRIEVAL_TASKS="$(sort $(RETRIEVAL_TASKS) $(DEMO_RETRIEVAL_TARGETS))" \
   $(if $(filter-out models,$(SYNTH_MODEL_DIR)),$(foreach m,$(SYNTH_SIZES),MODEL_DIR_$(m)=$(SYNTH_MODEL_DIR)/$(m)))
 
 DEMO_MODELS = $(foreach m,$(filter synth-%,$(MODELS)),$(SYNTH_MODEL_DIR)/$(m)/model.safetensors)
-DEMO_PHASE2 = $(foreach m,$(MODELS),$(foreach i,$(filter-out none,$(INTERMEDIATE)),$(CKPTS)/$(m)/$(i)/xstilts_meta.json))
+DEMO_PHASE2 = $(foreach m,$(MODELS),$(foreach i,$(filter-out $(BASELINE),$(INTERMEDIATE)),$(call ckpt_meta,$(CKPTS),$(m),$(i))))
 # the baseline cells (they need no checkpoint), then those after an intermediate task; by target (paraphrase for
 # every seed, then tagging and retrieval once), each for every size (largest first)
-DEMO_CELLS = $(foreach i,$(filter none,$(INTERMEDIATE)) $(filter-out none,$(INTERMEDIATE)),\
-  $(foreach t,$(DEMO_SEEDED_TARGETS),$(foreach m,$(MODELS),$(foreach s,$(SEEDS),$(RESULTS)/$(m)/$(i)/$(t)/seed$(s)/results.json))) \
-  $(foreach t,$(DEMO_ONCE_TARGETS) $(DEMO_RETRIEVAL_TARGETS),$(foreach m,$(MODELS),$(RESULTS)/$(m)/$(i)/$(t)/seed$(firstword $(SEEDS))/results.json)))
+DEMO_CELLS = $(foreach i,$(filter $(BASELINE),$(INTERMEDIATE)) $(filter-out $(BASELINE),$(INTERMEDIATE)),\
+  $(foreach t,$(DEMO_SEEDED_TARGETS),$(foreach m,$(MODELS),$(foreach s,$(SEEDS),$(call cell_path,$(RESULTS),$(m),$(i),$(t),$(s))))) \
+  $(foreach t,$(DEMO_ONCE_TARGETS) $(DEMO_RETRIEVAL_TARGETS),$(foreach m,$(MODELS),$(call cell_path,$(RESULTS),$(m),$(i),$(t),$(firstword $(SEEDS))))))
 
 # A grid cell or phase-2 checkpoint of a synth-* model needs that model and the world (built when missing).
 $(foreach m,$(filter synth-%,$(MODELS)),$(eval \
   $(filter $(RESULTS)/$(m)/%,$(DEMO_CELLS) $(CELLS)) \
-  $(foreach i,$(filter-out none,$(INTERMEDIATE)),$(CKPTS)/$(m)/$(i)/xstilts_meta.json): \
+  $(foreach i,$(filter-out $(BASELINE),$(INTERMEDIATE)),$(call ckpt_meta,$(CKPTS),$(m),$(i))): \
   | $(SYNTH_MODEL_DIR)/$(m)/model.safetensors $(SYNTH_DATA)/world.json))
 
 demo-run: | $(STAMP)

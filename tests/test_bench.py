@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_embed  # noqa: E402
 import bench_eval  # noqa: E402
 import bench_mining  # noqa: E402
+import bench_scaling  # noqa: E402
 import bench_train  # noqa: E402
 
 HEADER = ("benchmark", "date", "device", "cuda", "command", "versions", "load_average_at_start")
@@ -92,8 +93,99 @@ def test_mining_faiss_agrees_with_brute_force(tmp_path):
     assert rec["versions"]["faiss"]
 
 
+@pytest.fixture(scope="module")
+def scaling_json(tmp_path_factory) -> Path:
+    """Both backends on the CPU at two sizes; FAISS stops after the first, so the second size is checked
+    against the NumPy brute force."""
+    out = tmp_path_factory.mktemp("bench") / "scaling.json"
+    assert bench_scaling.main(["--ns", "300,800", "--dim", "32", "--faiss_max_n", "300", "--check", "200",
+                               "--out", str(out)]) == 0
+    return out
+
+
+def test_scaling_records_both_backends_checks_and_fit(scaling_json):
+    rec = json.loads(scaling_json.read_text())
+    assert all(k in rec for k in HEADER) and rec["benchmark"] == "scaling" and rec["ns"] == [300, 800]
+    torch_b, faiss_b = rec["backends"]["torch"], rec["backends"]["faiss"]
+    assert [p["n"] for p in torch_b["points"]] == [300, 800] and [p["n"] for p in faiss_b["points"]] == [300]
+    assert torch_b["search"]["backend"] == "torch" and torch_b["search"]["accumulation"] == "float32"
+    both, alone = rec["checks"]
+    assert both["backends"] == ["torch", "faiss"] and both["pair_agreement"] == 1.0
+    assert alone["backends"] == ["torch"] and alone["against"].startswith("NumPy") and alone["fwd_id_agreement"] >= 0.999
+    assert torch_b["points"][0]["candidates"] == faiss_b["points"][0]["candidates"]
+    # the fit is the plan's, and the projection is the fitted rate times the work
+    from xstilts.study import plan
+
+    fit = plan.fit_search_rate([dict(p, dim=32) for p in torch_b["points"]])
+    assert torch_b["fit"] == pytest.approx(fit) and fit["exponent"] is not None
+    pr = torch_b["projection"]
+    assert pr["seconds_per_layer"] == pytest.approx(2 * 400_000**2 * 1024 / fit["multiply_adds_per_second"])
+    assert pr["seconds_per_sweep"] == pytest.approx(25 * pr["seconds_per_layer"])
+    assert pr["dim_scaling"] == "x 1024/32 (linear in the dimension)"
+    assert rec["command"].startswith("python bench/bench_scaling.py --ns 300,800")
+
+
+def test_fit_search_rate_by_hand():
+    from xstilts.study import plan
+
+    # seconds = 2 n^2 dim / 1e9 exactly: rate 1e9, exponent 2, seconds per n^2 = 2 x 64 / 1e9
+    pts = [{"n_src": n, "n_trg": n, "dim": 64, "seconds": 2 * n * n * 64 / 1e9} for n in (1000, 2000, 4000)]
+    fit = plan.fit_search_rate(pts)
+    assert fit["multiply_adds_per_second"] == pytest.approx(1e9) and fit["exponent"] == pytest.approx(2.0)
+    assert fit["seconds_per_n2"] == pytest.approx(128 / 1e9) and fit["max_relative_residual"] == pytest.approx(0, abs=1e-12)
+    one = plan.fit_search_rate(pts[:1])
+    assert one["exponent"] is None and one["multiply_adds_per_second"] == pytest.approx(1e9)
+
+
+def test_summarize_projects_only_what_the_fit_supports(scaling_json, tmp_path, monkeypatch):
+    """The small run gets no projection; a run whose points follow n^2 up to 200k is projected: 1e-8 s x n^2 at dim
+    1024 -> 400k x 400k = 1,600 s = 26.7 min a layer, 25 layers = 11.1 h."""
+    import summarize
+
+    good = json.loads(scaling_json.read_text())
+    good["command"] = "python bench/bench_scaling.py --fake"
+    good["dim"] = 1024
+    b = good["backends"]["torch"]
+    b["points"] = [dict(b["points"][0], n=n, n_src=n, n_trg=n, seconds=1e-8 * n * n) for n in (25_000, 100_000, 200_000)]
+    from xstilts.study import plan
+
+    b["fit"] = plan.fit_search_rate([dict(p, dim=1024) for p in b["points"]])
+    b["projection"] = bench_scaling.projections(b["fit"], 1024, 400_000, 1024, 25, plan.load_json(plan.SIZES_FILE))
+    good["checks"] = [dict(good["checks"][0], n=n) for n in (25_000, 100_000, 200_000)]
+    good["backends"]["faiss"]["points"] = []
+    results = tmp_path / "results"
+    results.mkdir()
+    shutil.copy(scaling_json, results / "scaling-cpu-small.json")
+    (results / "scaling-cpu-good.json").write_text(json.dumps(good))
+    monkeypatch.setattr(summarize, "RESULTS", results)
+    table = summarize.scaling_fit_table()
+    small = [l for l in table.splitlines() if "--ns 300,800" in l]
+    fake = [l for l in table.splitlines() if "--fake" in l]
+    assert len(small) == 2 and all("no projection" in l for l in small)
+    assert len(fake) == 1 and "| 26.7 min | 11.1 h |" in fake[0] and "| 2.00 |" in fake[0]
+    assert "G multiply-adds/s" in summarize.scaling_points_table()
+
+
+def test_plan_search_rates_from_bench(scaling_json, tmp_path):
+    from xstilts.study import plan
+
+    tp = tmp_path / "throughput.json"
+    shutil.copy(plan.THROUGHPUT_FILE, tp)
+    before = json.loads(tp.read_text())["search"]
+    assert plan.main(["from-bench", "--search", str(scaling_json), "--write", "--throughput", str(tp)]) == 0
+    search = json.loads(tp.read_text())["search"]
+    rec = json.loads(scaling_json.read_text())
+    for key, backend in (("cpu-torch", "torch"), ("cpu-faiss", "faiss")):
+        assert search[key]["multiply_adds_per_second"] == pytest.approx(
+            rec["backends"][backend]["fit"]["multiply_adds_per_second"], rel=1e-3)
+        assert plan.is_measured(search[key]) and "bench/bench_scaling.py --ns 300,800" in search[key]["source"]
+        assert search[key]["replaced_source"] == before[key]["source"]
+    assert search["gpu-torch"] == before["gpu-torch"]  # not measured here: kept
+    assert plan.main(["from-bench", "--search", str(scaling_json), "--model", "xlmr-large"]) == 2
+
+
 def test_plan_uses_bench_figures(train_json, eval_json, tmp_path):
-    from xstilts import plan
+    from xstilts.study import plan
 
     tp = tmp_path / "throughput.json"
     shutil.copy(plan.THROUGHPUT_FILE, tp)
@@ -120,7 +212,7 @@ def test_plan_uses_bench_figures(train_json, eval_json, tmp_path):
 
 
 def test_plan_from_bench_refuses_a_shape_mismatch(train_json, tmp_path, capsys):
-    from xstilts import plan
+    from xstilts.study import plan
 
     tp = tmp_path / "throughput.json"
     shutil.copy(plan.THROUGHPUT_FILE, tp)
@@ -133,7 +225,7 @@ def test_plan_from_bench_refuses_a_shape_mismatch(train_json, tmp_path, capsys):
 
 
 def test_plan_from_bench_without_eval_stays_unmeasured(train_json):
-    from xstilts import plan
+    from xstilts.study import plan
 
     entry = plan.from_bench("tiny-4l-h128", train_json)
     assert not plan.is_measured(entry) and "evaluation NOT measured" in entry["source"]
@@ -155,7 +247,7 @@ def test_readme_tables_are_the_recorded_results():
 def test_plan_from_bench_floor_and_deepspeed_note(train_json, tmp_path):
     """The per-step floor comes from the measured update time; a model the grid trains under DeepSpeed says the
     figure was measured without it; a result without the update timing stays "partly measured"."""
-    from xstilts import plan
+    from xstilts.study import plan
 
     entry = plan.from_bench("tiny-4l-h128", train_json, None)
     kit = next(r for r in json.loads(train_json.read_text())["results"] if r["setting"] == "kit")

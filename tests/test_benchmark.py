@@ -13,8 +13,8 @@ from conftest import HUB, ROOT
 from test_grid import MAKE_ENV, dry_run_cells, make
 
 from xstilts.errors import UsageError
-from xstilts.leaderboard import gather
-from xstilts.score import score_folders
+from xstilts.scoring.xtreme import score_folders
+from xstilts.study.leaderboard import gather
 
 XTREME_R = "xnli xcopa udpos panx xquad mlqa tydiqa mewslix lareqa tatoeba".split()
 

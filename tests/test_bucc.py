@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xstilts import bucc
-from xstilts import bucc_data, retrieval_data
-from xstilts.bucc_data import (archive_name, check_available, convert_release, download_release, read_split,
-                               sha256_file, write_archive)
 from xstilts.errors import UsageError
+from xstilts.prepare import bucc as bucc_data
+from xstilts.prepare import downloads
+from xstilts.prepare.bucc import (archive_name, check_available, convert_release, download_release, read_split,
+                                  sha256_file, write_archive)
+from xstilts.retrieval import bucc
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "bucc2018"
 
@@ -309,10 +310,10 @@ def test_tune_threshold_is_the_dev_half_of_the_protocol():
 
 @pytest.fixture
 def checksum_table(tmp_path, monkeypatch):
-    """A private copy of xstilts/data_checksums.json, so tests can record sums without touching the kit's."""
+    """A private copy of xstilts/prepare/data_checksums.json, so tests can record sums without touching the kit's."""
     table = tmp_path / "data_checksums.json"
-    table.write_bytes(retrieval_data.CHECKSUMS_FILE.read_bytes())
-    monkeypatch.setattr(retrieval_data, "CHECKSUMS_FILE", table)
+    table.write_bytes(downloads.CHECKSUMS_FILE.read_bytes())
+    monkeypatch.setattr(downloads, "CHECKSUMS_FILE", table)
     return table
 
 
@@ -335,7 +336,7 @@ def test_download_verify_record_and_refuse(tmp_path, checksum_table, capsys):
     err = capsys.readouterr().err
     assert err.count("UNVERIFIED") == 4 and sha256_file(server / archive_name("de", "sample")) in err
     assert m["archives"][archive_name("de", "sample")]["verified"] is False
-    sums = retrieval_data.read_sums(out / "download" / "bucc2018" / "SHA256SUMS")
+    sums = downloads.read_sums(out / "download" / "bucc2018" / "SHA256SUMS")
     assert sums[archive_name("zh", "training")] == sha256_file(server / archive_name("zh", "training"))
     for lang in ("de", "zh"):
         assert read_split(out / "local" / "bucc2018", lang, "test").gold == read_split(FIX, lang, "training").gold
@@ -379,7 +380,7 @@ def test_kit_checksum_table_is_honest():
     import hashlib
     import json
 
-    table = json.loads(retrieval_data.CHECKSUMS_FILE.read_text())
+    table = json.loads(downloads.CHECKSUMS_FILE.read_text())
     assert set(table["bucc2018"]["files"]) == {archive_name(l, r) for l in bucc_data.LANGS
                                                for r in bucc_data.RELEASE_OF_SPLIT.values()}
     assert all(v is None or len(v) == 64 for v in table["bucc2018"]["files"].values())

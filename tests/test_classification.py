@@ -7,13 +7,16 @@ import json
 import pytest
 
 from conftest import HUB, run_script
-from xstilts import data as data_lib
+from xstilts.formats import pair_classification as PCF
+from xstilts.data import sources as data_sources
 from xstilts.errors import UsageError
 from xstilts.formats import pair_classification as PC
-from xstilts.modeling import read_meta
-from xstilts.registry import NLI_LABELS, Concat, Source, get_task
-from xstilts.results import read_results
-from xstilts.score import score_folders
+from xstilts.training.modeling import read_meta
+from xstilts.run.args import get_task
+from xstilts.run.results import read_results
+from xstilts.scoring.xtreme import score_folders
+from xstilts.tasks.classification import NLI_LABELS
+from xstilts.tasks.types import Concat, Source
 
 NLI_COLS = {"text_a": "premise", "text_b": "hypothesis", "label": "label"}
 
@@ -38,10 +41,10 @@ def test_registry_entries():
 
 def test_anli_plus_concatenates_five_splits_drops_unlabelled_keeps_one_label_set():
     task = get_task("anli_plus")
-    raw = [data_lib.load_source(p, HUB) for p in task.train.parts]
+    raw = [data_sources.load_source(p, HUB) for p in task.train.parts]
     unlabelled = [sum(1 for l in ds["label"] if l < 0) for ds in raw]
     assert unlabelled[:4] == [0, 0, 0, 0] and unlabelled[4] > 0  # only SNLI has -1 rows
-    ds = data_lib.load_pair_classification(task, task.train, HUB)
+    ds = PCF.load(task, task.train, HUB)
     assert len(ds) == sum(len(r) for r in raw) - unlabelled[4]
     assert set(ds["label"]) == {0, 1, 2}  # one 3-way label set for every part
     # rows keep their order: ANLI r1 first, SNLI last (without its -1 rows)
@@ -49,15 +52,15 @@ def test_anli_plus_concatenates_five_splits_drops_unlabelled_keeps_one_label_set
     snli_kept = [r for r in raw[4] if r["label"] >= 0]
     assert ds[len(ds) - 1]["text_b"] == snli_kept[-1]["hypothesis"]
     # evaluation splits keep every row; the dev concatenation is the three ANLI dev rounds
-    dev = data_lib.load_pair_classification(task, task.dev, HUB)
-    assert len(dev) == sum(len(data_lib.load_source(p, HUB)) for p in task.dev.parts)
-    snli_val = data_lib.load_pair_classification(task, Source("stanfordnlp/snli", "plain_text", "validation", NLI_COLS), HUB)
+    dev = PCF.load(task, task.dev, HUB)
+    assert len(dev) == sum(len(data_sources.load_source(p, HUB)) for p in task.dev.parts)
+    snli_val = PCF.load(task, Source("stanfordnlp/snli", "plain_text", "validation", NLI_COLS), HUB)
     assert -1 in snli_val["label"]
     # --max_train_samples takes the same share of every part (largest remainder)
-    small = data_lib.load_pair_classification(task, task.train, HUB, max_samples=93)
+    small = PCF.load(task, task.train, HUB, max_samples=93)
     assert len(small) == 93
-    assert data_lib.proportional_shares([60, 60, 90, 600, 120], 93) == [6, 6, 9, 60, 12]
-    assert data_lib.proportional_shares([1, 1, 1], 2) == [1, 1, 0] and data_lib.proportional_shares([2, 3], 9) == [2, 3]
+    assert PCF.proportional_shares([60, 60, 90, 600, 120], 93) == [6, 6, 9, 60, 12]
+    assert PCF.proportional_shares([1, 1, 1], 2) == [1, 1, 0] and PCF.proportional_shares([2, 3], 9) == [2, 3]
 
 
 def test_missing_part_of_a_concatenation_fails_early(tmp_path):
@@ -67,7 +70,7 @@ def test_missing_part_of_a_concatenation_fails_early(tmp_path):
     shutil.copytree(HUB / "nyu-mll", root / "nyu-mll")
     shutil.copytree(HUB / "facebook", root / "facebook")
     with pytest.raises(UsageError, match="has no dataset 'stanfordnlp/snli'"):
-        data_lib.check_task_data(get_task("anli_plus"), ["en"], root, train=True, dev=True, test=False)
+        data_sources.check_task_data(get_task("anli_plus"), ["en"], root, train=True, dev=True, test=False)
 
 
 def test_sst2_is_one_segment_and_pairs_are_two(tiny):
@@ -75,14 +78,14 @@ def test_sst2_is_one_segment_and_pairs_are_two(tiny):
 
     tok = AutoTokenizer.from_pretrained(str(tiny))
     sst2 = get_task("sst2")
-    ex = data_lib.load_pair_classification(sst2, sst2.dev, HUB)
+    ex = PCF.load(sst2, sst2.dev, HUB)
     assert ex.features["text_b"].dtype == "string" and set(ex["text_b"]) == {None}
     feats = PC.featurize(ex, tok, 64, sst2, train=False)
     eos = tok.sep_token_id
     assert all(ids.count(eos) == 1 and ids[0] == tok.cls_token_id for ids in feats["input_ids"])  # <s> A </s>
     assert feats["input_ids"][0] == tok(ex[0]["text_a"])["input_ids"]
     qqp = get_task("qqp")
-    pairs = PC.featurize(data_lib.load_pair_classification(qqp, qqp.dev, HUB), tok, 64, qqp, train=False)
+    pairs = PC.featurize(PCF.load(qqp, qqp.dev, HUB), tok, 64, qqp, train=False)
     assert all(ids.count(eos) == 3 for ids in pairs["input_ids"])  # <s> A </s></s> B </s>
     from datasets import Dataset
 
@@ -94,16 +97,16 @@ def test_sst2_is_one_segment_and_pairs_are_two(tiny):
 def test_glue_test_labels_dropped_only_from_training():
     qqp = get_task("qqp")
     test_src = Source("nyu-mll/glue", "qqp", "test", dict(qqp.train.columns))
-    assert set(data_lib.load_pair_classification(qqp, test_src, HUB)["label"]) == {-1}  # evaluation: kept
-    assert -1 not in data_lib.load_pair_classification(qqp, qqp.train, HUB)["label"]
+    assert set(PCF.load(qqp, test_src, HUB)["label"]) == {-1}  # evaluation: kept
+    assert -1 not in PCF.load(qqp, qqp.train, HUB)["label"]
 
 
 def test_pawsx_string_labels_and_per_language_configs():
     task = get_task("pawsx")
-    ds = data_lib.load_pair_classification(task, task.test, HUB, list(task.languages))
+    ds = PCF.load(task, task.test, HUB, list(task.languages))
     assert sorted(set(ds["lang"])) == sorted(task.languages)
     for lang in ("en", "ja"):
-        raw = data_lib.load_source(task.test, HUB, task.code(lang))
+        raw = data_sources.load_source(task.test, HUB, task.code(lang))
         assert set(raw["label"]) == {"0", "1"}
         got = [l for l, g in zip(ds["label"], ds["lang"]) if g == lang]
         assert got == [int(v) for v in raw["label"]]

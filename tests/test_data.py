@@ -3,23 +3,29 @@
 import pytest
 
 from conftest import HUB
-from xstilts import data as data_lib
+from xstilts.formats import pair_classification as PCF
+from xstilts.data import sources as data_sources
+from xstilts.data import hub as data_hub
+from xstilts.retrieval import tatoeba as tatoeba_lib
 from xstilts.errors import UsageError
-from xstilts.registry import NLI_LABELS, XNLI_LANGS, Source, get_task, parse_languages
+from xstilts.run.args import get_task, parse_languages
+from xstilts.tasks.classification import NLI_LABELS
+from xstilts.tasks.languages import XNLI as XNLI_LANGS
+from xstilts.tasks.types import Source
 
 
 def test_data_root_from_flag_and_env(monkeypatch, tmp_path):
-    assert data_lib.resolve_data_root(None) is None
-    assert data_lib.resolve_data_root(str(HUB)) == HUB
+    assert data_hub.resolve_data_root(None) is None
+    assert data_hub.resolve_data_root(str(HUB)) == HUB
     monkeypatch.setenv("XSTILTS_DATA_ROOT", str(HUB))
-    assert data_lib.resolve_data_root(None) == HUB
+    assert data_hub.resolve_data_root(None) == HUB
     with pytest.raises(UsageError, match="is not a directory"):
-        data_lib.resolve_data_root(str(tmp_path / "nope"))
+        data_hub.resolve_data_root(str(tmp_path / "nope"))
 
 
 def test_mnli_train_is_canonical_with_classlabel_order():
     task = get_task("mnli")
-    ds = data_lib.load_pair_classification(task, task.train, HUB)
+    ds = PCF.load(task, task.train, HUB)
     assert sorted(ds.column_names) == ["label", "lang", "text_a", "text_b"]
     assert len(ds) == 600
     assert set(ds["label"]) == {0, 1, 2}
@@ -28,10 +34,10 @@ def test_mnli_train_is_canonical_with_classlabel_order():
 
 def test_xnli_string_labels_mapped_and_languages_filtered():
     task = get_task("xnli")
-    ds = data_lib.load_pair_classification(task, task.test, HUB, ["de", "zh"])
+    ds = PCF.load(task, task.test, HUB, ["de", "zh"])
     assert sorted(set(ds["lang"])) == ["de", "zh"]
     assert len(ds) == 60
-    raw = data_lib.load_source(task.test, HUB).filter(lambda r: r["language"] == "de")
+    raw = data_sources.load_source(task.test, HUB).filter(lambda r: r["language"] == "de")
     expected = [NLI_LABELS.index(v) for v in raw["gold_label"]]
     assert [l for l, g in zip(ds["label"], ds["lang"]) if g == "de"] == expected
 
@@ -39,28 +45,28 @@ def test_xnli_string_labels_mapped_and_languages_filtered():
 def test_check_source_names_missing_config_and_split():
     bad = Source("google/xtreme", "PAWS-X.xx", "test", {})
     with pytest.raises(UsageError, match=r"no config 'PAWS-X.xx'.*available configs: .*XNLI"):
-        data_lib.check_source(bad, HUB)
+        data_sources.check_source(bad, HUB)
     bad_split = Source("google/xtreme", "XNLI", "train", {})
     with pytest.raises(UsageError, match=r"no split 'train'.*available splits: validation, test"):
-        data_lib.check_source(bad_split, HUB)
+        data_sources.check_source(bad_split, HUB)
     with pytest.raises(UsageError, match="has no dataset 'org/missing'"):
-        data_lib.check_source(Source("org/missing", "x", "train", {}), HUB)
+        data_sources.check_source(Source("org/missing", "x", "train", {}), HUB)
 
 
 def test_label_names_mismatch_is_named():
     task = get_task("mnli")
-    ds = data_lib.load_source(task.train, HUB)
+    ds = data_sources.load_source(task.train, HUB)
     with pytest.raises(UsageError, match=r"label names of field 'label' are \['entailment', 'neutral', "
                                          r"'contradiction'\], but the registry expects \['yes', 'no', 'maybe'\]"):
-        data_lib.label_mapper(ds, "label", ("yes", "no", "maybe"), "mnli")
+        data_sources.label_mapper(ds, "label", ("yes", "no", "maybe"), "mnli")
 
 
 def test_missing_column_is_named():
     task = get_task("mnli")
-    ds = data_lib.load_source(task.train, HUB)
+    ds = data_sources.load_source(task.train, HUB)
     src = Source("nyu-mll/glue", "mnli", "train", {"text_a": "sentence1", "text_b": "hypothesis", "label": "label"})
     with pytest.raises(UsageError, match=r"lacks field\(s\) sentence1.*its fields are: premise, hypothesis, label, idx"):
-        data_lib.check_columns(ds, src)
+        data_sources.check_columns(ds, src)
 
 
 def test_languages_and_tasks_validated():
@@ -75,6 +81,6 @@ def test_languages_and_tasks_validated():
 
 def test_tatoeba_pairs_aligned_from_iso3_config():
     task = get_task("tatoeba")
-    src, en = data_lib.load_retrieval_pairs(task, task.test, HUB, "zh")  # config tatoeba.cmn
+    src, en = tatoeba_lib.load_pairs(task, task.test, HUB, "zh")  # config tatoeba.cmn
     assert len(src) == len(en) == 40
     assert all(not s.endswith("\n") for s in src + en)

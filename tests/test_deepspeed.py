@@ -21,9 +21,9 @@ import pytest
 import torch
 
 from conftest import HUB, ROOT, run_script
-from xstilts.cli import DEEPSPEED_OFF, read_deepspeed_config, select_deepspeed
+from xstilts.run.deepspeed import DEEPSPEED_OFF, read_deepspeed_config, select_deepspeed
 from xstilts.errors import UsageError
-from xstilts.models import registry
+from xstilts.run.models import registry
 
 DS_CONFIGS = sorted((ROOT / "ds_configs").glob("*.json"))
 TINY_ARGS = ["--preset", "tiny", "--data_root", str(HUB), "--max_steps", "2", "--eval_steps_or_epoch", "2",
@@ -106,15 +106,15 @@ import deepspeed.ops
 # One process needs no shared-memory allreduce: skip DeepSpeed's CPU comm op, a C++ JIT build of 30-100 s on a
 # fresh machine (torch.distributed's gloo does the few collectives of one rank).
 deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
-import xstilts.models as models
+import xstilts.run.models as models
 reg = dict(models.registry())
 reg.update(spec.get("registry", {}))
 models.registry = lambda: reg
-import xstilts.training as training
+import xstilts.training.trainer as training
 seen = []
 _train = training.train
-def train(trainer, out, **kw):
-    result = _train(trainer, out, **kw)
+def train(trainer, out, *args, **kw):
+    result = _train(trainer, out, *args, **kw)
     cfg = trainer.accelerator.state.deepspeed_plugin.deepspeed_config
     seen.append({k: cfg.get(k) for k in ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
                                           "train_batch_size")} | {"stage": cfg["zero_optimization"]["stage"]})

@@ -13,12 +13,14 @@ import pytest
 import torch
 
 from conftest import FIXTURES, HUB, run_script
-from xstilts import lareqa_data, mewslix_data
-from xstilts import score as S
+from xstilts.prepare import lareqa as lareqa_data
+from xstilts.prepare import mewslix as mewslix_data
+from xstilts.scoring import xtreme as S
 from xstilts.errors import UsageError
 from xstilts.formats import dual_encoder as de
-from xstilts.registry import get_task
-from xstilts.results import read_results
+from xstilts.run.args import get_task
+from xstilts.run.results import read_results
+from xstilts.retrieval.search import resolve
 
 LAREQA_RAW = FIXTURES / "lareqa"
 MEWSLIX_RAW = FIXTURES / "mewslix"
@@ -122,8 +124,9 @@ def test_rank_and_average_precision_on_hand_built_embeddings():
     # unit vectors: q1 is closest to c2 (cos .8), then c1 (.6), then c0 (0); q2: c0, c1, c2 in that order
     emb = np.array([[0.0, 0.6, 0.8], [1.0, 0.5, 0.1], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
                    dtype=np.float32)
-    ranked = de.rank(emb, ex, use_gpu=False)
-    assert ranked == [["c2", "c1", "c0"], ["c0", "c1", "c2"], None, None, None]
+    for backend in ("faiss", "torch"):
+        ranked = de.rank(emb, ex, search=resolve(backend, cuda=False))
+        assert ranked == [["c2", "c1", "c0"], ["c0", "c1", "c2"], None, None, None], backend
     # q1: relevant at ranks 1 and 3 -> (1 + 2/3) / 2 = 5/6; q2: relevant at rank 2 -> 1/2
     aps = de.average_precisions([ranked[0], ranked[1]], [["c2", "c0"], ["c1"]])
     assert aps == pytest.approx([5 / 6, 1 / 2])
@@ -150,7 +153,7 @@ def test_lareqa_pool_is_language_agnostic():
 def test_model_in_batch_softmax_pooling_and_handoff(tiny):
     from transformers import AutoTokenizer
 
-    from xstilts.modeling import load_for_task
+    from xstilts.training.modeling import load_for_task
 
     task = get_task("lareqa")
     model, handoff = load_for_task(de.model_class(), str(tiny), **de.model_kwargs(task))
@@ -248,7 +251,7 @@ def test_mewslix_trains_and_scores(tiny, tmp_path):
 # ================================================================================= bad input
 
 def test_missing_prepared_data_names_the_make_target(tiny, tmp_path, monkeypatch, capsys):
-    import xstilts.tasks.dual_encoder as tasks_de
+    import xstilts.data.sources as data_sources
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -256,7 +259,7 @@ def test_missing_prepared_data_names_the_make_target(tiny, tmp_path, monkeypatch
     assert run_script("run_target", ["--task", "lareqa", "--data_root", str(empty), *args]) == 2
     err = capsys.readouterr().err
     assert "LAReQA data" in err and f"Run `make data-lareqa DATA_DIR={empty}`" in err
-    monkeypatch.setattr(tasks_de, "KIT_DATA", empty)  # no --data_root: the kit's data/ (here: empty)
+    monkeypatch.setattr(data_sources, "KIT_DATA", empty)  # no --data_root: the kit's data/ (here: empty)
     assert run_script("run_target", ["--task", "mewslix", *args]) == 2
     err = capsys.readouterr().err
     assert "Mewsli-X data" in err and "no --data_root given" in err and "Run `make data-mewslix`" in err

@@ -3,8 +3,8 @@
 import json
 
 from conftest import HUB, run_script
-from xstilts.report import build_report
-from xstilts.results import read_results
+from xstilts.study.report import build_report
+from xstilts.run.results import read_results
 
 LANGS = "en,de,zh"
 
@@ -83,7 +83,7 @@ def test_same_seed_same_metrics(tiny, tmp_path):
 
 def test_leaderboard_folders_score_identically_with_the_scorer(tiny, tmp_path):
     """results.json and `python -m xstilts.score` on the written folders agree to the last digit."""
-    from xstilts.score import score_folders
+    from xstilts.scoring.xtreme import score_folders
 
     preds, labels = tmp_path / "predictions", tmp_path / "labels"
     out_x, out_t = tmp_path / "xnli", tmp_path / "tatoeba"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HUB, ROOT
-from xstilts.plan import build_grid
+from xstilts.study.plan import build_grid
 
 MAKE_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
 MAKE_ENV.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
@@ -77,8 +77,11 @@ def test_bad_grid_names_are_refused_before_running(tmp_path):
     assert "unknown target task 'nope'" in proc.stderr and "tatoeba" in proc.stderr
     proc = make("plan", "INTERMEDIATE=none xnli", check=False)  # a target task is no intermediate task
     assert "unknown intermediate task 'xnli'; valid choices: none, " in proc.stderr and "mnli" in proc.stderr
-    proc = make("plan", "RETRIEVAL_TASKS=bucc2018", check=False)  # tatoeba would start run_target.py
-    assert "RETRIEVAL_TASKS" in proc.stderr and "'tatoeba' is a retrieval task" in proc.stderr
+    # RETRIEVAL_TASKS is generated from the task declarations (mk/tasks.mk): a command-line value cannot make Make
+    # start the wrong script for a retrieval task
+    out = make("-n", "grid", "MODELS=xlmr-base", "INTERMEDIATE=none", "TARGETS=tatoeba", "RETRIEVAL_TASKS=bucc2018",
+               f"RESULTS={tmp_path}/r").stdout
+    assert [c[0] for c in dry_run_cells(out)] == ["run_retrieval.py"]
 
 
 def test_plan_prints_cells_and_marks_unmeasured_estimates(tmp_path):
@@ -98,6 +101,78 @@ def test_plan_prints_cells_and_marks_unmeasured_estimates(tmp_path):
     total = float(re.search(r"estimated ([\d.,]+) GPU-h in all", out).group(1).replace(",", ""))
     cells = [float(re.search(r"  ([\d.,e-]+) GPU-h", l).group(1).replace(",", "")) for l in lines]
     assert total == pytest.approx(sum(cells), rel=0.01)
+
+
+# ------------------------------------------------------------------------------------------ retrieval pricing
+
+def _figures(search_source: str = "measured by hand") -> tuple[dict, dict]:
+    """A throughput and a sizes table whose costs are worked out by hand in the tests below."""
+    tp = {"models": {"tiny-2l-h64": {"gpus": 1, "train_tokens_per_second": 1000, "eval_tokens_per_second": 1000,
+                                     "device": "CPU (test)", "source": "measured by hand"},
+                     "xlmr-large": {"gpus": 1, "train_tokens_per_second": 1000, "eval_tokens_per_second": 1000,
+                                    "device": "NVIDIA (test)", "source": "measured by hand"}},
+          "search": {"cpu-faiss": {"multiply_adds_per_second": 1e8, "source": search_source},
+                     "cpu-torch": {"multiply_adds_per_second": 4e8, "source": "measured by hand"},
+                     "gpu-torch": {"multiply_adds_per_second": 1e11, "source": "estimate (not measured): test"}}}
+    sizes = {"tasks": {"bucc2018": {"eval_tokens_per_example": 10,
+                                    "corpora": [{"name": "a", "src": 1000, "en": 2000},
+                                                {"name": "b", "src": 10, "en": 10, "count": 3}]}}}
+    return tp, sizes
+
+
+def test_retrieval_cell_priced_per_layer_and_direction():
+    """tiny-2l-h64: hidden 64, 2 layers (3 hidden states), configured layer 1. Sentences 3000 + 3 x 20 = 3060 at
+    10 tokens / 1000 tokens/s = 30.6 s of embedding, once; search per layer = 2 x (1000 x 2000 + 3 x 10 x 10) x 64
+    = 256,038,400 multiply-adds / 1e8 per s = 2.560384 s."""
+    from xstilts.study import plan
+
+    tp, sizes = _figures()
+    grid = build_grid("tiny-2l-h64", "none", "bucc2018", "1")
+    cell = grid.cells[0]
+    layer_s = 2 * (1000 * 2000 + 3 * 10 * 10) * 64 / 1e8
+    for eval_args, layers in (("", 3), ("--layers default", 1), ("--layers 0,1", 2), ("--layers 0", 2),
+                              ("--layers 0 --layer 0", 1), ("--layers=all --search_backend torch", 3)):
+        est = plan.estimate(cell, tp, sizes, "xtreme", eval_args=eval_args)
+        rate = 4e8 if "torch" in eval_args else 1e8
+        assert est.gpu_hours == pytest.approx((30.6 + layers * layer_s * 1e8 / rate) / 3600), eval_args
+        assert est.measured and est.unit == "CPU-h" and f"{layers} layer(s)" in est.detail
+    cost = plan.retrieval_cost(sizes["tasks"]["bucc2018"], 64, 3, 1000, 1e8)
+    assert cost["sentences"] == 3060 and cost["embedding_bytes_total"] == 3060 * 3 * 64 * 4
+    assert cost["embedding_bytes_peak"] == 3000 * 3 * 64 * 4 and cost["largest_side_bytes"] == 2000 * 3 * 64 * 4
+    with pytest.raises(plan.UsageError, match="--layers 'x'"):
+        plan.estimate(cell, tp, sizes, "xtreme", eval_args="--layers x")
+
+
+def test_retrieval_search_figure_follows_the_device_and_backend():
+    """GPU models: auto = torch on the GPU; FAISS there is priced on the CPU (faiss-cpu). An unmeasured search
+    rate marks the cell and the plan says where the figure comes from."""
+    from xstilts.study import plan
+
+    tp, sizes = _figures(search_source="estimate (not measured): a guess")
+    assert plan.search_key(tp["models"]["xlmr-large"]) == ("gpu-torch", "")
+    assert plan.search_key(tp["models"]["xlmr-large"], "--search_backend faiss")[0] == "cpu-faiss"
+    assert plan.search_key(tp["models"]["tiny-2l-h64"]) == ("cpu-faiss", "")
+    grid = build_grid("xlmr-large tiny-2l-h64", "none", "bucc2018", "1")
+    large = plan.estimate(grid.cells[0], tp, sizes, "xtreme")
+    # xlmr-large: hidden 1024, 25 hidden states; gpu-torch 1e11 multiply-adds/s
+    assert large.gpu_hours == pytest.approx((30.6 + 25 * 2 * (1000 * 2000 + 300) * 1024 / 1e11) / 3600)
+    assert not large.measured and large.gpus == 1
+    text = plan.render_plan(grid, throughput=tp, sizes=sizes, with_status=False)
+    lines = [l for l in text.splitlines() if "results.json" in l]
+    assert all("[unmeasured]" in l for l in lines)  # gpu-torch is an estimate; cpu-faiss too here
+    assert "search cpu-faiss: estimate (not measured): a guess" in text and "search gpu-torch: estimate" in text
+    tp["search"]["cpu-faiss"]["source"] = "measured by hand"
+    text = plan.render_plan(grid, throughput=tp, sizes=sizes, with_status=False)
+    tiny = next(l for l in text.splitlines() if "tiny-2l-h64/none/bucc2018" in l)
+    assert "[unmeasured]" not in tiny and "Search rate cpu-faiss: measured by hand" in text
+
+
+def test_make_plan_passes_eval_args(tmp_path):
+    out = make("plan", "MODELS=xlmr-large", "INTERMEDIATE=none", "TARGETS=bucc2018 tatoeba", "SEEDS=1",
+               f"RESULTS={tmp_path}/r", f"CKPTS={tmp_path}/c", "EVAL_ARGS=--layers default").stdout
+    lines = [l for l in out.splitlines() if "results.json" in l]
+    assert len(lines) == 2 and all("+ 1 layer(s) x search both ways" in l for l in lines)
+    assert "2,928,845 sentences" in lines[0]  # the BUCC corpora, dev + test, both sides (dataset_sizes.json)
 
 
 def _fake_sbatch(bin_dir: Path, log: Path) -> None:
@@ -148,7 +223,7 @@ def test_slurm_task_passes_sigterm_to_the_run(tmp_path):
         "signal.signal(signal.SIGTERM, h)\npathlib.Path('started').write_text('1')\ntime.sleep(30)\n")
     (kit / "Makefile").write_text(f"cell.txt:\n\t{sys.executable} run.py\n")
     script = tmp_path / "s.sh"
-    from xstilts.plan import main as plan_main
+    from xstilts.study.plan import main as plan_main
 
     assert plan_main(["slurm", "--models", "xlmr-base", "--intermediate", "none", "--targets", "xnli", "--out",
                       str(script), "--kit_dir", str(kit), "--time", "1:00:00", "--make_var", "MODELS=xlmr-base"]) == 0

@@ -16,7 +16,8 @@ from conftest import HUB, run_script
 from xstilts.errors import UsageError
 from xstilts.formats import get_format
 from xstilts.formats import multiple_choice as mc
-from xstilts.registry import PARQUET_EXPORT, Source, get_task
+from xstilts.run.args import get_task
+from xstilts.tasks.types import PARQUET_EXPORT, Source
 
 XCOPA_LANGS = ["et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh"]
 
@@ -176,7 +177,7 @@ def test_collator_refuses_mixed_choice_counts():
 # ------------------------------------------------------------------------------------- bad rows
 
 def _bad_repo(tmp_path, rows, features):
-    from xstilts.hubmirror import Mirror
+    from xstilts.data.mirror import Mirror
 
     m = Mirror(tmp_path / "hub")
     m.write("me/bad", "default", "train", rows, features)
@@ -211,7 +212,7 @@ def test_parquet_export_sources_load_by_folder(monkeypatch):
 
     calls = []
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append((a, k)))
-    from xstilts.data import load_source
+    from xstilts.data.sources import load_source
 
     copa = get_task("xcopa").train
     assert copa.revision == PARQUET_EXPORT
@@ -241,8 +242,8 @@ def test_intermediate_task_trains_and_saves_the_encoder(tiny, tmp_path, name, n_
 
 
 def test_xcopa_two_stages_eleven_languages_scored_like_the_leaderboard(tiny, tmp_path, caplog):
-    from xstilts.results import read_results
-    from xstilts.score import score_folders
+    from xstilts.run.results import read_results
+    from xstilts.scoring.xtreme import score_folders
 
     out, pred, labels = tmp_path / "xcopa", tmp_path / "pred", tmp_path / "labels"
     argv = ["--model", str(tiny), "--task", "xcopa", "--preset", "tiny", "--data_root", str(HUB), "--max_steps", "3",
@@ -299,7 +300,7 @@ def test_missing_stage_data_fails_before_training(tiny, tmp_path, capsys):
 
 def test_format_is_registered_for_every_multiple_choice_task():
     fmt = get_format("multiple_choice")
-    assert fmt.METRIC == "accuracy" and fmt.model_class().__name__ == "AutoModelForMultipleChoice"
+    assert fmt.metrics == ("accuracy",) and fmt.model_class().__name__ == "AutoModelForMultipleChoice"
     xcopa = get_task("xcopa")
     assert xcopa.phase == "target" and xcopa.xtreme_name == "xcopa" and list(xcopa.languages) == XCOPA_LANGS
     assert [s.name for s in xcopa.stages] == ["siqa"]

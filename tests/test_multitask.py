@@ -14,10 +14,13 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
 from conftest import HUB, run_script
-from xstilts import multitask as MT
+from xstilts.run import args as A
+from xstilts.run import layout
+from xstilts.tasks.benchmarks import MULTITASK_ALL
+from xstilts.training import multitask as MT
 from xstilts.errors import UsageError
-from xstilts.modeling import load_for_task, read_meta
-from xstilts.results import read_results
+from xstilts.training.modeling import load_for_task, read_meta
+from xstilts.run.results import read_results
 
 PAIR_TASKS = "mnli,qqp,anli_plus,sst2"
 
@@ -89,36 +92,36 @@ def test_sampler_is_deterministic_per_seed_and_epoch():
 
 
 def test_task_list_all_unknown_and_caps(monkeypatch):
-    assert MT.parse_task_list("mnli, qqp") == ["mnli", "qqp"]
-    assert MT.parse_task_list("all") == list(MT.ALL_TASKS) and len(MT.ALL_TASKS) == 9
-    assert MT.mixture_name(list(reversed(MT.ALL_TASKS))) == "all"
-    assert MT.mixture_name(["mnli", "squad_v1"]) == "mnli+squad_v1"
+    assert A.parse_task_list("mnli, qqp") == ["mnli", "qqp"]
+    assert A.parse_task_list("all") == list(MULTITASK_ALL) and len(MULTITASK_ALL) == 9
+    assert layout.mixture_name(list(reversed(MULTITASK_ALL))) == "all"
+    assert layout.mixture_name(["mnli", "squad_v1"]) == "mnli+squad_v1"
     with pytest.raises(UsageError, match=r"unknown intermediate task in --tasks 'mnlii'; valid choices: .*"
                                          r"'all' = the study's nine: anli_plus, mnli, qqp, squad_v1, squad_v2, "
                                          r"hellaswag, ccg, cosmosqa, csqa"):
-        MT.parse_task_list("mnli,mnlii")
+        A.parse_task_list("mnli,mnlii")
     with pytest.raises(UsageError, match="'xnli' in --tasks is a target task"):
-        MT.parse_task_list("mnli,xnli")
+        A.parse_task_list("mnli,xnli")
     with pytest.raises(UsageError, match="lists mnli more than once"):
-        MT.parse_task_list("mnli,qqp,mnli")
+        A.parse_task_list("mnli,qqp,mnli")
     with pytest.raises(UsageError, match="--tasks is empty"):
-        MT.parse_task_list(" , ")
-    from xstilts import registry
+        A.parse_task_list(" , ")
+    from xstilts import tasks as registry
 
     monkeypatch.delitem(registry.TASKS, "ccg")
     with pytest.raises(UsageError, match="--tasks all needs the nine .* but ccg is not registered"):
-        MT.parse_task_list("all")
-    assert MT.parse_task_caps("mnli=20, qqp=5", ["mnli", "qqp"]) == {"mnli": 20, "qqp": 5}
+        A.parse_task_list("all")
+    assert A.parse_task_caps("mnli=20, qqp=5", ["mnli", "qqp"]) == {"mnli": 20, "qqp": 5}
     for spec, msg in (("sst2=3", "unknown task in --task_max_train_samples 'sst2'"), ("mnli", "expected TASK=N"),
                       ("mnli=x", "not an integer"), ("mnli=0", "at least 1")):
         with pytest.raises(UsageError, match=msg):
-            MT.parse_task_caps(spec, ["mnli", "qqp"])
+            A.parse_task_caps(spec, ["mnli", "qqp"])
 
 
 # ----------------------------------------------------------------------------------------------- model
 def test_shared_encoder_is_held_once_and_dispatches_to_each_head(tiny):
     from xstilts.formats import get_format
-    from xstilts.registry import get_task
+    from xstilts.run.args import get_task
 
     tasks = [get_task(n) for n in ("mnli", "qqp", "sst2")]
     fmts = [get_format(t.format) for t in tasks]
@@ -240,7 +243,7 @@ def test_all_four_formats_mix_and_all_nine_run(tiny, tmp_path):
     assert _phase2(tiny, out, "all", "--ccg_dir", str(ccg), "--max_steps", "6", "--eval_steps_or_epoch", "6",
                    "--max_train_samples", "48", "--max_eval_samples", "16") == 0
     meta = read_meta(str(out))
-    assert meta["task"] == "all" and meta["tasks"] == list(MT.ALL_TASKS)
+    assert meta["task"] == "all" and meta["tasks"] == list(MULTITASK_ALL)
     formats = {n: meta["data"][n]["format"] for n in meta["tasks"]}
     assert set(formats.values()) == {"pair_classification", "span_qa", "multiple_choice", "token_tagging"}
     metrics = {n: meta["data"][n]["metric"] for n in meta["tasks"]}

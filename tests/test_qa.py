@@ -13,12 +13,12 @@ import pytest
 from datasets import Dataset
 
 from conftest import HUB, run_script
-from xstilts.data import load_source
+from xstilts.data.sources import load_source
 from xstilts.errors import UsageError
 from xstilts.formats import span_qa as QA
-from xstilts.registry import get_task
-from xstilts.results import read_results
-from xstilts.score import score_folders
+from xstilts.run.args import get_task
+from xstilts.run.results import read_results
+from xstilts.scoring.xtreme import score_folders
 
 
 @pytest.fixture(scope="module")
@@ -243,8 +243,7 @@ def test_settings_and_bad_input(tok):
     args = lambda **kw: SimpleNamespace(**{**dict.fromkeys(QA.OPTIONS), "max_seq_length": 384, **kw})  # noqa: E731
     assert QA.configure(args(doc_stride=32, max_query_length=32))["max_query_length"] == 32
     assert QA.configure(args(doc_stride=48)) == dict(QA.OPTIONS, doc_stride=48)
-    QA.configure(args())
-    assert QA.settings() == QA.OPTIONS
+    assert QA.SpanQA.from_args(args()).settings(None) == QA.OPTIONS
     ex = examples([("a b c", "q", "b")])
     with pytest.raises(UsageError, match="too large"):
         QA.featurize(ex, tok, 64, None, doc_stride=60, max_query_length=16)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import HUB, ROOT, run_script
-from xstilts.results import read_results
+from xstilts.run.results import read_results
+from xstilts.training.trainer import CHECKPOINT_MARKER
 
 STEPS = ["--max_steps", "120", "--eval_steps_or_epoch", "20", "--save_total_limit", "3", "--disable_tqdm", "true",
          "--logging_steps", "20"]
@@ -31,7 +32,7 @@ def _start(tiny, out):
 
 def _wait_for_checkpoint(proc, out: Path, step: int, timeout: float = 120.0):
     deadline = time.time() + timeout
-    target = out / "trainer" / f"checkpoint-{step}" / "trainer_state.json"
+    target = out / "trainer" / f"checkpoint-{step}" / CHECKPOINT_MARKER  # written last: the checkpoint is complete
     while time.time() < deadline:
         if target.exists():
             return
@@ -116,7 +117,7 @@ def test_unfinished_intermediate_checkpoint_is_refused(tiny, tmp_path, capsys):
 def test_checkpoint_with_another_label_set_gets_a_fresh_head(tiny, tmp_path):
     from transformers import AutoModelForSequenceClassification
 
-    from xstilts.modeling import load_for_task
+    from xstilts.training.modeling import load_for_task
 
     two = AutoModelForSequenceClassification.from_pretrained(tiny, num_labels=2)
     two.save_pretrained(tmp_path / "two")
@@ -175,7 +176,7 @@ def test_pickled_weights_are_refused(tiny, tmp_path, capsys):
 def test_pinned_revision_is_recorded(tiny, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    from xstilts import registry
+    from xstilts import tasks as registry
 
     task = registry.TASKS["tatoeba"]
     monkeypatch.setitem(registry.TASKS, "tatoeba", replace(task, test=replace(task.test, revision="abc123")))

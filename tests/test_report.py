@@ -1,4 +1,4 @@
-"""xstilts.report on a synthetic results tree with known values (no model, no data, fast).
+"""xstilts.study.report on a synthetic results tree with known values (no model, no data, fast).
 
 Tree: 2 model sizes x {none, mnli} x {xnli (target, seeds 1-2), tatoeba (retrieval, seed 1, per-layer)}.
 Every mnli arm is the baseline plus a constant, so the gains are known exactly:
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from xstilts.report import build_report, collect, compute_gains, group_results, main
-from xstilts.results import ResultsSchemaError, write_results
+from xstilts.study.report import build_report, collect, compute_gains, group_results, main
+from xstilts.run.results import ResultsSchemaError, write_results
 
 SMALL = {"name": "tiny-2l-h64", "n_params": 397604, "num_layers": 2}
 LARGE = {"name": "tiny-4l-h128", "n_params": 1600000, "num_layers": 4}
@@ -354,7 +354,7 @@ def test_published_numbers_are_beside_ours_and_marked(tmp_path):
 def test_retrieval_layer_label_names_each_metric():
     from types import SimpleNamespace
 
-    from xstilts.report import _retrieval_metrics
+    from xstilts.study.report import _retrieval_metrics
 
     tat = SimpleNamespace(target="tatoeba", metric="accuracy")
     bucc = SimpleNamespace(target="bucc2018", metric="f1")

@@ -9,12 +9,14 @@ import pytest
 from transformers import AutoTokenizer
 
 from conftest import HUB, run_script
-from xstilts import bucc, bucc_data, retrieval, retrieval_data
 from xstilts.errors import UsageError
-from xstilts.modeling import load_encoder
-from xstilts.registry import TASKS
-from xstilts.results import read_results
-from xstilts.score import score_folders
+from xstilts.training.modeling import load_encoder
+from xstilts.prepare import bucc as bucc_data
+from xstilts.prepare import downloads, tatoeba_laser
+from xstilts.tasks import TASKS
+from xstilts.run.results import read_results
+from xstilts.retrieval import bucc, embed, summary, tatoeba
+from xstilts.scoring.xtreme import score_folders
 
 RAW_TATOEBA = HUB.parent / "sources" / "realdata" / "raw" / "tatoeba"
 
@@ -32,14 +34,14 @@ def test_planted_permutation_is_recovered():
     foreign = _unit(en[perm] + 0.05 * rng.normal(size=(50, 16)).astype(np.float32))
     # gold for English i is the foreign row j with perm[j] == i
     gold = np.argsort(perm)
-    acc, pred = retrieval.top1_accuracy(en, foreign, gold)
+    acc, pred = tatoeba.top1_accuracy(en, foreign, gold)
     assert acc == 1.0 and np.array_equal(pred, gold)
 
 
 def test_known_mistakes_counted():
     en = np.eye(4, dtype=np.float32)
     foreign = np.eye(4, dtype=np.float32)[[0, 1, 3, 2]]  # rows 2 and 3 swapped
-    acc, pred = retrieval.top1_accuracy(en, foreign)
+    acc, pred = tatoeba.top1_accuracy(en, foreign)
     assert acc == 0.5 and pred.tolist() == [0, 1, 3, 2]
 
 
@@ -48,7 +50,7 @@ def test_tatoeba_all_layers_reports_both_directions():
     src = _unit(rng.normal(size=(3, 10, 8)).astype(np.float32))
     en = src.copy()
     en[1] = _unit(rng.normal(size=(10, 8)).astype(np.float32))  # layer 1 unrelated
-    rows = retrieval.tatoeba_all_layers(src, en)
+    rows = tatoeba.tatoeba_all_layers(src, en)
     assert [r["accuracy"] for r in rows][0::2] == [1.0, 1.0]
     assert rows[1]["accuracy"] < 0.5
     assert rows[0]["accuracy_xx2en"] == 1.0 and rows[0]["accuracy_mean_both"] == 1.0
@@ -60,62 +62,62 @@ def test_embed_all_layers_shapes_order_and_norm(tiny):
     tok = AutoTokenizer.from_pretrained(tiny)
     model = load_encoder(str(tiny))
     sents = ["a much longer sentence than the others here", "short", "Ein Satz.", "中文句子"]
-    emb = retrieval.embed_all_layers(model, tok, sents, batch_size=2, progress=False)
+    emb = embed.embed_all_layers(model, tok, sents, batch_size=2, progress=False)
     assert emb.shape == (model.config.num_hidden_layers + 1, 4, model.config.hidden_size)
     assert np.allclose(np.linalg.norm(emb, axis=-1), 1.0, atol=1e-5)
     # input order is restored after length-sorted batching: same result one by one
-    single = np.stack([retrieval.embed_all_layers(model, tok, [s], progress=False)[:, 0] for s in sents], axis=1)
+    single = np.stack([embed.embed_all_layers(model, tok, [s], progress=False)[:, 0] for s in sents], axis=1)
     assert np.allclose(emb, single, atol=1e-5)
-    cls = retrieval.embed_all_layers(model, tok, sents, pooling="cls", progress=False)
-    nospecial = retrieval.embed_all_layers(model, tok, sents, include_special_tokens=False, progress=False)
+    cls = embed.embed_all_layers(model, tok, sents, pooling="cls", progress=False)
+    nospecial = embed.embed_all_layers(model, tok, sents, include_special_tokens=False, progress=False)
     assert not np.allclose(cls, emb) and not np.allclose(nospecial, emb)
     with pytest.raises(ValueError, match="unknown pooling 'max'"):
-        retrieval.embed_all_layers(model, tok, sents, pooling="max")
+        embed.embed_all_layers(model, tok, sents, pooling="max")
 
 
 def test_layer_subset_and_memory_mapped_output_match_the_full_sweep(tiny, tmp_path):
     tok = AutoTokenizer.from_pretrained(tiny)
     model = load_encoder(str(tiny))
     sents = [f"sentence number {i} " + "word " * (i % 7) for i in range(23)] + [""]
-    full = retrieval.embed_all_layers(model, tok, sents, batch_size=5, progress=False)
-    sub = retrieval.embed_layers(model, tok, sents, layers=[2, 0], batch_size=5, progress=False)
+    full = embed.embed_all_layers(model, tok, sents, batch_size=5, progress=False)
+    sub = embed.embed_layers(model, tok, sents, layers=[2, 0], batch_size=5, progress=False)
     assert sub.shape == (2, len(sents), model.config.hidden_size)
     np.testing.assert_allclose(sub, full[[2, 0]], atol=1e-6)
-    out = retrieval.allocate(sub.shape, memory_budget_bytes=1, spill_dir=tmp_path / "spill", name="x")
+    out = embed.allocate(sub.shape, memory_budget_bytes=1, spill_dir=tmp_path / "spill", name="x")
     assert isinstance(out, np.memmap) and (tmp_path / "spill" / "x.f32").is_file()
-    mm = retrieval.embed_layers(model, tok, sents, layers=[2, 0], batch_size=5, progress=False, out=out,
+    mm = embed.embed_layers(model, tok, sents, layers=[2, 0], batch_size=5, progress=False, out=out,
                                 include_special_tokens=False)
     assert mm is out and np.isfinite(mm).all()
     np.testing.assert_allclose(np.linalg.norm(mm, axis=-1), 1.0, atol=1e-5)  # the empty sentence too
-    assert isinstance(retrieval.allocate(sub.shape, memory_budget_bytes=1e12, spill_dir=tmp_path), np.ndarray)
+    assert isinstance(embed.allocate(sub.shape, memory_budget_bytes=1e12, spill_dir=tmp_path), np.ndarray)
     with pytest.raises(ValueError, match="out has shape"):
-        retrieval.embed_layers(model, tok, sents, layers=[1], out=np.zeros((2, 1, 1), np.float32))
+        embed.embed_layers(model, tok, sents, layers=[1], out=np.zeros((2, 1, 1), np.float32))
 
 
 def test_layer_resolution_and_selection():
-    assert retrieval.resolve_layer(3, 24, 14) == (3, "command line")
-    assert retrieval.resolve_layer(None, 24, 14)[0] == 14
-    assert retrieval.resolve_layer(None, 12, None)[0] == 7  # the study's relative depth 14/24
-    assert retrieval.resolve_layer(None, 48, None)[0] == 28
-    assert retrieval.parse_layers("all", 4, 2) == [0, 1, 2, 3, 4]
-    assert retrieval.parse_layers("default", 24, 14) == [14]
-    assert retrieval.parse_layers("20, 8", 24, 14) == [8, 14, 20]  # the configured layer always included
+    assert embed.resolve_layer(3, 24, 14) == (3, "command line")
+    assert embed.resolve_layer(None, 24, 14)[0] == 14
+    assert embed.resolve_layer(None, 12, None)[0] == 7  # the study's relative depth 14/24
+    assert embed.resolve_layer(None, 48, None)[0] == 28
+    assert embed.parse_layers("all", 4, 2) == [0, 1, 2, 3, 4]
+    assert embed.parse_layers("default", 24, 14) == [14]
+    assert embed.parse_layers("20, 8", 24, 14) == [8, 14, 20]  # the configured layer always included
     with pytest.raises(UsageError, match="--layers: layer 25 is outside the model: valid hidden_states indices are 0..24"):
-        retrieval.parse_layers("8,25", 24, 14)
+        embed.parse_layers("8,25", 24, 14)
     with pytest.raises(UsageError, match="'x' is not a layer index"):
-        retrieval.parse_layers("8,x", 24, 14)
+        embed.parse_layers("8,x", 24, 14)
     with pytest.raises(UsageError, match="--layer -1 is outside"):
-        retrieval.check_layer(-1, 24)
+        embed.check_layer(-1, 24)
 
 
 def test_every_retrieval_language_has_a_family_group():
     for name in ("tatoeba", "bucc2018"):
         task = TASKS[name]
-        groups = retrieval.group_languages(task.all_languages)
+        groups = summary.group_languages(task.all_languages)
         assert sum(len(v) for v in groups.values()) == len(task.all_languages)
         if name == "tatoeba":  # real families, not one language each; isolates and singletons pooled in "other"
             assert all(len(v) >= 2 for v in groups.values()) and len(groups["other"]) <= 6
-    assert retrieval.language_group("de") == "Germanic" and retrieval.language_group("zz") == "other"
+    assert summary.language_group("de") == "Germanic" and summary.language_group("zz") == "other"
 
 
 # --------------------------------------------------------------------------------------------- LASER data
@@ -123,29 +125,29 @@ def test_every_retrieval_language_has_a_family_group():
 def test_laser_tatoeba_converter(tmp_path, monkeypatch):
     from datasets import load_dataset
 
-    counts = retrieval_data.convert_laser_tatoeba(RAW_TATOEBA, tmp_path, ["aze", "ron"], check_lines=False)
+    counts = tatoeba_laser.convert_laser_tatoeba(RAW_TATOEBA, tmp_path, ["aze", "ron"], check_lines=False)
     assert counts == {"aze": 40, "ron": 40}
     ds = load_dataset(str(tmp_path / "local" / "tatoeba-laser"), "tatoeba.ron", split="test")
     first = (RAW_TATOEBA / "tatoeba.ron-eng.ron").read_text(encoding="utf-8").split("\n")[0]
     assert ds[0]["source_sentence"] == first and ds[0]["target_lang"] == "eng" and len(ds) == 40
     with pytest.raises(UsageError, match="40 lines, expected 1000"):  # the excerpt is not the full file
-        retrieval_data.convert_laser_tatoeba(RAW_TATOEBA, tmp_path, ["aze"])
+        tatoeba_laser.convert_laser_tatoeba(RAW_TATOEBA, tmp_path, ["aze"])
     # a "download" (file:// URL) of a full-length file whose first 40 lines are the real ones
     server = tmp_path / "server"
     server.mkdir()
-    for name in retrieval_data.laser_file_names("pol"):
+    for name in tatoeba_laser.laser_file_names("pol"):
         text = (RAW_TATOEBA / name).read_text(encoding="utf-8") + "".join(f"line {i}\n" for i in range(960))
         (server / name).write_text(text, encoding="utf-8")
     table = tmp_path / "table.json"
-    table.write_bytes(retrieval_data.CHECKSUMS_FILE.read_bytes())
-    monkeypatch.setattr(retrieval_data, "CHECKSUMS_FILE", table)
-    out = retrieval_data.download_laser_tatoeba(tmp_path / "data", ["pol"], base_url=server.as_uri())
+    table.write_bytes(downloads.CHECKSUMS_FILE.read_bytes())
+    monkeypatch.setattr(downloads, "CHECKSUMS_FILE", table)
+    out = tatoeba_laser.download_laser_tatoeba(tmp_path / "data", ["pol"], base_url=server.as_uri())
     assert out["rows"] == {"pol": 1000}
     # a file that is not LASER's is refused
     (server / "tatoeba.ukr-eng.ukr").write_text("x\n" * 1000, encoding="utf-8")
     (server / "tatoeba.ukr-eng.eng").write_text("y\n" * 1000, encoding="utf-8")
     with pytest.raises(UsageError, match="first 40 lines differ"):
-        retrieval_data.download_laser_tatoeba(tmp_path / "data", ["ukr"], base_url=server.as_uri())
+        tatoeba_laser.download_laser_tatoeba(tmp_path / "data", ["ukr"], base_url=server.as_uri())
 
 
 # --------------------------------------------------------------------------------------------- end to end
@@ -223,8 +225,8 @@ def test_bucc_end_to_end(init, tiny, phase2, tmp_path):
     for lang, m in r["per_language"].items():
         dev = bucc_data.read_split(bucc_data.kit_dir(HUB), lang, "dev")
         src, trg = bucc.dedupe(dev.src_ids, dev.src_sentences), bucc.dedupe(dev.trg_ids, dev.trg_sentences)
-        x = retrieval.embed_layers(model, tok, src[0], layers=[1], progress=False)[0]
-        y = retrieval.embed_layers(model, tok, trg[0], layers=[1], progress=False)[0]
+        x = embed.embed_layers(model, tok, src[0], layers=[1], progress=False)[0]
+        y = embed.embed_layers(model, tok, trg[0], layers=[1], progress=False)[0]
         tuned = bucc.tune_threshold(bucc.mine_ids(src, trg, x, y), dev.gold)
         assert (m["threshold"] if m["threshold"] is not None else float("inf")) == pytest.approx(tuned["threshold"])
         assert m["dev_oracle_f1"] == pytest.approx(tuned["dev_oracle_f1"] / 100)
@@ -320,14 +322,14 @@ def test_bucc_embeddings_spill_to_disk_beyond_the_memory_budget(tiny, tmp_path, 
     """A tiny memory budget: embeddings go to memory-mapped files in a private folder, which is removed, and the
     numbers equal those of an in-memory run."""
     kinds = []
-    real_allocate = retrieval.allocate
+    real_allocate = embed.allocate
 
     def spy(*a, **k):
         arr = real_allocate(*a, **k)
         kinds.append(type(arr).__name__)
         return arr
 
-    monkeypatch.setattr(retrieval, "allocate", spy)
+    monkeypatch.setattr(embed, "allocate", spy)
     ram, disk, spill = tmp_path / "ram", tmp_path / "disk", tmp_path / "spill"
     (spill / "keep.txt").parent.mkdir()
     (spill / "keep.txt").write_text("not ours")

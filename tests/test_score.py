@@ -1,4 +1,4 @@
-"""The offline XTREME / XTREME-R scorer (xstilts.score, xstilts.qa_metrics) against hand-derived values.
+"""The offline XTREME / XTREME-R scorer (xstilts.scoring.xtreme, xstilts.scoring.qa) against hand-derived values.
 
 Expected numbers are worked out by hand in the comments (or come from the official evaluate_test.py);
 they are never produced by the functions under test.
@@ -15,9 +15,9 @@ import sys
 import pytest
 
 from conftest import FIXTURES, ROOT
-from xstilts import score as S
+from xstilts.scoring import xtreme as S
 from xstilts.errors import UsageError
-from xstilts.qa_metrics import (mixed_segmentation, mlqa_f1, mlqa_normalize_answer, mlqa_scores,
+from xstilts.scoring.qa import (mixed_segmentation, mlqa_f1, mlqa_normalize_answer, mlqa_scores,
                                 normalize_answer, squad_scores)
 
 MOCK = FIXTURES / "scorer" / "mock"

@@ -20,10 +20,12 @@ import pytest
 from conftest import ROOT
 
 from xstilts.synthetic import build as sbuild
-from xstilts.synthetic.world import (CATALOGUE, COLOURS, DEFAULT_LANGUAGES, ENGLISH, ENGLISH_VOCAB, NAMES, NLI_LABELS,
-                                     NOUNS, NUMBERS, OBJECTS, PAIR_LABELS, POS_OF, SCRIPTS, UPOS, VERBS, Clause,
+from xstilts.synthetic.world import (CATALOGUE, COLOURS, DEFAULT_LANGUAGES, ENGLISH, ENGLISH_VOCAB, NAMES, NOUNS,
+                                     NUMBERS, OBJECTS, POS_OF, SCRIPTS, UPOS, VERBS, Clause,
                                      Knowledge, Language, Mod, Scene, World, cognate_words, english_order_tokens,
                                      meaning, nli_label, nli_triplet, pair_example, parse_language)
+from xstilts.tasks.classification import NLI_LABELS
+from xstilts.tasks.synthetic import PAIR_LABELS
 
 SMALL = {"corpus": 150, "nli_train": 60, "nli_dev": 30, "pair_train": 40, "pair_dev": 20, "pair_test": 20,
          "tatoeba": 30, "pos_train": 24, "pos_dev": 12, "pos_test": 16}
@@ -321,22 +323,24 @@ def test_written_data_loads_with_load_dataset(small_world, monkeypatch):
 
 
 def test_registered_tasks_read_the_written_data(small_world):
-    from xstilts import data as data_lib
-    from xstilts.registry import get_task
+    from xstilts.formats import pair_classification as PCF
+    from xstilts.data import sources as data_sources
+    from xstilts.retrieval import tatoeba as tatoeba_lib
+    from xstilts.run.args import get_task
 
     pair = get_task("synth_pair", phase="target")
     assert pair.languages == DEFAULT_LANGUAGES
-    ds = data_lib.load_pair_classification(pair, pair.test, small_world, list(pair.languages))
+    ds = PCF.load(pair, pair.test, small_world, list(pair.languages))
     assert len(ds) == 20 * len(DEFAULT_LANGUAGES) and set(ds["label"]) == {0, 1}
-    tr = data_lib.load_pair_classification(pair, pair.train, small_world)
+    tr = PCF.load(pair, pair.train, small_world)
     assert len(tr) == 40 and set(tr["lang"]) == {"en"}
     nli = get_task("synth_nli", phase="intermediate")
-    assert len(data_lib.load_pair_classification(nli, nli.dev, small_world)) == 30
+    assert len(PCF.load(nli, nli.dev, small_world)) == 30
     tat = get_task("synth_tatoeba", phase="retrieval")
     assert tat.languages == DEFAULT_LANGUAGES[1:]
     for lang in tat.languages:
-        data_lib.check_source(tat.test, small_world, tat.code(lang))
-        src, en = data_lib.load_retrieval_pairs(tat, tat.test, small_world, lang)
+        data_sources.check_source(tat.test, small_world, tat.code(lang))
+        src, en = tatoeba_lib.load_pairs(tat, tat.test, small_world, lang)
         assert len(src) == len(en) == 30
 
 
@@ -397,7 +401,7 @@ def test_pos_tags_follow_from_the_words_in_every_language(small_world):
 
 def test_synth_pos_task_loads_with_the_token_tagging_format(small_world):
     from xstilts.formats import get_format
-    from xstilts.registry import get_task
+    from xstilts.run.args import get_task
 
     pos = get_task("synth_pos", phase="target")
     assert pos.format == "token_tagging" and pos.labels == UPOS and pos.languages == DEFAULT_LANGUAGES
@@ -412,7 +416,7 @@ def test_synth_pos_task_loads_with_the_token_tagging_format(small_world):
 
 # ---------------------------------------------------------------------------- the demo models
 def test_demo_and_test_models_are_named_apart_and_registered():
-    from xstilts.models import registry
+    from xstilts.run.models import registry
     from xstilts.tiny import SIZES, SYNTH_SIZES
 
     assert set(SIZES) == {"tiny-2l-h64", "tiny-4l-h128"}  # the test models (tests/conftest.py builds them all)

@@ -8,25 +8,20 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, List, Value
 
 from conftest import HUB, run_script
-from xstilts import ccg as ccg_lib
-from xstilts import ud27
+from xstilts.data.sources import DataSettings
 from xstilts.errors import UsageError
 from xstilts.formats import get_format
-from xstilts.local_data import PreparedSource, set_option_dirs
-from xstilts.registry import get_task, parse_languages
-from xstilts.score import XTREME_R_TASK2LANGS, XTREME_TASK2LANGS, evaluate_one_task, read_tag, score_task
+from xstilts.formats import token_tagging as TT
+from xstilts.prepare import ccg as ccg_lib
+from xstilts.prepare import ud27
+from xstilts.run.args import get_task, parse_languages
+from xstilts.scoring.xtreme import XTREME_R_TASK2LANGS, XTREME_TASK2LANGS, evaluate_one_task, read_tag, score_task
+from xstilts.tasks.types import PreparedSource
 
 fmt = get_format("token_tagging")
 CCG_DIR = HUB / "local" / "ccg"  # the kit's --ccg_dir format (synthetic), next to its AUTO/ source
 UDPOS_FIXTURE_LANGS = ["en", "de", "ar", "hi", "ru", "th", "zh", "pl", "uk", "lt", "ro"]
 PANX_FIXTURE_LANGS = ["en", "de", "ar", "hi", "ru", "th", "zh", "pl", "uk", "ro"]
-
-
-@pytest.fixture(autouse=True)
-def _no_local_dirs_leak():
-    set_option_dirs()
-    yield
-    set_option_dirs()
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +39,11 @@ def _examples(sentences, tags=None, lang="en"):
 # ------------------------------------------------------------------------------ featurize / split / stitch
 
 def test_split_pieces_on_word_boundaries():
-    assert fmt.split_pieces([2, 3, 1, 4], 5) == [(0, 2), (2, 4)]
-    assert fmt.split_pieces([2, 3, 2, 4], 5) == [(0, 2), (2, 3), (3, 4)]
-    assert fmt.split_pieces([7, 1], 5) == [(0, 1), (1, 2)]  # a word longer than the budget stands alone
-    assert fmt.split_pieces([1, 1, 1], 5) == [(0, 3)]
-    assert fmt.split_pieces([], 5) == []
+    assert TT.split_pieces([2, 3, 1, 4], 5) == [(0, 2), (2, 4)]
+    assert TT.split_pieces([2, 3, 2, 4], 5) == [(0, 2), (2, 3), (3, 4)]
+    assert TT.split_pieces([7, 1], 5) == [(0, 1), (1, 2)]  # a word longer than the budget stands alone
+    assert TT.split_pieces([1, 1, 1], 5) == [(0, 3)]
+    assert TT.split_pieces([], 5) == []
 
 
 def test_long_sentences_split_first_subword_labels_and_exact_stitch(tokenizer):
@@ -87,20 +82,19 @@ def test_long_sentences_split_first_subword_labels_and_exact_stitch(tokenizer):
     # stitching: per-position predictions equal to the labels give back every gold tag exactly
     width = max(feats["length"]) + 3  # predictions arrive padded to the longest row
     pred_ids = [[max(l, 0) for l in row["labels"]] + [-100] * (width - len(row["labels"])) for row in feats]
-    stitched = fmt.stitch(pred_ids, list(feats["example_id"]), list(feats["word_index"]),
+    stitched = TT.stitch(pred_ids, list(feats["example_id"]), list(feats["word_index"]),
                           [len(s) for s in sentences], names)
     assert stitched == tags
 
 
 def test_stitch_refuses_a_token_without_prediction():
     with pytest.raises(RuntimeError, match="example 0: 1 of 2 tokens got no prediction"):
-        fmt.stitch([[0, 0]], [0], [[0, -1]], [2], ["X"])
+        TT.stitch([[0, 0]], [0], [[0, -1]], [2], ["X"])
 
 
 def test_unknown_tag_is_ignored_in_training_but_scored(tokenizer):
     task = get_task("ccg")
-    set_option_dirs(ccg_dir=str(CCG_DIR))
-    train = fmt.load(task, task.train, None)
+    train = fmt.load(task, task.train, DataSettings(option_dirs={"ccg_dir": str(CCG_DIR)}))
     labels = fmt.labels(task)
     counts = {}
     for t in (t for s in train["tags"] for t in s):
@@ -179,7 +173,7 @@ def test_class_label_names_are_checked(tmp_path):
                                               "pos_tags": List(ClassLabel(names=["NOUN", "VERB"]))}))
     with pytest.raises(UsageError, match=r"tag names of field 'pos_tags' are \['NOUN', 'VERB'\], but the registry "
                                          r"expects \['ADJ', 'ADP'"):
-        fmt._tag_names(ds, "pos_tags", get_task("udpos"), "x")
+        TT._tag_names(ds, "pos_tags", get_task("udpos"), "x")
 
 
 # --------------------------------------------------------------------------------------- local sources

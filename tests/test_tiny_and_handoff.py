@@ -6,7 +6,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from conftest import HUB, run_script
-from xstilts.modeling import load_for_task, read_meta
+from xstilts.training.modeling import load_for_task, read_meta
 
 
 def test_tiny_tokenizer_has_xlmr_layout(tiny_models):

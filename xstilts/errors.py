@@ -1,4 +1,7 @@
-"""Usage errors: bad input is reported clearly, with exit code 2, before any expensive work."""
+"""How scripts end: bad input is reported clearly, with exit code 2, before any expensive work; a stopped run
+(SIGTERM, Ctrl-C, a full disk) ends with one line saying where it can resume, never with a traceback.
+
+A leaf: the standard library only (every part of the kit raises these)."""
 
 from __future__ import annotations
 
@@ -29,8 +32,13 @@ def choices_error(what: str, value, valid: Iterable, hint: str = "") -> UsageErr
     return UsageError(msg)
 
 
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
 def exits_on_usage_error(main):
-    """Script entry points: UsageError -> 'error: ...', exit 2; Preempted -> exit 143 (checkpoint saved)."""
+    """Command-line entry points: UsageError -> 'error: ...', exit 2; Preempted (SIGTERM during training) -> exit
+    143 (checkpoint saved); Ctrl-C -> one line, exit 130. No traceback for any of them. The phase scripts add what
+    a run holds (its output directory's lock, where it can resume): ``xstilts.run.start.script_main``."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
@@ -42,5 +50,8 @@ def exits_on_usage_error(main):
         except Preempted as e:
             print(f"preempted: {e}", file=sys.stderr)
             sys.exit(PREEMPTED_EXIT_CODE)
+        except KeyboardInterrupt:
+            print("interrupted (Ctrl-C)", file=sys.stderr)
+            sys.exit(INTERRUPTED_EXIT_CODE)
 
     return wrapper

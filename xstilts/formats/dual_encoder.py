@@ -22,11 +22,13 @@ Examples are one ``datasets.Dataset`` with a ``role`` column (the format interfa
 
 Features are row-aligned with the examples: every query and candidate is embedded in one length-sorted pass
 (``labels`` = the row index, so the Trainer's English-dev evaluation can place every embedding), then each
-query retrieves its top 20 among ALL candidates with exact inner-product FAISS search (language-agnostic: a
+query retrieves its top 20 among ALL candidates with exact inner-product search (language-agnostic: a
 LAReQA question ranks the answer sentences of every evaluated language at once). Per language, the queries of
-that language are scored with ``xstilts.score`` (mAP@20: LAReQA's AP@20, Mewsli-X's MRR@20 as the official
+that language are scored with ``xstilts.scoring.xtreme`` (mAP@20: LAReQA's AP@20, Mewsli-X's MRR@20 as the official
 scorer computes them), and written in the leaderboard layout ``<task>/test-<lang>.json``
-(``{query id: [top-20 candidate ids]}``; labels ``{query id: [relevant ids]}``).
+(``{query id: [top-20 candidate ids]}``; labels ``{query id: [relevant ids]}``). The search backend is
+``xstilts.retrieval.search.resolve("auto")``: the chunked torch matrix product on CUDA, ``faiss.IndexFlatIP`` otherwise
+(the same neighbours up to exact ties); the one used is stored in the result's ``timing.search``.
 
 Task data (``Task.format_options``, all strings): ``data`` (``lareqa`` | ``mewslix``: how rows become
 examples), ``pooling``, ``logit_scale``, ``softmax_group``, ``query_max_length`` (queries are cut at
@@ -40,15 +42,22 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import logging
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..data.sources import check_columns, language_groups, load_source
 from ..errors import UsageError
+from ..files import atomic_write_text
+from ..retrieval.search import Search, resolve
+from ..scoring.xtreme import average_precision_at_k, score_task
+from .base import Format, predict_sorted
 
-METRIC = "map@20"
+logger = logging.getLogger(__name__)
+
 TOP_K = 20
 POOLINGS = ("cls", "mean")
 DATA_KINDS = ("lareqa", "mewslix")
@@ -93,8 +102,9 @@ def format_settings(task) -> dict:
     s = task_settings(task)
     negatives = (f"in-batch: the other positives of the query's group of {s.softmax_group} consecutive pairs of the "
                  f"per-device batch" if s.softmax_group else "in-batch: the other positives of the per-device batch")
-    return dict(s.describe(), top_k=TOP_K, metric=METRIC, similarity="cosine (L2-normalised, inner product)",
-                search="exact (faiss.IndexFlatIP)", negatives=negatives)
+    return dict(s.describe(), top_k=TOP_K, metric=task.metric, similarity="cosine (L2-normalised, inner product)",
+                search="exact inner product: torch chunked matrix product on CUDA, else faiss.IndexFlatIP (the backend "
+                       "used: timing.search)", negatives=negatives)
 
 
 # ------------------------------------------------------------------------------------------------ loading
@@ -112,23 +122,19 @@ def _row(role, id_="", lang="", text="", text_pair="", pos_text="", pos_text_pai
             "pos_text_pair": pos_text_pair, "relevant": list(relevant)}
 
 
-def _load_split(source, data_root, code=None):
-    """One split as a Dataset (a local-only prepared source loads itself: ``xstilts.local_data``)."""
-    from .. import data as data_lib
-
-    ds = data_lib.load_source(source, data_root, code)
-    data_lib.check_columns(ds, source, code)
+def _load_split(source, data, code=None):
+    """One split as a Dataset, its columns checked."""
+    ds = load_source(source, data, code)
+    check_columns(ds, source, code)
     return ds
 
 
-def _splits_by_language(task, source, data_root, languages):
+def _splits_by_language(task, source, data, languages):
     """[(language or None, Dataset)] of ``source`` restricted to ``languages`` (None: the split as it is);
     a language column, when the source has one, is renamed ``_lang``, else the language is given."""
-    from ..data import language_groups
-
     out, have = [], set()
     for lang, code, src in language_groups(task, source, languages):
-        ds = _load_split(src, data_root, code)
+        ds = _load_split(src, data, code)
         if src.lang_column:
             if languages is not None:
                 wanted = set(languages)
@@ -204,7 +210,7 @@ def _lareqa_eval(rows):
     return queries, cands
 
 
-def _mewslix_eval(task, rows, data_root, opts: Settings):
+def _mewslix_eval(task, rows, data, opts: Settings):
     """Queries, and their pool: the dev pairs' own entities (English dev), else the candidate set."""
     from datasets import Dataset
 
@@ -220,14 +226,14 @@ def _mewslix_eval(task, rows, data_root, opts: Settings):
         raise ValueError(f"task {task.name}: format option candidates={opts.candidates!r}; expected <config>/<split>")
     pool_source = dataclasses.replace(task.test, config=config, split=split, lang_column=None,
                                       columns={"entity_id": "entity_id", "description": "description"})
-    ds = _load_split(pool_source, data_root)
+    ds = _load_split(pool_source, data)
     missing = sorted({q["relevant"][0] for q in queries} - set(ds["entity_id"][:]))
     if missing:
         raise UsageError(f"{task.name}: gold entities missing from the candidate set {config}/{split}: {missing[:10]}")
     return queries, _to_examples(ds, "", lambda r, _: _row("candidate", r["entity_id"], "", r["description"]))
 
 
-def load(task, source, data_root, languages=None, max_samples=None):
+def load(task, source, data, languages=None, max_samples=None):
     """Rows of ``source`` -> examples: training pairs when ``source`` is the task's train split, else the
     queries of ``languages`` followed by the candidate pool they retrieve from. ``max_samples`` caps the
     pairs, or the queries (the pool then holds what those queries need: their paragraphs for LAReQA)."""
@@ -236,7 +242,7 @@ def load(task, source, data_root, languages=None, max_samples=None):
     if source is None:
         return None
     opts = task_settings(task)
-    splits = _splits_by_language(task, source, data_root, languages)
+    splits = _splits_by_language(task, source, data, languages)
     if source == task.train:
         pair = _lareqa_pair if opts.data == "lareqa" else _mewslix_pair
         parts = [_to_examples(ds, lang, pair) for lang, ds in splits]
@@ -251,7 +257,7 @@ def load(task, source, data_root, languages=None, max_samples=None):
         queries, cands = _lareqa_eval(rows)
         cands = Dataset.from_list(cands, features=example_features()) if cands else None
     else:
-        queries, cands = _mewslix_eval(task, rows, data_root, opts)
+        queries, cands = _mewslix_eval(task, rows, data, opts)
     if not queries or cands is None or len(cands) == 0:
         raise UsageError(f"{task.name}: {source.hub_id}/{source.config}[{source.split}] gave {len(queries)} queries "
                          f"and {0 if cands is None else len(cands)} candidates; nothing to retrieve")
@@ -440,8 +446,6 @@ def model_kwargs(task) -> dict:
 # ------------------------------------------------------------------------------------------------ retrieval
 
 def average_precisions(rankings, relevant, k: int = TOP_K) -> list[float]:
-    from ..score import average_precision_at_k
-
     return [average_precision_at_k(rel, ranked, k) for ranked, rel in zip(rankings, relevant)]
 
 
@@ -450,10 +454,9 @@ def _col(examples, name: str) -> list:
     return examples[name][:]
 
 
-def rank(embeddings: np.ndarray, examples, k: int = TOP_K, use_gpu: bool | None = None) -> list:
-    """Top-k candidate ids for every query row (None for candidate rows), exact inner-product search."""
-    from ..retrieval import nearest
-
+def rank(embeddings: np.ndarray, examples, k: int = TOP_K, search: Search | None = None) -> list:
+    """Top-k candidate ids for every query row (None for candidate rows), exact inner-product search with
+    ``search`` (default ``resolve("auto")``: torch on CUDA, else FAISS)."""
     roles = _col(examples, "role")
     ids = _col(examples, "id")
     q_idx = [i for i, r in enumerate(roles) if r == "query"]
@@ -462,9 +465,7 @@ def rank(embeddings: np.ndarray, examples, k: int = TOP_K, use_gpu: bool | None 
     if not q_idx or not c_idx:
         return out
     emb = np.asarray(embeddings, dtype=np.float32)
-    if use_gpu is None:
-        use_gpu = torch.cuda.is_available()
-    _, nn = nearest(emb[q_idx], emb[c_idx], k=min(k, len(c_idx)), use_gpu=use_gpu)
+    _, nn = (search or resolve("auto")).topk(emb[q_idx], emb[c_idx], min(k, len(c_idx)))
     cand_ids = [ids[i] for i in c_idx]
     for row, neighbours in zip(q_idx, nn):
         out[row] = [cand_ids[j] for j in neighbours if j >= 0]
@@ -494,20 +495,20 @@ def dev_metrics(task, examples, features):
         rankings = rank(placed, examples)
         q = [i for i, r in enumerate(roles) if r == "query"]
         aps = average_precisions([rankings[i] for i in q], [relevant[i] for i in q])
-        return {METRIC: float(np.mean(aps))}
+        return {"map@20": float(np.mean(aps))}
 
     return compute_metrics
 
 
 def predict(trainer, task, examples, features):
-    from ..training import predict_sorted
-
     emb, timing = predict_sorted(trainer, features, _embeddings)
     t0 = time.time()
-    rankings = rank(emb, examples)
+    search = resolve("auto")
+    logger.info("%s: top-%d search with %s", task.name, TOP_K, search)
+    rankings = rank(emb, examples, search=search)
     roles = _col(examples, "role")
     timing = dict(timing, search_seconds=time.time() - t0, n_queries=sum(r == "query" for r in roles),
-                  n_candidates=sum(r == "candidate" for r in roles))
+                  n_candidates=sum(r == "candidate" for r in roles), search=search.describe())
     return rankings, timing
 
 
@@ -517,14 +518,12 @@ def gold(task, examples) -> list:
 
 
 def score(task, preds, golds, lang=None) -> dict:
-    """mAP@20 of one language's queries (a fraction), by the leaderboard scorer's code (``xstilts.score``:
-    LAReQA's AP@20, Mewsli-X's MRR@20)."""
-    from ..score import score_task
-
+    """mAP@20 of one language's queries (a fraction), by the leaderboard scorer's code
+    (``xstilts.scoring.xtreme``: LAReQA's AP@20, Mewsli-X's MRR@20)."""
     name = task.xtreme_name or task_settings(task).data
     keys = [str(i) for i in range(len(preds))]
     s = score_task(name, dict(zip(keys, preds)), dict(zip(keys, golds)))
-    return {METRIC: s[METRIC] / 100.0, "n": len(preds)}
+    return {"map@20": s["map@20"] / 100.0, "n": len(preds)}
 
 
 def leaderboard_file(root, task, lang: str, split: str = "test") -> Path:
@@ -535,10 +534,26 @@ def leaderboard_file(root, task, lang: str, split: str = "test") -> Path:
 def write(root, task, lang, items, examples, split) -> None:
     """``<root>/<task>/test-<lang>.json``: ``{query id: [candidate ids]}`` (predictions: the top 20, best
     first; labels: the relevant ids)."""
-    from ..results import atomic_write_text
-
     ids = _col(examples, "id")
     if len(ids) != len(items):
         raise ValueError(f"{len(items)} items for {len(ids)} queries")
     obj = {qid: list(item) for qid, item in zip(ids, items)}
     atomic_write_text(leaderboard_file(root, task, lang, split), json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+class DualEncoderFormat(Format):
+    """Dual-encoder retrieval: one encoder tower, in-batch sampled softmax, mAP@20 over a candidate pool."""
+
+    name = "dual_encoder"
+    metrics = ("map@20",)
+    load = staticmethod(load)
+    featurize = staticmethod(featurize)
+    model_class = staticmethod(model_class)
+    model_kwargs = staticmethod(model_kwargs)
+    collator = staticmethod(collator)
+    dev_metrics = staticmethod(dev_metrics)
+    predict = staticmethod(predict)
+    gold = staticmethod(gold)
+    score = staticmethod(score)
+    write = staticmethod(write)
+    settings = staticmethod(format_settings)

@@ -47,14 +47,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.sources import combine_languages, language_groups, load_source
 from ..errors import UsageError, choices_error
-from ..metrics import accuracy
+from ..files import atomic_write_text
+from ..scoring.metrics import accuracy
+from ..scoring.xtreme import score_task
+from ..tasks.types import source_parts
+from .base import Format
 # one gold label per example and the argmax over the choices' logits: as for pair classification
-from .pair_classification import gold, predict, predictions_from_logits  # noqa: F401  (format interface)
+from .pair_classification import gold, predict, predictions_from_logits
 
 logger = logging.getLogger(__name__)
 
-METRIC = "accuracy"
 IGNORE_INDEX = -100  # label of rows without gold: CrossEntropyLoss ignores it, the metric masks it
 COPA_QUESTIONS = ("cause", "effect")
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -155,13 +159,11 @@ def label_mapper(ds, source, task, where: str):
     return to_int
 
 
-def _load_one(task, source, data_root, lang, code, languages, training: bool):
+def _load_one(task, source, data, lang, code, languages, training: bool):
     from datasets import Features, List, Value
 
-    from ..data import load_source
-
     where = f"{source.hub_id}/{source.config_for(code)}[{source.split}]"
-    ds = load_source(source, data_root, code)
+    ds = load_source(source, data, code)
     _check_columns(ds, source, code, where)
     to_int = label_mapper(ds, source, task, where)
     cols = source.columns
@@ -212,16 +214,13 @@ def _load_one(task, source, data_root, lang, code, languages, training: bool):
     return ds
 
 
-def load(task, source, data_root, languages=None, max_samples=None):
+def load(task, source, data, languages=None, max_samples=None):
     """Hub rows -> canonical ``{context, question, choices, label, lang}``; one dataset for many languages."""
-    from ..data import combine_languages, language_groups
-    from ..registry import source_parts
-
     parts = []
     for part in source_parts(source):
         training = part in source_parts(task.train)
         for lang, code, src in language_groups(task, part, languages):
-            parts.append(_load_one(task, src, data_root, lang, code, languages, training))
+            parts.append(_load_one(task, src, data, lang, code, languages, training))
     return combine_languages(parts, task, str(source.describe()), languages, max_samples)
 
 
@@ -263,10 +262,6 @@ def model_class():
     return AutoModelForMultipleChoice
 
 
-def model_kwargs(task) -> dict:
-    return {}  # one score per choice: the head does not depend on the number of choices
-
-
 @dataclass
 class MultipleChoiceCollator:
     """Pads every choice of every example to the batch's longest sequence: ``[batch, choices, longest]``.
@@ -303,7 +298,7 @@ def collator(tokenizer):
 # -------------------------------------------------------------------------------------------- metrics
 
 def compute_metrics(eval_pred):
-    return {METRIC: accuracy(predictions_from_logits(eval_pred.predictions), eval_pred.label_ids)}
+    return {"accuracy": accuracy(predictions_from_logits(eval_pred.predictions), eval_pred.label_ids)}
 
 
 def dev_metrics(task, examples, features):
@@ -311,17 +306,16 @@ def dev_metrics(task, examples, features):
 
 
 def score(task, preds, labels, lang=None) -> dict:
-    """Accuracy over examples with a gold label; XCOPA's by the leaderboard scorer's code (xstilts.score)."""
+    """Accuracy over examples with a gold label; XCOPA's by the leaderboard scorer's code
+    (xstilts.scoring.xtreme)."""
     labels = np.asarray(labels)
     preds = np.asarray(preds)
     keep = labels >= 0
     n = int(keep.sum())
     if task.xtreme_name:
-        from ..score import score_task
-
         s = score_task(task.xtreme_name, [int(p) for p in preds[keep]], [int(l) for l in labels[keep]])
-        return {METRIC: s[METRIC] / 100.0, "n": n}
-    return {METRIC: accuracy(preds, labels), "n": n}
+        return {"accuracy": s["accuracy"] / 100.0, "n": n}
+    return {"accuracy": accuracy(preds, labels), "n": n}
 
 
 def leaderboard_file(root, task, lang: str, split: str = "test") -> Path:
@@ -332,7 +326,24 @@ def leaderboard_file(root, task, lang: str, split: str = "test") -> Path:
 
 def write(root, task, lang, items, examples, split) -> None:
     """One JSON object ``{"label": <choice index>}`` per line (``<root>/xcopa/test-<lang>.jsonl``)."""
-    from ..results import atomic_write_text
-
     atomic_write_text(leaderboard_file(root, task, lang, split),
                       "".join(json.dumps({"label": int(x)}) + "\n" for x in items))
+
+
+class MultipleChoice(Format):
+    """Multiple choice: one score per choice, accuracy; each task's template (``Task.format_options``)."""
+
+    name = "multiple_choice"
+    metrics = ("accuracy",)
+    load = staticmethod(load)
+    featurize = staticmethod(featurize)
+    model_class = staticmethod(model_class)
+    collator = staticmethod(collator)
+    dev_metrics = staticmethod(dev_metrics)
+    predict = staticmethod(predict)
+    gold = staticmethod(gold)
+    score = staticmethod(score)
+    write = staticmethod(write)
+
+    def settings(self, task) -> dict:
+        return {"template": template_name(task), "num_choices": num_choices(task)}

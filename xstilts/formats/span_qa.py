@@ -26,10 +26,11 @@ mapping; n-best post-processing), with these choices:
   ``compute_metrics`` off, as the example's ``QuestionAnsweringTrainer`` does.
 
 Settings (``DataArguments`` fields, also in the presets): ``doc_stride``, ``max_query_length``,
-``max_answer_length``, ``n_best_size``, ``null_score_diff_threshold``; ``configure(data_args)`` installs
-them (``xstilts.cli.parse_args`` calls it), explicit keyword arguments override them.
+``max_answer_length``, ``n_best_size``, ``null_score_diff_threshold``. A run's :class:`SpanQA` instance holds
+them (``SpanQA.from_args(data_args)``, validated at the start of the run); the module's functions take them as
+arguments, defaulting to ``OPTIONS``.
 
-Metrics are the leaderboard scorer's (``xstilts.score.score_task``: SQuAD v1.1 for XQuAD/TyDiQA, MLQA's
+Metrics are the leaderboard scorer's (``xstilts.scoring.xtreme.score_task``: SQuAD v1.1 for XQuAD/TyDiQA, MLQA's
 language-aware normalisation for MLQA), on the same ``{id: answer}`` predictions and SQuAD-format gold data
 that ``write`` puts in ``<root>/<task>/test-<lang>.json``, so ``results.json`` and ``python -m xstilts.score``
 agree to the last digit.
@@ -45,26 +46,27 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.sources import check_columns, combine_languages, language_groups, load_source
 from ..errors import UsageError
+from ..files import atomic_write_text
+from ..scoring.qa import normalize_answer, squad_scores
+from ..scoring.xtreme import score_task
+from ..tasks.qa import LANG_FROM_ID_PREFIX, VERSION_2_WITH_NEGATIVE
+from .base import Format, predict_sorted
 
 logger = logging.getLogger(__name__)
-
-METRIC = "f1"
 
 # name -> default (HF run_qa.py / XTREME run_squad.py defaults)
 OPTIONS = {"doc_stride": 128, "max_query_length": 64, "max_answer_length": 30, "n_best_size": 20,
            "null_score_diff_threshold": 0.0}
-_SETTINGS = dict(OPTIONS)
 
 CANONICAL = ("id", "title", "context", "question", "answer_text", "answer_start", "lang")
 
 
 def configure(data_args=None, **values) -> dict:
-    """Install the QA settings from ``data_args`` (its fields named in OPTIONS; None = the default) and/or
-    keyword values; validates them together with ``data_args.max_seq_length``. With ``data_args`` every setting
-    starts from its default (nothing carries over from an earlier run in the same process); keyword values
-    alone change only the settings they name. Returns the settings now in force."""
-    new = dict(OPTIONS) if data_args is not None else dict(_SETTINGS)
+    """The QA settings from ``data_args`` (its fields named in OPTIONS; None = the default) and keyword values,
+    validated (together with ``data_args.max_seq_length``). Unset settings take their defaults."""
+    new = dict(OPTIONS)
     for name in OPTIONS:
         v = getattr(data_args, name, None) if data_args is not None else None
         if v is not None:
@@ -80,12 +82,7 @@ def configure(data_args=None, **values) -> dict:
     max_len = getattr(data_args, "max_seq_length", None) if data_args is not None else None
     if max_len is not None:
         check_window(max_len, new["doc_stride"], new["max_query_length"])
-    _SETTINGS.update(new)
-    return dict(_SETTINGS)
-
-
-def settings() -> dict:
-    return dict(_SETTINGS)
+    return new
 
 
 def check_window(max_length: int, doc_stride: int, max_query_length: int, n_special: int = 4) -> None:
@@ -99,13 +96,7 @@ def check_window(max_length: int, doc_stride: int, max_query_length: int, n_spec
             f"--doc_stride or --max_query_length, or raise --max_seq_length")
 
 
-def _opt(name, value):
-    return _SETTINGS[name] if value is None else value
-
-
 def version_2_with_negative(task) -> bool:
-    from ..tasks.qa import VERSION_2_WITH_NEGATIVE
-
     return task is not None and task.name in VERSION_2_WITH_NEGATIVE
 
 
@@ -121,27 +112,23 @@ def _qa_features():
 
 def _prefix_language(task, lang_column: str):
     """f(row value) -> kit language code, for sources whose language is encoded in a column."""
-    from ..tasks.qa import LANG_FROM_ID_PREFIX
-
     if lang_column == LANG_FROM_ID_PREFIX:
         by_prefix = {task.code(lang): lang for lang in task.all_languages}
         return lambda v: by_prefix.get(str(v).split("-", 1)[0])
     return lambda v: v
 
 
-def load(task, source, data_root, languages=None, max_samples=None):
+def load(task, source, data, languages=None, max_samples=None):
     """Hub rows -> canonical ``{id, title, context, question, answer_text, answer_start, lang}``.
 
     A source that mixes languages in one config (``lang_column``; TyDiQA: the id prefix) is filtered to
     ``languages``, or to the task's English (``dev_language``) when none are given: training data is English.
     Every requested language must have rows (else a UsageError naming the source)."""
-    from ..data import check_columns, combine_languages, language_groups, load_source
-
     features = _qa_features()
     parts = []
     for lang, code, src in language_groups(task, source, languages):
         where = f"{src.hub_id}/{src.config_for(code)}[{src.split}]"
-        ds = load_source(src, data_root, code)
+        ds = load_source(src, data, code)
         check_columns(ds, src, code)
         cols = src.columns
         lang_of = _prefix_language(task, src.lang_column) if src.lang_column else None
@@ -217,13 +204,11 @@ def _token_span(offsets, seq_ids, start_char: int, end_char: int) -> tuple[int, 
     return s - 1, e + 1
 
 
-def featurize(examples, tokenizer, max_length: int, task=None, *, train: bool = False, doc_stride=None,
-              max_query_length=None):
+def featurize(examples, tokenizer, max_length: int, task=None, *, train: bool = False,
+              doc_stride: int = OPTIONS["doc_stride"], max_query_length: int = OPTIONS["max_query_length"]):
     """Examples -> windows: input_ids, attention_mask, start/end_positions, length, lang, and (evaluation)
     ``example_idx`` (row of ``examples``) + ``offset_start``/``offset_end`` (character offsets of context
     tokens, -1 for question and special tokens)."""
-    doc_stride = _opt("doc_stride", doc_stride)
-    max_query_length = _opt("max_query_length", max_query_length)
     if not getattr(tokenizer, "is_fast", False):
         raise UsageError(f"span QA needs a fast tokenizer (offset mapping); {type(tokenizer).__name__} is not one")
     check_window(max_length, doc_stride, max_query_length, tokenizer.num_special_tokens_to_add(pair=True))
@@ -273,16 +258,6 @@ def model_class():
     return AutoModelForQuestionAnswering
 
 
-def model_kwargs(task) -> dict:
-    return {}
-
-
-def collator(tokenizer):
-    from transformers import DataCollatorWithPadding
-
-    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=None)
-
-
 # ---------------------------------------------------------------------------------- post-processing
 
 def _column(ds, name: str) -> list:
@@ -313,15 +288,16 @@ def _ragged(features, column: str) -> tuple[np.ndarray, np.ndarray]:
     return values, np.concatenate([[0], np.cumsum(lengths)])
 
 
-def postprocess(examples, features, start_logits, end_logits, *, n_best_size=None, max_answer_length=None,
-                version_2_with_negative: bool = False, null_score_diff_threshold=None) -> list[str]:
+def postprocess(examples, features, start_logits, end_logits, *, n_best_size: int = OPTIONS["n_best_size"],
+                max_answer_length: int = OPTIONS["max_answer_length"], version_2_with_negative: bool = False,
+                null_score_diff_threshold: float = OPTIONS["null_score_diff_threshold"]) -> list[str]:
     """Window logits -> one answer string per example (in example order), cut from the original context.
 
     ``start_logits``/``end_logits``: (n_windows, width) in the windows' order; positions at or past a window's
     own length are ignored (they hold padding, e.g. the -100 transformers pads logits with across batches)."""
-    n_best = int(_opt("n_best_size", n_best_size))
-    max_answer = int(_opt("max_answer_length", max_answer_length))
-    threshold = float(_opt("null_score_diff_threshold", null_score_diff_threshold))
+    n_best = int(n_best_size)
+    max_answer = int(max_answer_length)
+    threshold = float(null_score_diff_threshold)
     start_logits = np.asarray(start_logits, dtype=np.float32)
     end_logits = np.asarray(end_logits, dtype=np.float32)
     n_feat = len(features)
@@ -394,23 +370,23 @@ def _logits_pair(predictions):
     return np.asarray(start), np.asarray(end)
 
 
-def dev_metrics(task, examples, features):
-    """compute_metrics for the Trainer's English-dev evaluation (windows in ``features`` order)."""
+def dev_metrics(task, examples, features, **post):
+    """compute_metrics for the Trainer's English-dev evaluation (windows in ``features`` order); ``post``: the
+    post-processing settings (n_best_size, max_answer_length, null_score_diff_threshold)."""
     golds = gold(task, examples)
 
     def compute_metrics(eval_pred):
         start, end = _logits_pair(eval_pred.predictions)
-        preds = postprocess(examples, features, start, end, version_2_with_negative=version_2_with_negative(task))
+        preds = postprocess(examples, features, start, end, version_2_with_negative=version_2_with_negative(task),
+                            **post)
         m = score(task, preds, golds, task.dev_language)
         return {k: v for k, v in m.items() if k != "n"}
 
     return compute_metrics
 
 
-def predict(trainer, task, examples, features):
+def predict(trainer, task, examples, features, **post):
     """One answer string per example (examples' order), from one length-sorted pass over all windows."""
-    from ..training import predict_sorted
-
     saved, trainer.compute_metrics = trainer.compute_metrics, None  # the dev metric does not apply here
     try:
         stacked, timing = predict_sorted(trainer, features, lambda p: np.stack(_logits_pair(p), axis=1))
@@ -418,7 +394,7 @@ def predict(trainer, task, examples, features):
         trainer.compute_metrics = saved
     t0 = time.time()
     preds = postprocess(examples, features, stacked[:, 0], stacked[:, 1],
-                        version_2_with_negative=version_2_with_negative(task))
+                        version_2_with_negative=version_2_with_negative(task), **post)
     timing = dict(timing, postprocess_seconds=time.time() - t0, n_windows=len(features))
     return preds, timing
 
@@ -457,8 +433,6 @@ def squad_v2_scores(preds, golds) -> dict:
     """SQuAD v2.0 exact match / F1 in [0, 1] (official evaluate-v2.0.py semantics): gold answers that
     normalise to "" are dropped, a question left without gold answers is unanswerable and scores 1 only for
     a prediction that normalises to ""; F1 with an empty side is 1 if both are empty, else 0."""
-    from ..qa_metrics import normalize_answer
-
     def f1(pred, gold):
         p, g = normalize_answer(pred).split(), normalize_answer(gold).split()
         if not p or not g:
@@ -490,19 +464,15 @@ def squad_v2_scores(preds, golds) -> dict:
 
 
 def score(task, preds, golds, lang=None) -> dict:
-    """Per-language EM/F1 in [0, 1]. XTREME tasks: ``xstilts.score.score_task`` (the leaderboard scorer's code)
+    """Per-language EM/F1 in [0, 1]. XTREME tasks: ``xstilts.scoring.xtreme.score_task`` (the leaderboard scorer's code)
     on exactly what ``write`` puts in the prediction and label files; SQuAD 2.0: the v2.0 metric with the
     HasAns/NoAns split; SQuAD 1.1: the v1.1 metric."""
     n = len(golds)
     if version_2_with_negative(task):
         return dict(squad_v2_scores(preds, golds), n=n)
     if task.xtreme_name:
-        from ..score import score_task
-
         s = score_task(task.xtreme_name, prediction_map(preds, golds), squad_data(golds), lang)
     else:
-        from ..qa_metrics import squad_scores
-
         s = squad_scores(prediction_map(preds, golds), squad_data(golds))
     return {"f1": s["f1"] / 100.0, "exact_match": s["exact_match"] / 100.0, "n": n}
 
@@ -517,8 +487,6 @@ def leaderboard_file(root, task, lang: str, split: str = "test") -> Path:
 def write(root, task, lang, items, examples, split) -> Path:
     """Predictions (answer strings): ``{id: answer}``; golds: SQuAD-format ``{"version", "data"}`` (what the
     scorer's label reader takes). Path: ``<root>/<task>/test-<lang>.json``."""
-    from ..results import atomic_write_text
-
     items = list(items)
     if items and isinstance(items[0], dict):
         obj = {"version": f"xstilts {task.name} {lang} {split}", "data": squad_data(items, examples)}
@@ -527,3 +495,45 @@ def write(root, task, lang, items, examples, split) -> Path:
     path = leaderboard_file(root, task, lang, split)
     atomic_write_text(path, json.dumps(obj, ensure_ascii=False) + "\n")
     return path
+
+
+class SpanQA(Format):
+    """Extractive span QA; an instance holds its run's window and post-processing settings (``OPTIONS``)."""
+
+    name = "span_qa"
+    metrics = ("f1", "exact_match")
+    load = staticmethod(load)
+    model_class = staticmethod(model_class)
+    gold = staticmethod(gold)
+    score = staticmethod(score)
+    write = staticmethod(write)
+
+    def __init__(self, **settings):
+        unknown = sorted(set(settings) - set(OPTIONS))
+        if unknown:
+            raise UsageError(f"unknown span QA setting(s) {', '.join(unknown)}; valid: {', '.join(OPTIONS)}")
+        self._options = dict(OPTIONS, **settings)
+
+    @classmethod
+    def from_args(cls, data_args=None) -> "SpanQA":
+        return cls(**configure(data_args))
+
+    @property
+    def options(self) -> dict:
+        return dict(self._options)
+
+    def _post(self) -> dict:
+        return {k: self._options[k] for k in ("n_best_size", "max_answer_length", "null_score_diff_threshold")}
+
+    def featurize(self, examples, tokenizer, max_length: int, task=None, *, train: bool = False):
+        return featurize(examples, tokenizer, max_length, task, train=train, doc_stride=self._options["doc_stride"],
+                         max_query_length=self._options["max_query_length"])
+
+    def dev_metrics(self, task, examples, features):
+        return dev_metrics(task, examples, features, **self._post())
+
+    def predict(self, trainer, task, examples, features):
+        return predict(trainer, task, examples, features, **self._post())
+
+    def settings(self, task) -> dict:
+        return dict(self._options)

@@ -5,8 +5,9 @@ model has no label for (a CCG supertag unseen in training) still counts as an er
 
 Labels: the task's ``labels`` (UD-POS, PAN-X: the Hub's ClassLabel names, checked on load), or, for a
 task declared without labels (CCG, ~1,363 supertags), every tag of the train split as loaded, most
-frequent first (ties by name). That list is the model's id -> tag order; it is recorded with the train
-source's description in the run's meta / results (``labels_read_from``).
+frequent first (ties by name). That list is the model's id -> tag order; the format instance of the run keeps
+it (nothing is shared between runs) and it is recorded with the train source's description in the run's meta /
+results (``TokenTagging.describe_source``).
 
 Features: the label sits on the first sub-word of each word, -100 on the others (XTREME's ``run_tag.py``).
 A sentence longer than ``max_length`` sub-words is split on word boundaries into pieces of at most
@@ -17,9 +18,9 @@ so no label is cut off. A word the tokenizer turns into nothing (zero-width char
 the unknown token, as ``run_tag.py`` does, so it too gets a prediction. Word boundaries come from the
 fast tokenizer's ``word_ids`` (``is_split_into_words=True``).
 
-Metrics: F1 / precision / recall computed by ``xstilts.score`` (the leaderboard scorer's seqeval call,
-with its POS quirk: the first letter of a POS tag is read as the chunk prefix) plus token accuracy. The
-English-dev metric used for checkpoint selection is the same F1.
+Metrics: F1 / precision / recall computed by ``xstilts.scoring.xtreme`` (the leaderboard scorer's seqeval call,
+with its POS quirk: the first letter of a POS tag is read as the chunk prefix) plus token accuracy. The task's
+metric (UD-POS, PAN-X: F1; CCG: token accuracy) selects the checkpoint on English dev.
 """
 
 from __future__ import annotations
@@ -28,33 +29,14 @@ from collections import Counter
 
 import numpy as np
 
+from ..data.sources import check_columns, language_groups, load_source
 from ..errors import UsageError
+from ..files import atomic_write_text
+from ..scoring.predictions import leaderboard_file
+from ..scoring.xtreme import score_task, seqeval_f1
+from .base import Format, predict_sorted
 
-METRIC = "f1"
 IGNORE = -100
-
-# labels read from a train split: (hub_id, config, split) of the source -> tag names in id order
-_LABELS_FROM_DATA: dict[tuple[str, str, str], tuple[str, ...]] = {}
-
-
-def _key(source) -> tuple[str, str, str]:
-    return (source.hub_id, source.config, source.split)
-
-
-def labels_read_from(source) -> tuple[str, ...] | None:
-    """The label list last read from ``source`` (a train split), or None."""
-    return _LABELS_FROM_DATA.get(_key(source))
-
-
-def labels(task) -> tuple[str, ...]:
-    """The task's tag names in model-id order (declared, or read from its train split)."""
-    if task.labels:
-        return tuple(task.labels)
-    got = labels_read_from(task.train) if task.train is not None else None
-    if got is None:
-        raise RuntimeError(f"task {task.name} reads its labels from its train split: load it first "
-                           f"(token_tagging.load(task, task.train, ...))")
-    return got
 
 
 def labels_from_tags(tag_lists) -> tuple[str, ...]:
@@ -89,11 +71,9 @@ def _tag_names(ds, column: str, task, where: str):
     return lambda values: [str(v) for v in values]
 
 
-def load(task, source, data_root, languages=None, max_samples=None):
+def load(task, source, data, languages=None, max_samples=None):
     """Rows -> ``{tokens, tags, lang}`` (one dataset for all languages, grouped by language in order)."""
     from datasets import Features, List, Value, concatenate_datasets
-
-    from ..data import check_columns, language_groups, load_source
 
     features = Features({"tokens": List(Value("string")), "tags": List(Value("string")), "lang": Value("string")})
     if languages is None and "{code}" in source.config:
@@ -101,7 +81,7 @@ def load(task, source, data_root, languages=None, max_samples=None):
     parts = []
     for lang, code, src in language_groups(task, source, languages):
         where = f"{src.hub_id}/{src.config_for(code)}[{src.split}]"
-        ds = load_source(src, data_root, code)
+        ds = load_source(src, data, code)
         check_columns(ds, src, code)
         tok_col, tag_col = src.columns["tokens"], src.columns["tags"]
         to_names = _tag_names(ds, tag_col, task, where)
@@ -121,8 +101,6 @@ def load(task, source, data_root, languages=None, max_samples=None):
     ds = parts[0] if len(parts) == 1 else concatenate_datasets(parts)
     if max_samples is not None and max_samples < len(ds):
         ds = ds.select(range(max_samples))
-    if source is task.train and not task.labels:
-        _LABELS_FROM_DATA[_key(source)] = labels_from_tags(list(ds["tags"]))
     return ds
 
 
@@ -142,10 +120,10 @@ def split_pieces(counts: list[int], budget: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def featurize(examples, tokenizer, max_length: int, task=None, *, train: bool = False):
-    """Examples -> one feature per piece: input_ids, attention_mask, labels (first sub-word only), length,
-    example_id, word_index, lang. No padding (the collator pads each batch)."""
-    label_ids = {name: i for i, name in enumerate(labels(task))}
+def featurize(examples, tokenizer, max_length: int, names) -> object:
+    """Examples -> one feature per piece: input_ids, attention_mask, labels (first sub-word only; ``names`` in id
+    order), length, example_id, word_index, lang. No padding (the collator pads each batch)."""
+    label_ids = {name: i for i, name in enumerate(names)}
     budget = max_length - tokenizer.num_special_tokens_to_add()
     if budget < 1:
         raise UsageError(f"max_seq_length {max_length} leaves no room for a word next to the special tokens")
@@ -206,12 +184,6 @@ def model_class():
     return AutoModelForTokenClassification
 
 
-def model_kwargs(task) -> dict:
-    names = labels(task)
-    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
-            "label2id": {l: i for i, l in enumerate(names)}}
-
-
 def collator(tokenizer):
     from transformers import DataCollatorForTokenClassification
 
@@ -241,10 +213,9 @@ def _argmax(logits, labels=None):
     return logits.argmax(dim=-1)
 
 
-def dev_metrics(task, examples, features):
+def dev_metrics(task, examples, features, names):
     """compute_metrics for the Trainer's English-dev evaluation: the sentences are stitched back together
     and scored like every language (F1 as the leaderboard scorer computes it, plus accuracy)."""
-    names = labels(task)
     golds = gold(task, examples)
     lengths = [len(g) for g in golds]
     example_ids = list(features["example_id"])
@@ -263,11 +234,9 @@ def dev_metrics(task, examples, features):
     return compute_metrics
 
 
-def predict(trainer, task, examples, features):
+def predict(trainer, task, examples, features, names):
     """One tag list per example (examples' order); one length-sorted pass over every piece of every language.
     Logits are reduced to arg-max ids per batch, so memory does not grow with the label set."""
-    from ..training import predict_sorted
-
     feats = features.remove_columns(["labels"]) if "labels" in features.column_names else features
     previous = trainer.preprocess_logits_for_metrics
     trainer.preprocess_logits_for_metrics = _argmax
@@ -276,7 +245,7 @@ def predict(trainer, task, examples, features):
     finally:
         trainer.preprocess_logits_for_metrics = previous
     preds = stitch(pred_ids, list(features["example_id"]), list(features["word_index"]),
-                   [len(t) for t in examples["tokens"]], labels(task))
+                   [len(t) for t in examples["tokens"]], names)
     return preds, timing
 
 
@@ -295,10 +264,8 @@ def token_accuracy(preds, golds) -> tuple[float, int]:
 
 
 def score(task, preds, golds, lang=None) -> dict:
-    """F1 / precision / recall (the leaderboard scorer's code: ``xstilts.score.score_task`` for udpos/panx,
-    its seqeval call for other tagging tasks) and token accuracy, as fractions; ``n`` sentences."""
-    from ..score import score_task, seqeval_f1
-
+    """F1 / precision / recall (the leaderboard scorer's code: ``xstilts.scoring.xtreme.score_task`` for
+    udpos/panx, its seqeval call for other tagging tasks) and token accuracy, as fractions; ``n`` sentences."""
     preds = [list(p) for p in preds]
     golds = [list(g) for g in golds]
     if task.xtreme_name:
@@ -313,7 +280,7 @@ def score(task, preds, golds, lang=None) -> dict:
 
 
 def leaderboard_text(items) -> str:
-    """One tag per line, a blank line after every sentence (what ``xstilts.score.read_tag`` reads back)."""
+    """One tag per line, a blank line after every sentence (what ``xstilts.scoring.xtreme.read_tag`` reads back)."""
     parts = []
     for sent in items:
         for t in sent:
@@ -326,7 +293,69 @@ def leaderboard_text(items) -> str:
 
 def write(root, task, lang, items, examples, split) -> None:
     """``<root>/<task>/test-<lang>.tsv``: one tag per line, a blank line between sentences."""
-    from ..predictions import leaderboard_file
-    from ..results import atomic_write_text
-
     atomic_write_text(leaderboard_file(root, task, lang, split), leaderboard_text(items))
+
+
+class TokenTagging(Format):
+    """Token tagging; the label set of a task declared without one is read from its train split when that is
+    loaded, and kept by this instance (the run's)."""
+
+    name = "token_tagging"
+    metrics = ("f1", "precision", "recall", "accuracy")
+    model_class = staticmethod(model_class)
+    collator = staticmethod(collator)
+    gold = staticmethod(gold)
+    score = staticmethod(score)
+    write = staticmethod(write)
+
+    def __init__(self):
+        self._read: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (hub_id, config, split) -> tag names
+
+    @staticmethod
+    def _key(source) -> tuple[str, str, str]:
+        return (source.hub_id, source.config, source.split)
+
+    def labels_read_from(self, source) -> tuple[str, ...] | None:
+        """The label list read from ``source`` (a train split) by this instance, or None."""
+        return self._read.get(self._key(source))
+
+    def labels(self, task) -> tuple[str, ...]:
+        """The task's tag names in model-id order (declared, or read from its train split)."""
+        if task.labels:
+            return tuple(task.labels)
+        got = self.labels_read_from(task.train) if task.train is not None else None
+        if got is None:
+            raise RuntimeError(f"task {task.name} reads its labels from its train split: load it first "
+                               f"(load(task, task.train, ...))")
+        return got
+
+    def load(self, task, source, data, languages=None, max_samples=None):
+        ds = load(task, source, data, languages, max_samples)
+        if source is task.train and not task.labels:
+            self._read[self._key(source)] = labels_from_tags(list(ds["tags"]))
+        return ds
+
+    def featurize(self, examples, tokenizer, max_length: int, task=None, *, train: bool = False):
+        return featurize(examples, tokenizer, max_length, self.labels(task))
+
+    def model_kwargs(self, task) -> dict:
+        names = self.labels(task)
+        return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+                "label2id": {l: i for i, l in enumerate(names)}}
+
+    def dev_metrics(self, task, examples, features):
+        return dev_metrics(task, examples, features, self.labels(task))
+
+    def predict(self, trainer, task, examples, features):
+        return predict(trainer, task, examples, features, self.labels(task))
+
+    def settings(self, task) -> dict:
+        return {"labels_from": "the task declaration" if task.labels else "the train split (most frequent first)",
+                "label_alignment": "first sub-word of each word (-100 on the others)",
+                "long_sentences": "split on word boundaries into pieces of at most max_seq_length sub-words"}
+
+    def describe_source(self, source) -> dict:
+        labels = self.labels_read_from(source)
+        if labels is None:
+            return {}
+        return {"num_labels": len(labels), "labels": list(labels)}  # the model's id -> tag order

@@ -35,14 +35,15 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from ..hubmirror import parquet_name, write_parquet
-from ..hubmirror import write_readme as _write_readme
-from .world import (CATALOGUE, DEFAULT_LANGUAGES, ENGLISH, NLI_LABELS, PAIR_LABELS, UPOS, World,
-                    english_order_tokens, nli_triplet, pair_example, parse_language, random_clause, seed_of, Scene)
+from ..data.mirror import parquet_name, write_parquet
+from ..data.mirror import write_readme as _write_readme
+from ..tasks.classification import NLI_LABELS
+from ..tasks.synthetic import (NLI_CONFIG, NLI_REPO, ORG, PAIR_EVAL_CONFIG, PAIR_LABELS, PAIR_REPO, PAIR_TRAIN_CONFIG,
+                               POS_CONFIG, POS_REPO, TATOEBA_CONFIG, TATOEBA_REPO, WORLD_FILE)
+from ..tasks.tagging import UPOS
+from .world import (CATALOGUE, DEFAULT_LANGUAGES, ENGLISH, World, english_order_tokens, nli_triplet, pair_example,
+                    parse_language, random_clause, seed_of, Scene)
 
-ORG = "xstilts-synthetic"
-NLI_REPO, PAIR_REPO, TATOEBA_REPO, POS_REPO = f"{ORG}/nli", f"{ORG}/pair", f"{ORG}/tatoeba", f"{ORG}/pos"
-NLI_CONFIG, PAIR_TRAIN_CONFIG, PAIR_EVAL_CONFIG = "default", "en", "pairs"
 
 DEFAULT_SIZES = {  # the measured demo settings (docs/synthetic.md)
     "corpus": 4000,  # MLM lines per language (1-3 clauses each)
@@ -150,9 +151,6 @@ def gen_pos(world: World, n: int, split: str, seen: set) -> list[list]:
     return out
 
 
-POS_CONFIG = "pos.{code}"
-
-
 CORPUS_CLAUSES = ((1, 0.35), (2, 0.5), (3, 0.15))  # clauses per corpus line (joined by "and")
 
 
@@ -257,8 +255,8 @@ def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes:
     for lang in world.derived:
         rows = [{"source_sentence": world.realise(c, lang.code), "target_sentence": world.realise(c, "en"),
                  "source_lang": lang.code, "target_lang": "en"} for c in clauses]
-        write_parquet(repo / parquet_name(f"tatoeba.{lang.code}", "validation"), rows, feats["tatoeba"])
-        configs[f"tatoeba.{lang.code}"] = ["validation"]
+        write_parquet(repo / parquet_name(TATOEBA_CONFIG.format(code=lang.code), "validation"), rows, feats["tatoeba"])
+        configs[TATOEBA_CONFIG.format(code=lang.code)] = ["validation"]
     write_readme(repo, "xstilts synthetic parallel sentences", configs,
                  "Parallel sentences by construction (the same clause realised in two languages), in the "
                  "`google/xtreme` `tatoeba.<iso3>` schema. Source = the synthetic language, target = English.\n")
@@ -294,7 +292,7 @@ def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes:
     corpus = gen_corpus(world, sizes["corpus"])
     (out / "corpus.txt").write_text("".join(l + "\n" for l in corpus), encoding="utf-8", newline="\n")
 
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "world.json")
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != WORLD_FILE)
     desc = world.describe()
     desc.update({
         "hub_ids": {"nli": NLI_REPO, "pair": PAIR_REPO, "tatoeba": TATOEBA_REPO, "pos": POS_REPO},
@@ -304,7 +302,7 @@ def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes:
         "corpus_lines": len(corpus),
         "files": {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
     })
-    (out / "world.json").write_text(json.dumps(desc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / WORLD_FILE).write_text(json.dumps(desc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return desc
 
 

@@ -17,10 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-from ..results import RESULTS_FILE, read_results
+from ..run.layout import BASELINE
+from ..run.results import RESULTS_FILE, read_results
 
 PAIR_TASK, POS_TASK, RETRIEVAL_TASK, NLI_TASK = "synth_pair", "synth_pos", "synth_tatoeba", "synth_nli"
-BASELINE = "none"
 ABOVE_CHANCE, AT_CHANCE = 0.60, 0.55  # paraphrase accuracy (chance 0.50)
 LEARNT = 0.80  # English dev accuracy from which the 3-way intermediate task counts as learnt (issue 20)
 

@@ -48,6 +48,10 @@ import random
 import zlib
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from ..tasks.classification import NLI_LABELS
+from ..tasks.languages import SYNTHETIC
+from ..tasks.tagging import UPOS
+
 # ============================================================================ English vocabulary
 NAMES = ("Maria", "John", "Aisha", "Kenji", "Olga", "Pedro", "Omar", "Lena")
 NOUNS = ("dog", "cat", "bird", "horse", "cow", "fox", "bear", "mouse")
@@ -195,9 +199,9 @@ CATALOGUE: dict[str, Language] = {l.code: l for l in (
     Language("geo", "all words new, Georgian letters, head-final word order, own names and numerals: nothing "
                     "shared", script="georgian", shared_names=False, shared_numbers=False, **_HEAD_FINAL),
 )}
-# The default world: the languages of the measured table (docs/synthetic.md); lex and geo transfer no
-# better than c75cy (nothing shared) and would only dilute the MLM corpus.
-DEFAULT_LANGUAGES = ("en", "ord", "c75", "c75hf", "c75cy", "c75nf", "c50")
+# The default world (xstilts.tasks.languages.SYNTHETIC): the languages of the measured table (docs/synthetic.md);
+# lex and geo transfer no better than c75cy (nothing shared) and would only dilute the MLM corpus.
+DEFAULT_LANGUAGES = SYNTHETIC
 
 
 def parse_language(spec: str) -> Language:
@@ -385,8 +389,6 @@ def conflicts(a: tuple, b: tuple) -> bool:
     raise ValueError(k)
 
 
-NLI_LABELS = ("entailment", "neutral", "contradiction")
-PAIR_LABELS = ("not_paraphrase", "paraphrase")
 
 
 def nli_label(premise: frozenset, hypothesis: frozenset) -> str:
@@ -489,9 +491,7 @@ def realise(c: Clause | list[Clause], lang: Language, lexicon: dict[str, str]) -
 
 
 # ============================================================================ part-of-speech tags
-# Universal POS tags in the order of google/xtreme udpos ``pos_tags`` (ClassLabel, alphabetical).
-UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
-        "SCONJ", "SYM", "VERB", "X")
+# Universal POS tags (UPOS, xstilts.tasks.tagging): the order of google/xtreme udpos ``pos_tags`` (alphabetical).
 
 
 def english_pos() -> dict[str, str]:

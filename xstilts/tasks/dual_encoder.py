@@ -1,12 +1,12 @@
 """XTREME-R's dual-encoder retrieval tasks: LAReQA and Mewsli-X (format ``dual_encoder``).
 
 Neither dataset is on the Hugging Face Hub in a usable form, so both read a local-only repo that a make target
-prepares from the public release (``xstilts.local_data.PreparedSource``: the ``--data_root`` mirror when it
-is given, as in the tests, else the kit's ``data/``):
+prepares from the public release (the ``--data_root`` mirror when it is given, as in the tests, else the kit's
+``data/``):
 
-* ``lareqa``: ``make data-lareqa`` -> ``local/lareqa`` (``xstilts.lareqa_data``): SQuAD v1.1 train/dev and
+* ``lareqa``: ``make data-lareqa`` -> ``local/lareqa`` (``xstilts.prepare.lareqa``): SQuAD v1.1 train/dev and
   XQuAD-R from the LAReQA release;
-* ``mewslix``: ``make data-mewslix MEWSLIX_DIR=...`` -> ``local/mewslix`` (``xstilts.mewslix_data``).
+* ``mewslix``: ``make data-mewslix MEWSLIX_DIR=...`` -> ``local/mewslix`` (``xstilts.prepare.mewslix``).
 
 Checkpoint rule (written here, ``format_options["selection"]``, and applied by the Trainer): the checkpoint
 with the best English-dev mAP@20, evaluated at the preset's cadence (XTREME-R's scripts instead named
@@ -15,45 +15,27 @@ hand-picked checkpoint steps for LAReQA).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from . import languages as L
+from .types import ReleaseSource, Task
 
-from ..errors import UsageError
-from ..lareqa_data import XQUAD_R_LANGS
-from ..local_data import KIT_DATA, PreparedSource
-from ..mewslix_data import MENTION_LANGS
-from ..registry import Task, register
+LAREQA_HUB_ID, LAREQA_MAKE_TARGET = "local/lareqa", "data-lareqa"
+MEWSLIX_HUB_ID, MEWSLIX_MAKE_TARGET = "local/mewslix", "data-mewslix"
 
 
-@dataclass(frozen=True)
-class ReleaseSource(PreparedSource):
-    """A prepared local-only split whose every language comes from the make target (the error says so)."""
-
-    def root(self, data_root: Path | None) -> Path:
-        """The data root when one is given, else the kit's ``data/`` (``PreparedSource``'s rule)."""
-        r = Path(data_root) if data_root is not None else KIT_DATA
-        if not (r / self.hub_id / "README.md").is_file():
-            where = f"--data_root {r}" if data_root is not None else f"the kit's {r} (no --data_root given)"
-            target = f"make {self.make_target}" + (f" DATA_DIR={r}" if data_root is not None else "")
-            raise UsageError(f"{self.about} is not prepared under {where}: expected {r / self.hub_id} (Hub-mirror "
-                             f"layout). Run `{target}` (docs/xtreme_r.md)")
-        return r
-
-
-_LAREQA_COLUMNS = {c: c for c in ("id", "question", "context_id", "context", "sentences", "answer_sentence")}
-_LAREQA_ABOUT = "LAReQA data (SQuAD v1.1 + XQuAD-R from the LAReQA release, local/lareqa)"
+LAREQA_COLUMNS = {c: c for c in ("id", "question", "context_id", "context", "sentences", "answer_sentence")}
+LAREQA_ABOUT = "LAReQA data (SQuAD v1.1 + XQuAD-R from the LAReQA release, local/lareqa)"
 
 
 def _lareqa(config: str, split: str) -> ReleaseSource:
-    return ReleaseSource("local/lareqa", config, split, _LAREQA_COLUMNS, about=_LAREQA_ABOUT,
-                         make_target="data-lareqa")
+    return ReleaseSource(LAREQA_HUB_ID, config, split, LAREQA_COLUMNS, about=LAREQA_ABOUT,
+                         make_target=LAREQA_MAKE_TARGET)
 
 
-register(Task(
+LAREQA = Task(
     name="lareqa", phase="target", format="dual_encoder", xtreme_name="lareqa",
     description="LAReQA: dual encoder trained on SQuAD v1.1 (question -> answer sentence in its paragraph), "
                 "language-agnostic answer retrieval on XQuAD-R (11 languages pooled), mAP@20",
-    metric="map@20", languages=XQUAD_R_LANGS,
+    metric="map@20", languages=L.XQUAD_R,
     train=_lareqa("squad", "train"),
     dev=_lareqa("squad", "validation"),
     test=_lareqa("xquad_r.{code}", "test"),
@@ -63,27 +45,27 @@ register(Task(
         "selection": "best English-dev mAP@20 (SQuAD v1.1 dev questions over their paragraphs' sentences) at the "
                      "preset's evaluation cadence",
     },
-))
+)
 
-_MEWSLIX_ABOUT = "Mewsli-X data (local/mewslix, converted from the Mewsli-X release)"
-_PAIRS = {c: c for c in ("example_id", "mention", "entity_id", "entity_description")}
-_MENTIONS = {c: c for c in ("example_id", "mention", "entity_id")}
+MEWSLIX_ABOUT = "Mewsli-X data (local/mewslix, converted from the Mewsli-X release)"
+MEWSLIX_PAIR_COLUMNS = {c: c for c in ("example_id", "mention", "entity_id", "entity_description")}
+MEWSLIX_MENTION_COLUMNS = {c: c for c in ("example_id", "mention", "entity_id")}
 
 
 def _mewslix(config: str, split: str, columns, lang_column=None) -> ReleaseSource:
-    return ReleaseSource("local/mewslix", config, split, columns, lang_column, about=_MEWSLIX_ABOUT,
-                         make_target="data-mewslix")
+    return ReleaseSource(MEWSLIX_HUB_ID, config, split, columns, lang_column, about=MEWSLIX_ABOUT,
+                         make_target=MEWSLIX_MAKE_TARGET)
 
 
-register(Task(
+MEWSLIX = Task(
     name="mewslix", phase="target", format="dual_encoder", xtreme_name="mewslix",
     description="Mewsli-X: dual encoder trained on English Wikipedia mention-entity pairs, entity retrieval "
                 "(FAISS, top 20) among the candidate entity descriptions for WikiNews mentions in 11 languages, "
                 "mAP@20 as the XTREME-R scorer computes it (MRR@20)",
-    metric="map@20", languages=MENTION_LANGS,
-    train=_mewslix("wikipedia_pairs", "train", _PAIRS),
-    dev=_mewslix("wikipedia_pairs", "validation", _PAIRS),
-    test=_mewslix("wikinews_mentions", "test", _MENTIONS, lang_column="lang"),
+    metric="map@20", languages=L.MEWSLIX,
+    train=_mewslix("wikipedia_pairs", "train", MEWSLIX_PAIR_COLUMNS),
+    dev=_mewslix("wikipedia_pairs", "validation", MEWSLIX_PAIR_COLUMNS),
+    test=_mewslix("wikinews_mentions", "test", MEWSLIX_MENTION_COLUMNS, lang_column="lang"),
     format_options={
         "data": "mewslix", "pooling": "cls", "logit_scale": "100", "query_max_length": "64",
         "softmax_group": "8",  # train_mewslix.sh (XLM-R): 8 pairs per GPU (x 4 accumulation)
@@ -91,4 +73,6 @@ register(Task(
         "selection": "best English-dev mAP@20 (wikipedia_pairs dev mentions over the dev pairs' entities) at the "
                      "preset's evaluation cadence",
     },
-))
+)
+
+TASKS = (LAREQA, MEWSLIX)

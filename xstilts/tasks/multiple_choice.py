@@ -17,61 +17,63 @@ result): it exists for script repos and for converted ones alike and holds the s
 
 from __future__ import annotations
 
-from ..registry import PARQUET_EXPORT, Source, Task, register
+from . import languages as L
+from .types import PARQUET_EXPORT, Source, Task
 
-XCOPA_LANGS = ("et", "ht", "id", "it", "qu", "sw", "ta", "th", "tr", "vi", "zh")  # evaluate.py XTREME_R_TASK2LANGS
+HELLASWAG_COLUMNS = {"context": "ctx_a", "question": "ctx_b", "choices": "endings", "label": "label"}
+COSMOS_COLUMNS = {"context": "context", "question": "question", "choices": "answer0,answer1,answer2,answer3",
+                  "label": "label"}
+CSQA_COLUMNS = {"question": "question", "choices": "choices.text", "choice_keys": "choices.label",
+                "label": "answerKey"}
+SIQA_COLUMNS = {"context": "context", "question": "question", "choices": "answerA,answerB,answerC", "label": "label"}
+COPA_COLUMNS = {"context": "premise", "question": "question", "choices": "choice1,choice2", "label": "label"}
 
-_HELLASWAG = {"context": "ctx_a", "question": "ctx_b", "choices": "endings", "label": "label"}
-_COSMOS = {"context": "context", "question": "question", "choices": "answer0,answer1,answer2,answer3",
-           "label": "label"}
-_CSQA = {"question": "question", "choices": "choices.text", "choice_keys": "choices.label", "label": "answerKey"}
-_SIQA = {"context": "context", "question": "question", "choices": "answerA,answerB,answerC", "label": "label"}
-_COPA = {"context": "premise", "question": "question", "choices": "choice1,choice2", "label": "label"}
-
-register(Task(
+HELLASWAG = Task(
     name="hellaswag", phase="intermediate", format="multiple_choice",
     description="HellaSwag (English): pick the ending of an ActivityNet/WikiHow context, 4 endings",
     metric="accuracy", labels=("0", "1", "2", "3"), languages=("en",),
     format_options={"template": "continuation"},
-    train=Source("Rowan/hellaswag", "default", "train", _HELLASWAG, revision=PARQUET_EXPORT),
-    dev=Source("Rowan/hellaswag", "default", "validation", _HELLASWAG, revision=PARQUET_EXPORT),
-))
+    train=Source("Rowan/hellaswag", "default", "train", HELLASWAG_COLUMNS, revision=PARQUET_EXPORT),
+    dev=Source("Rowan/hellaswag", "default", "validation", HELLASWAG_COLUMNS, revision=PARQUET_EXPORT),
+)
 
-register(Task(
+COSMOSQA = Task(
     name="cosmosqa", phase="intermediate", format="multiple_choice",
     description="Cosmos QA (English): commonsense reading comprehension, 4 answers",
     metric="accuracy", labels=("0", "1", "2", "3"), languages=("en",),
     format_options={"template": "prompt"},
-    train=Source("allenai/cosmos_qa", "default", "train", _COSMOS, revision=PARQUET_EXPORT),
-    dev=Source("allenai/cosmos_qa", "default", "validation", _COSMOS, revision=PARQUET_EXPORT),
-))
+    train=Source("allenai/cosmos_qa", "default", "train", COSMOS_COLUMNS, revision=PARQUET_EXPORT),
+    dev=Source("allenai/cosmos_qa", "default", "validation", COSMOS_COLUMNS, revision=PARQUET_EXPORT),
+)
 
-register(Task(
+CSQA = Task(
     name="csqa", phase="intermediate", format="multiple_choice",
     description="CommonsenseQA (English): commonsense questions, 5 choices A-E",
     metric="accuracy", labels=("A", "B", "C", "D", "E"), languages=("en",),
     format_options={"template": "prompt"},
-    train=Source("tau/commonsense_qa", "default", "train", _CSQA),
-    dev=Source("tau/commonsense_qa", "default", "validation", _CSQA),
-))
+    train=Source("tau/commonsense_qa", "default", "train", CSQA_COLUMNS),
+    dev=Source("tau/commonsense_qa", "default", "validation", CSQA_COLUMNS),
+)
 
-# Stage 1 of XCOPA (not a registered task: it only runs inside `run_target.py --task xcopa`).
+# Stage 1 of XCOPA (not listed in TASKS: it only runs inside `run_target.py --task xcopa`).
 SIQA_STAGE = Task(
     name="siqa", phase="stage", format="multiple_choice",
     description="Social IQa (English), 3 answers: stage 1 of XTREME-R's XCOPA recipe",
     metric="accuracy", labels=("1", "2", "3"), languages=("en",),
     format_options={"template": "prompt"},
-    train=Source("allenai/social_i_qa", "default", "train", _SIQA, revision=PARQUET_EXPORT),
-    dev=Source("allenai/social_i_qa", "default", "validation", _SIQA, revision=PARQUET_EXPORT),
+    train=Source("allenai/social_i_qa", "default", "train", SIQA_COLUMNS, revision=PARQUET_EXPORT),
+    dev=Source("allenai/social_i_qa", "default", "validation", SIQA_COLUMNS, revision=PARQUET_EXPORT),
 )
 
-register(Task(
+XCOPA = Task(
     name="xcopa", phase="target", format="multiple_choice", xtreme_name="xcopa",
     description="XCOPA: train on English Social IQa then COPA, zero-shot on 11 languages (XTREME-R)",
-    metric="accuracy", labels=("0", "1"), languages=XCOPA_LANGS,
+    metric="accuracy", labels=("0", "1"), languages=L.XCOPA,
     format_options={"template": "copa"},
     stages=(SIQA_STAGE,),
-    train=Source("aps/super_glue", "copa", "train", _COPA, revision=PARQUET_EXPORT),
-    dev=Source("aps/super_glue", "copa", "validation", _COPA, revision=PARQUET_EXPORT),
-    test=Source("cambridgeltl/xcopa", "{code}", "test", _COPA),
-))
+    train=Source("aps/super_glue", "copa", "train", COPA_COLUMNS, revision=PARQUET_EXPORT),
+    dev=Source("aps/super_glue", "copa", "validation", COPA_COLUMNS, revision=PARQUET_EXPORT),
+    test=Source("cambridgeltl/xcopa", "{code}", "test", COPA_COLUMNS),
+)
+
+TASKS = (HELLASWAG, COSMOSQA, CSQA, XCOPA)

@@ -1,4 +1,4 @@
-"""Extractive span QA tasks (format ``span_qa``): SQuAD 1.1 / 2.0 (intermediate); XQuAD, MLQA, TyDiQA-GoldP (target).
+"""Extractive span QA (format ``span_qa``): SQuAD 1.1 / 2.0 (intermediate); XQuAD, MLQA, TyDiQA-GoldP (target).
 
 Data choices (see docs/qa.md):
 
@@ -17,16 +17,8 @@ Data choices (see docs/qa.md):
 
 from __future__ import annotations
 
-from ..registry import Source, Task, register
-
-# google-research/xtreme evaluate.py (XTREME_TASK2LANGS / XTREME_R_TASK2LANGS)
-XQUAD_LANGS = ("en", "es", "de", "el", "ru", "tr", "ar", "vi", "th", "zh", "hi")
-XQUAD_LANGS_XTREME_R = XQUAD_LANGS + ("ro",)
-MLQA_LANGS = ("en", "es", "de", "ar", "hi", "vi", "zh")
-TYDIQA_LANGS = ("en", "ar", "bn", "fi", "id", "ko", "ru", "sw", "te")
-# TyDi GoldP id prefix of each language (XTREME utils_preprocess.py LANG2ISO, inverted)
-TYDIQA_ID_PREFIX = {"en": "english", "ar": "arabic", "bn": "bengali", "fi": "finnish", "id": "indonesian",
-                    "ko": "korean", "ru": "russian", "sw": "swahili", "te": "telugu"}
+from . import languages as L
+from .types import Source, Task
 
 # ``Source.lang_column`` value meaning "the language is the prefix of the id before the first '-'",
 # mapped to the kit's code through ``Task.lang_codes`` (see xstilts.formats.span_qa.load).
@@ -35,50 +27,53 @@ LANG_FROM_ID_PREFIX = "id"
 # Tasks whose questions may have no answer (SQuAD 2.0): null-score prediction and the v2 metric.
 VERSION_2_WITH_NEGATIVE = frozenset({"squad_v2"})
 
-_QA = {"id": "id", "context": "context", "question": "question", "answers": "answers", "title": "title"}
-_QA_NO_TITLE = {"id": "id", "context": "context", "question": "question", "answers": "answers"}
+QA_COLUMNS = {"id": "id", "context": "context", "question": "question", "answers": "answers", "title": "title"}
+QA_COLUMNS_NO_TITLE = {"id": "id", "context": "context", "question": "question", "answers": "answers"}
 
-SQUAD_TRAIN = Source("rajpurkar/squad", "plain_text", "train", _QA)
-SQUAD_DEV = Source("rajpurkar/squad", "plain_text", "validation", _QA)
+SQUAD_TRAIN = Source("rajpurkar/squad", "plain_text", "train", QA_COLUMNS)
+SQUAD_DEV = Source("rajpurkar/squad", "plain_text", "validation", QA_COLUMNS)
 
 # ----------------------------------------------------------------------------- intermediate tasks
-register(Task(
+SQUAD_V1 = Task(
     name="squad_v1", phase="intermediate", format="span_qa",
     description="SQuAD 1.1 (English), extractive span QA",
     metric="f1", languages=("en",), train=SQUAD_TRAIN, dev=SQUAD_DEV,
-))
+)
 
-register(Task(
+SQUAD_V2 = Task(
     name="squad_v2", phase="intermediate", format="span_qa",
     description="SQuAD 2.0 (English), extractive span QA with unanswerable questions (null answer)",
     metric="f1", languages=("en",),
-    train=Source("rajpurkar/squad_v2", "squad_v2", "train", _QA),
-    dev=Source("rajpurkar/squad_v2", "squad_v2", "validation", _QA),
-))
+    train=Source("rajpurkar/squad_v2", "squad_v2", "train", QA_COLUMNS),
+    dev=Source("rajpurkar/squad_v2", "squad_v2", "validation", QA_COLUMNS),
+)
 
 # ----------------------------------------------------------------------------- target tasks
-register(Task(
+XQUAD = Task(
     name="xquad", phase="target", format="span_qa", xtreme_name="xquad",
     description="XQuAD: train on English SQuAD 1.1, zero-shot on 11 (XTREME) / 12 (XTREME-R: + ro) languages",
-    metric="f1", languages=XQUAD_LANGS, languages_xtreme_r=XQUAD_LANGS_XTREME_R,
+    metric="f1", languages=L.XQUAD, languages_xtreme_r=L.XQUAD_XTREME_R,
     train=SQUAD_TRAIN, dev=SQUAD_DEV,
-    test=Source("google/xtreme", "XQuAD.{code}", "validation", _QA_NO_TITLE),
-    lang_sources={"ro": Source("google/xquad", "xquad.{code}", "validation", _QA_NO_TITLE)},
-))
+    test=Source("google/xtreme", "XQuAD.{code}", "validation", QA_COLUMNS_NO_TITLE),
+    lang_sources={lang: Source("google/xquad", "xquad.{code}", "validation", QA_COLUMNS_NO_TITLE)
+                  for lang in L.XQUAD_XTREME_R_ADDED},
+)
 
-register(Task(
+MLQA = Task(
     name="mlqa", phase="target", format="span_qa", xtreme_name="mlqa",
     description="MLQA: train on English SQuAD 1.1, zero-shot on 7 languages (same-language pairs, test split)",
-    metric="f1", languages=MLQA_LANGS,
+    metric="f1", languages=L.MLQA,
     train=SQUAD_TRAIN, dev=SQUAD_DEV,
-    test=Source("google/xtreme", "MLQA.{code}.{code}", "test", _QA),
-))
+    test=Source("google/xtreme", "MLQA.{code}.{code}", "test", QA_COLUMNS),
+)
 
-register(Task(
+TYDIQA = Task(
     name="tydiqa", phase="target", format="span_qa", xtreme_name="tydiqa",
     description="TyDiQA-GoldP: train on its English part, zero-shot on 9 languages (validation split)",
-    metric="f1", languages=TYDIQA_LANGS, lang_codes=TYDIQA_ID_PREFIX,
-    train=Source("google/xtreme", "tydiqa", "train", _QA, lang_column=LANG_FROM_ID_PREFIX),
-    dev=Source("google/xtreme", "tydiqa", "validation", _QA, lang_column=LANG_FROM_ID_PREFIX),
-    test=Source("google/xtreme", "tydiqa", "validation", _QA, lang_column=LANG_FROM_ID_PREFIX),
-))
+    metric="f1", languages=tuple(L.TYDIQA), lang_codes=L.TYDIQA,
+    train=Source("google/xtreme", "tydiqa", "train", QA_COLUMNS, lang_column=LANG_FROM_ID_PREFIX),
+    dev=Source("google/xtreme", "tydiqa", "validation", QA_COLUMNS, lang_column=LANG_FROM_ID_PREFIX),
+    test=Source("google/xtreme", "tydiqa", "validation", QA_COLUMNS, lang_column=LANG_FROM_ID_PREFIX),
+)
+
+TASKS = (SQUAD_V1, SQUAD_V2, XQUAD, MLQA, TYDIQA)

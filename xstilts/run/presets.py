@@ -1,0 +1,57 @@
+"""Hyperparameter presets (``configs/presets/<name>.json``), resolved in one place for every kind of run.
+
+A preset file holds ``defaults``, one entry per task (``tasks.<task>``), one block for multi-task training
+(``multitask``) and per-model overrides (``by_model.<model>.<task>`` / ``by_model.<model>.multitask``). For one
+task: defaults < the task's entry < the model's entry for that task; for a mix of tasks (``--tasks``): defaults <
+the multi-task block < the model's multi-task entry. The command line overrides every value (``xstilts.run.start``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from ..errors import UsageError, choices_error
+from ..paths import PRESETS
+
+MULTITASK_BLOCK = "multitask"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    values: dict  # the resolved values (before the command line)
+    header: dict  # the file's name, description and source, recorded with every result
+    block: str | None = None  # "multitask" for a mix of tasks
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.json"))
+
+
+def read_preset(name: str) -> dict:
+    path = PRESETS / f"{name}.json"
+    if not path.exists():
+        raise choices_error("preset", name, available_presets())
+    return json.loads(path.read_text())
+
+
+def resolve_preset(name: str, task: str | None, model_name: str) -> Preset:
+    """The preset's values for ``task`` (None: a multi-task run) on ``model_name`` (a registry name, or "" for a
+    model outside the registry)."""
+    data = read_preset(name)
+    header = {k: data.get(k) for k in ("name", "description", "source")}
+    values = dict(data.get("defaults", {}))
+    if task is None:
+        if MULTITASK_BLOCK not in data:
+            raise UsageError(f"preset {name!r} has no \"multitask\" block (the hyperparameters of a multi-task "
+                             f"run); add one to {PRESETS / f'{name}.json'} or use another preset")
+        values.update(data[MULTITASK_BLOCK])
+        values.update(data.get("by_model", {}).get(model_name, {}).get(MULTITASK_BLOCK, {}))
+        return Preset(name, values, header, MULTITASK_BLOCK)
+    if task not in data.get("tasks", {}):
+        raise UsageError(f"preset {name!r} has no settings for task {task!r}; it covers: "
+                         f"{', '.join(sorted(data.get('tasks', {})))}")
+    values.update(data["tasks"][task])
+    values.update(data.get("by_model", {}).get(model_name, {}).get(task, {}))
+    return Preset(name, values, header)
