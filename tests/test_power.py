@@ -168,7 +168,7 @@ def test_make_plan_prices_seeds_from_the_results_tree(tmp_path, capsys):
     _write(root, SMALL, [1, 2, 3], [0.50, 0.51, 0.52])
     _write(root, SMALL, [1, 2, 3], [0.55, 0.56, 0.57], inter="mnli")
     args = ["plan", "--models", "tiny-2l-h64 tiny-4l-h128", "--intermediate", "none mnli", "--targets",
-            "xnli pawsx", "--seeds", "1 2 3 4", "--preset", "tiny", "--results", str(root), "--min_gain", "0.5"]
+            "xnli pawsx tatoeba", "--seeds", "1 2 3 4", "--preset", "tiny", "--results", str(root), "--min_gain", "0.5"]
     assert plan.main(args) == 0
     out = capsys.readouterr().out
     n = power.seeds_needed(0.005, 0.01)
@@ -177,6 +177,7 @@ def test_make_plan_prices_seeds_from_the_results_tree(tmp_path, capsys):
             f"{100 * four:.2f} points; 0.5 points needs {n} seeds per arm (planned: 4)") in out
     assert "tiny-4l-h128 / xnli: seed SD 1.00 points (borrowed from tiny-2l-h64, df 4)" in out
     assert "tiny-2l-h64 / pawsx: no seed variance measured yet" in out
+    assert "tiny-4l-h128 / tatoeba: retrieval trains nothing after phase 2" in out
     # without a results tree: says what to do
     assert plan.main(args[:-4] + ["--results", str(tmp_path / "none"), "--min_gain", "0.5"]) == 0
     assert "Seeds and power: no seed variance measured yet" in capsys.readouterr().out

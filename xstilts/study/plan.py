@@ -478,7 +478,9 @@ def power_plan(grid: Grid, min_gain: float) -> list[str]:
         return [f"Seeds and power: no seed variance measured yet ({e}). Run a pilot with SEEDS=\"1 2\" (or more), "
                 f"then `make plan` says how many seeds a gain of {min_gain:g} points needs."]
     rows = power.power_rows(groups, min_gain / 100.0)
-    return power.plan_power_lines(rows, len(grid.seeds), min_gain / 100.0, grid.results, grid.models, grid.targets)
+    retrieval = {c.task for c in grid.cells if c.kind == "retrieval"}
+    return power.plan_power_lines(rows, len(grid.seeds), min_gain / 100.0, grid.results, grid.models, grid.targets,
+                                  retrieval)
 
 
 # ----------------------------------------------------------------------------- measuring throughput

@@ -347,9 +347,10 @@ def power_table(rows: list[PowerRow], min_gain: float, mark=lambda n: "") -> str
 
 
 def plan_power_lines(rows: list[PowerRow], planned_seeds: int, min_gain: float, results: str,
-                     models: list[str], targets: list[str]) -> list[str]:
+                     models: list[str], targets: list[str], retrieval: set[str] = frozenset()) -> list[str]:
     """``make plan``'s section: per planned (model, target), what the planned seeds resolve and what MIN_GAIN
-    needs, from the seed variance measured in ``results`` (rows of :func:`power_rows` on that tree)."""
+    needs, from the seed variance measured in ``results`` (rows of :func:`power_rows` on that tree);
+    ``retrieval``: the planned targets that train nothing after phase 2."""
     by_key = {(r.model, r.target): r for r in rows}
     donors: dict[str, list[PowerRow]] = {}
     for r in rows:
@@ -360,6 +361,10 @@ def plan_power_lines(rows: list[PowerRow], planned_seeds: int, min_gain: float, 
     n = planned_seeds
     for model in models:
         for target in targets:
+            if target in retrieval:
+                lines.append(f"  {model} / {target}: retrieval trains nothing after phase 2 (which runs once, seed "
+                             f"1): every seed repeats the same computation, one is enough")
+                continue
             r = by_key.get((model, target))
             sd, df, how = None, 0, ""
             if r is not None and r.sd is not None:

@@ -236,8 +236,8 @@ def section(pub: dict, ours_base, ours_best) -> str:
             out += [render(table, pub), ""]
     claims = pub.get("claims") or []
     if claims:
-        out += ["### Published claims", ""]
-        out += [f"- ({PUBLISHED}, protocol: {c['protocol']}) \"{c['text']}\" — {_short(pub, c['source'])}"
+        out += ["### Published claims (paraphrased from the abstracts; quotation marks: the source's words)", ""]
+        out += [f"- ({PUBLISHED}, protocol `{c['protocol']}`) {c['text']} — {_short(pub, c['source'])}"
                 for c in claims]
         out.append("")
     if pub.get("omitted"):

@@ -910,8 +910,7 @@ def study_sections(results: list[dict], groups: list[Group], out: Path, min_gain
     diverged = divergence.diverged_runs(tabulated, sizes)
     rows = power.power_rows(groups, min_gain / 100.0)
     decs = decompose.decompose(groups, N_BOOT, BOOT_SEED)
-    skipped = sorted({f"{g.target}" for g in groups if g.intermediate != BASELINE}
-                     - {d.target for d in decs})
+    skipped = sorted({g.target for g in groups if g.intermediate != BASELINE} - {d.target for d in decs})
     paths = {"power_csv": out / POWER_CSV, "decomposition_csv": out / decompose.DECOMP_CSV}
     atomic_write_text(paths["power_csv"], power.to_csv(rows, min_gain / 100.0))
     atomic_write_text(paths["decomposition_csv"], decompose.to_csv(decs))
