@@ -14,10 +14,14 @@ from xstilts.study import divergence, power
 from xstilts.study.report import build_report, collect, group_results
 
 LANGS = {"en": 0.10, "de": 0.0, "ar": -0.10}  # offsets from a run's level
-CALIBRATION = {"kind": "calibration", "file": "calibration/xnli.json",
-               "calibration": {"grid": [1e-5, 2e-5, 3e-5], "metric": "accuracy", "seeds": [1],
-                               "schedule": "max_steps 2000 (shortened)", "date": "2026-12-01",
-                               "commit": "0123456789abcdef"}}
+# as xstilts.run.overlay.calibration_record writes it (branch t20a of issue 20)
+CALIBRATION = {"kind": "calibration", "file": "calibration/overlay.json",
+               "calibration": {"entry": "target.tiny-2l-h64.none.xnli", "created": "2026-12-01T10:00:00+00:00",
+                               "commit": "0123456789abcdef", "sha256": "ab" * 32, "metric": "accuracy",
+                               "selection": "the highest mean ...", "seeds": [1],
+                               "schedule": "max_steps 2000 (shortened)", "grid": [1e-5, 2e-5, 3e-5],
+                               "candidates": [{"learning_rate": 1e-5, "mean": 0.6, "diverged_seeds": []}],
+                               "init": "the pretrained model"}}
 
 
 def ok_record():
@@ -51,9 +55,11 @@ def write_tree(root: Path) -> Path:
     # small: baseline seeds 1 3 4 kept (seed 2 collapsed to chance, replaced by seed 4); mnli seeds 1 2 3
     for seed, level in ((1, 0.60), (2, 0.3333), (3, 0.62)):
         put(SMALL, None, seed, result(SMALL, None, seed, level, rec=collapsed if seed == 2 else None))
-    put(SMALL, None, 4, result(SMALL, None, 4, 0.61, replaces={"seed": 2, "path": "results/tiny-2l-h64/none/xnli/"
-                                                                              "seed2/results.json",
-                                                              "reason": "chance_dev"}))
+    # the replacement: seed 2 + 1000 in seed2-retry1 (xstilts.run.layout.replacement_seed / replacement_dir)
+    write_results(root / SMALL["name"] / "none" / "xnli" / "seed2-retry1" / "results.json",
+                  result(SMALL, None, 1002, 0.61, replaces={"seed": 2, "path": "results/tiny-2l-h64/none/xnli/"
+                                                                               "seed2/results.json",
+                                                            "reason": "chance_dev"}))
     for seed, level in ((1, 0.65), (2, 0.66), (3, 0.67)):
         put(SMALL, "mnli", seed, result(SMALL, "mnli", seed, level))
     # large: the mnli encoder diverged in phase 2 (NaN loss): every mnli cell is out; the baseline has no record
@@ -64,6 +70,14 @@ def write_tree(root: Path) -> Path:
         del d["divergence"]
         put(LARGE, None, seed, d)
         put(LARGE, "mnli", seed, result(LARGE, "mnli", seed, 0.33, meta_rec=nan))
+    # a baseline run whose loss became NaN before any checkpoint was selected: null scores, kept as evidence
+    d = result(LARGE, None, 3, 0.0, rec=dict(nan, first_non_finite_step=7), source={
+        "kind": "preset", "file": "configs/presets/xtreme.json",
+        "calibration_missing": {"file": "calibration/overlay.json", "entry": "target.tiny-4l-h128.none.xnli",
+                                "note": "no entry"}})
+    d["per_language"] = {lang: {"accuracy": None} for lang in LANGS}
+    d["average"] = {"accuracy": None}
+    put(LARGE, None, 3, d)
     return root
 
 
@@ -81,6 +95,7 @@ def test_diverged_runs_are_left_out_of_means_and_marked(report):
     assert main[("tiny-2l-h64", "none")] == f"{100 * kept.mean():.1f} ±{100 * kept.std(ddof=1):.1f} (n=3){M}"
     assert main[("tiny-2l-h64", "mnli")] == "66.0 ±1.0 (n=3)"  # nothing left out: no mark
     assert ("tiny-4l-h128", "mnli") not in main  # every run diverged: no number at all
+    assert main[("tiny-4l-h128", "none")] == f"71.0 ±1.4 (n=2){M}"  # the null-score NaN run is left out
     gains = {(r["model"], r["intermediate"]): r for r in table_after(md, "## Gain from intermediate training")}
     assert gains[("tiny-2l-h64", "mnli")]["xnli"].startswith("+5.0 [") and gains[("tiny-2l-h64", "mnli")]["xnli"].endswith(M)
     assert f"{M} diverged run(s) left out of this number" in md
@@ -90,14 +105,15 @@ def test_diverged_runs_section_lists_evidence_and_replacements(report):
     _, md = report
     rows = table_after(md, "## Diverged runs")
     assert [(r["model"], r["intermediate"], r["seed"], r["reason"]) for r in rows] == [
-        ("tiny-2l-h64", "none", "2", "chance_dev"), ("tiny-4l-h128", "mnli", "1", "non_finite_loss"),
-        ("tiny-4l-h128", "mnli", "2", "non_finite_loss")]
+        ("tiny-2l-h64", "none", "2", "chance_dev"), ("tiny-4l-h128", "none", "3", "non_finite_loss"),
+        ("tiny-4l-h128", "mnli", "1", "non_finite_loss"), ("tiny-4l-h128", "mnli", "2", "non_finite_loss")]
     assert rows[0]["evidence"] == "English dev accuracy 34.0 vs chance 33.3 + margin 5.0"
-    assert rows[0]["replaced by"] == "seed 4" and rows[1]["replaced by"] == "none"
-    assert rows[1]["evidence"] == "phase-2 encoder (mnli) diverged; non-finite loss at step 120"
-    assert "3 diverged run(s) are left out of every mean" in md and "1 of them have a replacement run" in md
-    assert f"- Rule: {RULE}" in md and "- Per size: tiny-2l-h64 1, tiny-4l-h128 2." in md
-    assert "2 of 11 result(s) carry no divergence record" in md
+    assert rows[0]["replaced by"] == "seed 1002" and rows[2]["replaced by"] == "none"
+    assert rows[1]["evidence"] == "non-finite loss at step 7"
+    assert rows[2]["evidence"] == "phase-2 encoder (mnli) diverged; non-finite loss at step 120"
+    assert "4 diverged run(s) are left out of every mean" in md and "1 of them have a replacement run" in md
+    assert f"- Rule: {RULE}" in md and "- Per size: tiny-2l-h64 1, tiny-4l-h128 3." in md
+    assert "2 of 12 result(s) carry no divergence record" in md
 
 
 def test_results_csv_keeps_diverged_runs_marked(report):
@@ -107,8 +123,9 @@ def test_results_csv_keeps_diverged_runs_marked(report):
     with open(paths["results_csv"], newline="") as f:
         avg = {(r["model"], r["intermediate"], r["seed"]): r["diverged"] for r in csv.DictReader(f)
                if r["language"] == "avg"}
-    assert len(avg) == 11  # every result, diverged ones included (nothing computed is lost)
-    assert avg[("tiny-2l-h64", "none", "2")] == "true" and avg[("tiny-2l-h64", "none", "4")] == "false"
+    assert len(avg) == 12  # every result, diverged ones included (nothing computed is lost)
+    assert avg[("tiny-2l-h64", "none", "2")] == "true" and avg[("tiny-2l-h64", "none", "1002")] == "false"
+    assert avg[("tiny-4l-h128", "none", "3")] == "true"
     assert avg[("tiny-4l-h128", "mnli", "1")] == "true"  # a cell whose every run diverged
 
 
@@ -124,12 +141,18 @@ def test_learning_rate_table(report):
     _, md = report
     rows = {(r["intermediate"], r["phase"], r["task"]): r for r in table_after(md, "## Learning rates")}
     assert rows[("none", "3 (target)", "xnli")]["tiny-2l-h64 (398K)"] == "2e-05 (a)"
-    assert rows[("none", "3 (target)", "xnli")]["tiny-4l-h128 (1.6M)"] == "2e-05 (b)"
     assert rows[("mnli", "2 (intermediate)", "mnli")]["tiny-2l-h64 (398K)"] == "1e-05 (a)"
     assert rows[("mnli", "3 (target)", "xnli")]["tiny-4l-h128 (1.6M)"] == "2e-05 (a)"  # diverged runs used a rate too
-    assert ("- (a) calibration `calibration/xnli.json` (grid 1e-05, 2e-05, 3e-05; metric accuracy; seeds 1; "
-            "schedule max_steps 2000 (shortened); date 2026-12-01; commit 0123456789)") in md
-    assert "- (b) preset `configs/presets/xtreme.json`" in md
+    assert ("- (a) calibration `calibration/overlay.json` (entry target.tiny-2l-h64.none.xnli; grid 1e-05, 2e-05, "
+            "3e-05; metric accuracy; seeds 1; schedule max_steps 2000 (shortened); date 2026-12-01T10:00:00+00:00; "
+            "commit 0123456789)") in md
+    assert "- (b) preset `configs/presets/xtreme.json`\n" in md
+    # CALIBRATION_MISSING=preset: the preset's rate, said to be uncalibrated, beside the calibrated size
+    assert rows[("none", "3 (target)", "xnli")]["tiny-4l-h128 (1.6M)"] == "2e-05 (b seed 1, 2); 2e-05 (c seed 3)"
+    assert ("- (c) preset `configs/presets/xtreme.json` - NOT calibrated: the overlay `calibration/overlay.json` has "
+            "no rate for target.tiny-4l-h128.none.xnli (CALIBRATION_MISSING=preset)") in md
+    assert ("Calibration overlay given but without a rate for (the preset's rate was used, CALIBRATION_MISSING=preset; "
+            "calibrated and uncalibrated arms are compared): tiny-4l-h128 / none / phase 3 / xnli.") in md
     assert "One rate from a preset for every size" not in md  # the small size is calibrated
 
 

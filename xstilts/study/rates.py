@@ -5,8 +5,10 @@ One learning rate for every size is a confound of the size question: larger mode
 badly tuned baseline inflates the gain and a badly tuned intermediate arm hides it (issue 20; ``make calibrate``,
 docs/study.md). Every result records its rate (``hyperparameters.learning_rate``) and its source
 (``hyperparameters.learning_rate_source``: ``{"kind": "preset" | "calibration" | "command_line", "file",
-"calibration": {grid, metric, seeds, date, commit, schedule}}``); phase 2's is in ``intermediate_meta``. Results
-written before the source was recorded are labelled from their preset record, marked "inferred".
+"calibration": {entry, created, commit, metric, seeds, schedule, grid, ...}}``, written by xstilts.run.overlay; a
+preset source may carry ``calibration_missing`` (the overlay had no entry for the run, CALIBRATION_MISSING=preset)
+and a ``note``); phase 2's is in ``intermediate_meta``. Results written before the source was recorded are labelled
+from their preset record, marked "inferred".
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 from ..run.layout import BASELINE
 from .markdown import format_params, md_table
 
-CALIBRATION_FIELDS = ("grid", "metric", "seeds", "schedule", "date", "commit")
+# (key in the record, label in the report); "date" is accepted for "created"
+CALIBRATION_FIELDS = (("entry", "entry"), ("grid", "grid"), ("metric", "metric"), ("seeds", "seeds"),
+                      ("schedule", "schedule"), ("created", "date"), ("date", "date"), ("commit", "commit"))
 PHASE2, PHASE3 = "2 (intermediate)", "3 (target)"
 
 
@@ -24,7 +28,7 @@ def _rate(x) -> str:
 
 def _calibration_text(cal: dict) -> str:
     parts = []
-    for key in CALIBRATION_FIELDS:
+    for key, label in CALIBRATION_FIELDS:
         value = cal.get(key)
         if value in (None, "", [], {}):
             continue
@@ -34,7 +38,7 @@ def _calibration_text(cal: dict) -> str:
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         elif key == "commit":
             value = str(value)[:10]
-        parts.append(f"{key} {value}")
+        parts.append(f"{label} {value}")
     return "; ".join(parts)
 
 
@@ -47,6 +51,13 @@ def source_text(hp: dict, preset: dict | None) -> tuple[str, str]:
         if kind == "calibration" and isinstance(src.get("calibration"), dict):
             detail = _calibration_text(src["calibration"])
             text += f" ({detail})" if detail else ""
+        missing = src.get("calibration_missing")
+        if isinstance(missing, dict):  # CALIBRATION_MISSING=preset: the overlay had no rate for this run
+            kind = "calibration_missing"
+            text += (f" - NOT calibrated: the overlay `{missing.get('file', '?')}` has no rate for "
+                     f"{missing.get('entry', 'this run')} (CALIBRATION_MISSING=preset)")
+        if src.get("note") and not isinstance(missing, dict):
+            text += f" - {src['note']}"
         return kind, text
     preset = preset or {}
     if "learning_rate" in (preset.get("cli_overrides") or []):
@@ -111,8 +122,13 @@ def section(results: list[dict], n_params: dict[str, int]) -> str:
         same = [r for r in rows if (r["intermediate"], r["phase"], r["task"]) == (inter, phase, task)]
         kinds = {k for r in same for (_, k, _) in r["values"]}
         rates_used = {rate for r in same for (rate, _, _) in r["values"]}
-        if len(same) > 1 and len(rates_used) == 1 and kinds <= {"preset"}:
+        if len(same) > 1 and len(rates_used) == 1 and kinds <= {"preset", "calibration_missing"}:
             uncalibrated.append(f"{inter} / phase {phase.split()[0]} / {task} ({_rate(next(iter(rates_used)))})")
+    missing = [f"{r['model']} / {r['intermediate']} / phase {r['phase'].split()[0]} / {r['task']}" for r in rows
+               if any(k == "calibration_missing" for (_, k, _) in r["values"])]
+    if missing:
+        notes.append(f"Calibration overlay given but without a rate for (the preset's rate was used, "
+                     f"CALIBRATION_MISSING=preset; calibrated and uncalibrated arms are compared): {'; '.join(missing)}.")
     if uncalibrated:
         notes.append(f"One rate from a preset for every size, not calibrated per size (`make calibrate`, "
                      f"docs/study.md): {'; '.join(uncalibrated)}.")
