@@ -140,12 +140,12 @@ def test_power_uses_kept_seeds_only(tmp_path):
 def test_learning_rate_table(report):
     _, md = report
     rows = {(r["intermediate"], r["phase"], r["task"]): r for r in table_after(md, "## Learning rates")}
-    assert rows[("none", "3 (target)", "xnli")]["tiny-2l-h64 (398K)"] == "2e-05 (a)"
-    assert rows[("mnli", "2 (intermediate)", "mnli")]["tiny-2l-h64 (398K)"] == "1e-05 (a)"
-    assert rows[("mnli", "3 (target)", "xnli")]["tiny-4l-h128 (1.6M)"] == "2e-05 (a)"  # diverged runs used a rate too
-    assert ("- (a) calibration `calibration/overlay.json` (entry target.tiny-2l-h64.none.xnli; grid 1e-05, 2e-05, "
-            "3e-05; metric accuracy; seeds 1; schedule max_steps 2000 (shortened); date 2026-12-01T10:00:00+00:00; "
-            "commit 0123456789)") in md
+    cal = "(a; of 1e-05 2e-05 3e-05 on English dev accuracy)"
+    assert rows[("none", "3 (target)", "xnli")]["tiny-2l-h64 (398K)"] == f"2e-05 {cal}"
+    assert rows[("mnli", "2 (intermediate)", "mnli")]["tiny-2l-h64 (398K)"] == f"1e-05 {cal}"
+    assert rows[("mnli", "3 (target)", "xnli")]["tiny-4l-h128 (1.6M)"] == f"2e-05 {cal}"  # diverged runs used a rate
+    assert ("- (a) calibration `calibration/overlay.json` (seeds 1; schedule max_steps 2000 (shortened); "
+            "date 2026-12-01T10:00:00+00:00; commit 0123456789)\n") in md
     assert "- (b) preset `configs/presets/xtreme.json`\n" in md
     # CALIBRATION_MISSING=preset: the preset's rate, said to be uncalibrated, beside the calibrated size
     assert rows[("none", "3 (target)", "xnli")]["tiny-4l-h128 (1.6M)"] == "2e-05 (b seed 1, 2); 2e-05 (c seed 3)"

@@ -16,9 +16,10 @@ from __future__ import annotations
 from ..run.layout import BASELINE
 from .markdown import format_params, md_table
 
-# (key in the record, label in the report); "date" is accepted for "created"
-CALIBRATION_FIELDS = (("entry", "entry"), ("grid", "grid"), ("metric", "metric"), ("seeds", "seeds"),
-                      ("schedule", "schedule"), ("created", "date"), ("date", "date"), ("commit", "commit"))
+# the overlay's fields, shared by all its entries: (key in the record, label in the report); "date" is accepted
+# for "created". Per entry (shown in the table's cell): the grid of candidate rates and the selection metric.
+CALIBRATION_FIELDS = (("seeds", "seeds"), ("schedule", "schedule"), ("created", "date"), ("date", "date"),
+                      ("commit", "commit"))
 PHASE2, PHASE3 = "2 (intermediate)", "3 (target)"
 
 
@@ -42,15 +43,27 @@ def _calibration_text(cal: dict) -> str:
     return "; ".join(parts)
 
 
-def source_text(hp: dict, preset: dict | None) -> tuple[str, str]:
-    """(kind, text) of where a run's learning rate came from."""
+def _entry_text(cal: dict) -> str:
+    """What one overlay entry chose from: its grid of rates and the English dev metric."""
+    grid = cal.get("grid") or []
+    text = f"of {' '.join(_rate(r) for r in grid)}" if grid else ""
+    if cal.get("metric"):
+        text += f" on English dev {cal['metric']}"
+    return text.strip()
+
+
+def source_text(hp: dict, preset: dict | None) -> tuple[str, str, str]:
+    """(kind, text, entry) of where a run's learning rate came from: ``text`` names the source (shared by the
+    runs of one overlay or preset), ``entry`` what a calibrated rate was chosen from (its grid and metric)."""
     src = hp.get("learning_rate_source")
+    entry = ""
     if isinstance(src, dict):
         kind, file = src.get("kind") or "unknown", src.get("file")
         text = kind.replace("_", " ") + (f" `{file}`" if file else "")
         if kind == "calibration" and isinstance(src.get("calibration"), dict):
             detail = _calibration_text(src["calibration"])
             text += f" ({detail})" if detail else ""
+            entry = _entry_text(src["calibration"])
         missing = src.get("calibration_missing")
         if isinstance(missing, dict):  # CALIBRATION_MISSING=preset: the overlay had no rate for this run
             kind = "calibration_missing"
@@ -58,14 +71,14 @@ def source_text(hp: dict, preset: dict | None) -> tuple[str, str]:
                      f"{missing.get('entry', 'this run')} (CALIBRATION_MISSING=preset)")
         if src.get("note") and not isinstance(missing, dict):
             text += f" - {src['note']}"
-        return kind, text
+        return kind, text, entry
     preset = preset or {}
     if "learning_rate" in (preset.get("cli_overrides") or []):
-        return "command_line", "command line (inferred: no learning_rate_source recorded)"
+        return "command_line", "command line (inferred: no learning_rate_source recorded)", entry
     values = preset.get("values") or {}
     if preset.get("name") and values.get("learning_rate") == hp.get("learning_rate"):
-        return "preset", f"preset {preset['name']} (inferred: no learning_rate_source recorded)"
-    return "unknown", "unknown (no learning_rate_source recorded)"
+        return "preset", f"preset {preset['name']} (inferred: no learning_rate_source recorded)", entry
+    return "unknown", "unknown (no learning_rate_source recorded)", entry
 
 
 def rate_rows(results: list[dict], n_params: dict[str, int]) -> list[dict]:
@@ -86,8 +99,7 @@ def rate_rows(results: list[dict], n_params: dict[str, int]) -> list[dict]:
             row = rows.setdefault((model, inter, phase, task), {"model": model, "n_params": n_params[model],
                                                                 "intermediate": inter, "phase": phase, "task": task,
                                                                 "values": {}})
-            kind, text = source_text(hp, preset)
-            row["values"].setdefault((hp.get("learning_rate"), kind, text), []).append(r.get("seed"))
+            row["values"].setdefault((hp.get("learning_rate"), *source_text(hp, preset)), []).append(r.get("seed"))
     return sorted(rows.values(), key=lambda x: (x["n_params"], x["model"], x["intermediate"] != BASELINE,
                                                 x["intermediate"], x["phase"], x["task"]))
 
@@ -106,10 +118,10 @@ def section(results: list[dict], n_params: dict[str, int]) -> str:
     for row in rows:
         values = row["values"]
         parts = []
-        for (rate, _, text), seeds in values.items():
+        for (rate, _, text, entry), seeds in values.items():
             letter = letters.setdefault(text, _letter(len(letters)))
             which = f" seed {', '.join(str(s) for s in sorted(set(seeds)))}" if len(values) > 1 else ""
-            parts.append(f"{_rate(rate)} ({letter}{which})")
+            parts.append(f"{_rate(rate)} ({letter}{which}{'; ' + entry if entry else ''})")
         if len(values) > 1:
             notes.append(f"{row['model']} / {row['intermediate']} / {row['task']}: seeds used different rates or "
                          f"sources; their mean mixes them.")
@@ -120,12 +132,12 @@ def section(results: list[dict], n_params: dict[str, int]) -> str:
     uncalibrated = []
     for (inter, phase, task) in sorted(cells):
         same = [r for r in rows if (r["intermediate"], r["phase"], r["task"]) == (inter, phase, task)]
-        kinds = {k for r in same for (_, k, _) in r["values"]}
-        rates_used = {rate for r in same for (rate, _, _) in r["values"]}
+        kinds = {k for r in same for (_, k, _, _) in r["values"]}
+        rates_used = {rate for r in same for (rate, _, _, _) in r["values"]}
         if len(same) > 1 and len(rates_used) == 1 and kinds <= {"preset", "calibration_missing"}:
             uncalibrated.append(f"{inter} / phase {phase.split()[0]} / {task} ({_rate(next(iter(rates_used)))})")
     missing = [f"{r['model']} / {r['intermediate']} / phase {r['phase'].split()[0]} / {r['task']}" for r in rows
-               if any(k == "calibration_missing" for (_, k, _) in r["values"])]
+               if any(k == "calibration_missing" for (_, k, _, _) in r["values"])]
     if missing:
         notes.append(f"Calibration overlay given but without a rate for (the preset's rate was used, "
                      f"CALIBRATION_MISSING=preset; calibrated and uncalibrated arms are compared): {'; '.join(missing)}.")
