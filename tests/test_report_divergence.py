@@ -114,6 +114,9 @@ def test_diverged_runs_section_lists_evidence_and_replacements(report):
     assert "4 diverged run(s) are left out of every mean" in md and "1 of them have a replacement run" in md
     assert f"- Rule: {RULE}" in md and "- Per size: tiny-2l-h64 1, tiny-4l-h128 3." in md
     assert "2 of 12 result(s) carry no divergence record" in md
+    # the large size lost its whole mnli arm: the power table says what its gain figures assume
+    assert ("No intermediate arm with a kept run (tiny-4l-h128 / xnli): the gain figures assume an intermediate arm "
+            "with as many seeds as `none`.") in md
 
 
 def test_results_csv_keeps_diverged_runs_marked(report):

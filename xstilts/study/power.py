@@ -331,6 +331,10 @@ def power_table(rows: list[PowerRow], min_gain: float, mark=lambda n: "") -> str
         "intermediate task, seed 1): its seed SD is the variation of target-task training only; the variation of "
         "phase-2 training is not sampled, so every interval here is conditional on that one encoder.",
     ]
+    lone = [f"{r.model} / {r.target}" for r in rows if r.kind != "retrieval" and set(r.seeds) == {BASELINE}]
+    if lone:
+        notes.append(f"No intermediate arm with a kept run ({'; '.join(lone)}): the gain figures assume an "
+                     f"intermediate arm with as many seeds as `{BASELINE}`.")
     if any(r.kind == "retrieval" for r in rows):
         notes.append("Retrieval targets train nothing after phase 2, and phase 2 runs once per size and intermediate "
                      "task (seed 1): their seeds repeat the same computation, so seeds cannot resolve anything there.")
