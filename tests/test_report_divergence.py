@@ -179,3 +179,19 @@ def test_a_malformed_divergence_record_is_refused(tmp_path):
     write_results(tmp_path / "r" / "tiny-2l-h64" / "none" / "xnli" / "seed1" / "results.json", d)
     with pytest.raises(ResultsSchemaError, match="divergence must be an object with a boolean 'diverged'"):
         build_report(tmp_path / "r", tmp_path / "out", published=None)
+
+
+def test_a_tree_where_every_run_diverged_is_reported_not_refused(tmp_path):
+    """All runs collapsed (e.g. a too-large rate on every seed): the report lists them instead of failing with
+    'no results' (the runs exist; hiding them would lose computed evidence)."""
+    collapsed = {"diverged": True, "reason": "chance_dev", "rule": RULE, "metric": "accuracy", "dev_value": 0.3333,
+                 "chance": 1 / 3, "margin": 0.02, "first_non_finite_step": None, "evidence": {}}
+    for seed in (1, 2):
+        write_results(tmp_path / "r" / "tiny-2l-h64" / "none" / "xnli" / f"seed{seed}" / "results.json",
+                      result(SMALL, None, seed, 0.3333, rec=collapsed))
+    paths = build_report(tmp_path / "r", tmp_path / "out", published=None)
+    md = Path(paths["report_md"]).read_text(encoding="utf-8")
+    assert "Every one of the 2 target / retrieval run(s) is marked diverged: there is no number to report." in md
+    assert [r["seed"] for r in table_after(md, "## Diverged runs")] == ["1", "2"]
+    assert "## Learning rates" in md
+    assert Path(paths["results_csv"]).read_text().count(",avg,") == 2

@@ -930,6 +930,26 @@ def study_sections(results: list[dict], groups: list[Group], out: Path, min_gain
     return StudySections(md, paths, files)
 
 
+def all_diverged_report(results: list[dict], out: Path, title: str | None, note: str | None) -> Report:
+    """Every target and retrieval run is marked diverged: no number to report, but the runs are listed (with their
+    evidence and learning rates) and kept in results.csv, never an error that hides them."""
+    sizes = _model_sizes(results)
+    tabulated = [d for d in results if d["kind"] in TABULATED_KINDS]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"results_csv": out / RESULTS_CSV, "report_md": out / REPORT_MD}
+    atomic_write_text(paths["results_csv"], results_csv([], results))
+    md = [f"# {title or 'X-STILTs: gain from intermediate training by model size'}", ""]
+    if note:
+        md += [note.strip(), ""]
+    md += [f"_{len(results)} result file(s)._", "",
+           f"**Every one of the {len(tabulated)} target / retrieval run(s) is marked diverged: there is no number "
+           f"to report.** The runs are listed below and kept in [{RESULTS_CSV}]({RESULTS_CSV}) (`diverged` true).", "",
+           "## Diverged runs", "", divergence.section(tabulated, divergence.diverged_runs(tabulated, sizes)), "",
+           "## Learning rates", "", rates.section(tabulated, sizes), ""]
+    atomic_write_text(paths["report_md"], "\n".join(md))
+    return Report({k: str(v) for k, v in paths.items()}, "(every run diverged: no table)")
+
+
 def write_report(root: str | Path, out_dir: str | Path | None = None, title: str | None = None,
                  note: str | None = None, published: str | Path | None = PUBLISHED_JSON,
                  min_gain: float = MIN_GAIN) -> Report:
@@ -937,10 +957,12 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, title: str
         raise ValueError(f"--min_gain {min_gain!r}: the gain to size the seeds for must be > 0 points (e.g. 0.5)")
     results = collect(root)
     groups = group_results(results)
-    if not groups:
-        raise ValueError(f"no target or retrieval results under {root} (only kind 'intermediate')")
-    gains = compute_gains(groups)
     out = Path(out_dir if out_dir is not None else root)
+    if not groups:
+        if not any(d["kind"] in TABULATED_KINDS for d in results):
+            raise ValueError(f"no target or retrieval results under {root} (only kind 'intermediate')")
+        return all_diverged_report(results, out, title, note)
+    gains = compute_gains(groups)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results_csv": out / RESULTS_CSV, "gains_csv": out / GAINS_CSV, "gain_png": out / GAIN_PNG}
     atomic_write_text(paths["results_csv"], results_csv(groups, results))
