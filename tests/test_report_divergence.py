@@ -157,6 +157,9 @@ def test_learning_rate_table(report):
     assert ("Calibration overlay given but without a rate for (the preset's rate was used, CALIBRATION_MISSING=preset; "
             "calibrated and uncalibrated arms are compared): tiny-4l-h128 / none / phase 3 / xnli.") in md
     assert "One rate from a preset for every size" not in md  # the small size is calibrated
+    # seed 3 (the other source) diverged: the mean uses one source only, and the note says so
+    assert ("tiny-4l-h128 / none / xnli: seeds used different rates or sources; only the runs of one of them are "
+            "kept (the others diverged).") in md and "their mean mixes them" not in md
 
 
 def test_rates_without_a_recorded_source_are_inferred_and_flagged(tmp_path):

@@ -14,6 +14,7 @@ from their preset record, marked "inferred".
 from __future__ import annotations
 
 from ..run.layout import BASELINE
+from .divergence import is_diverged
 from .markdown import format_params, md_table
 
 # the overlay's fields, shared by all its entries: (key in the record, label in the report); "date" is accepted
@@ -98,8 +99,10 @@ def rate_rows(results: list[dict], n_params: dict[str, int]) -> list[dict]:
         for phase, task, hp, preset in entries:
             row = rows.setdefault((model, inter, phase, task), {"model": model, "n_params": n_params[model],
                                                                 "intermediate": inter, "phase": phase, "task": task,
-                                                                "values": {}})
+                                                                "values": {}, "kept": set()})
             row["values"].setdefault((hp.get("learning_rate"), *source_text(hp, preset)), []).append(r.get("seed"))
+            if not is_diverged(r):
+                row["kept"].add((hp.get("learning_rate"), *source_text(hp, preset)))
     return sorted(rows.values(), key=lambda x: (x["n_params"], x["model"], x["intermediate"] != BASELINE,
                                                 x["intermediate"], x["phase"], x["task"]))
 
@@ -122,9 +125,12 @@ def section(results: list[dict], n_params: dict[str, int]) -> str:
             letter = letters.setdefault(text, _letter(len(letters)))
             which = f" seed {', '.join(str(s) for s in sorted(set(seeds)))}" if len(values) > 1 else ""
             parts.append(f"{_rate(rate)} ({letter}{which}{'; ' + entry if entry else ''})")
-        if len(values) > 1:
+        if len(row["kept"]) > 1:
             notes.append(f"{row['model']} / {row['intermediate']} / {row['task']}: seeds used different rates or "
                          f"sources; their mean mixes them.")
+        elif len(values) > 1:
+            notes.append(f"{row['model']} / {row['intermediate']} / {row['task']}: seeds used different rates or "
+                         f"sources; only the runs of one of them are kept (the others diverged).")
         cells.setdefault((row["intermediate"], row["phase"], row["task"]), {})[row["model"]] = "; ".join(parts)
     body = [[inter, phase, task, *[by_model.get(m, "–") for m in models]]
             for (inter, phase, task), by_model in sorted(cells.items(), key=lambda kv: (kv[0][0] != BASELINE, kv[0]))]
