@@ -50,6 +50,8 @@ MODELS ?= xlmr-base xlmr-large
 INTERMEDIATE ?= $(BASELINE) $(STUDY_INTERMEDIATE) $(MIXTURE_ALL)
 TARGETS ?= $(STUDY_TARGETS)
 SEEDS ?= 1
+# the gain (points x100) that `make plan` and the report size the seeds for (80 % power; docs/study.md)
+MIN_GAIN ?= 0.5
 CCG_DIR ?= data/ccg
 PRESET ?= xtreme
 RESULTS ?= results
@@ -189,7 +191,7 @@ CELLS := $(foreach m,$(MODELS),$(foreach i,$(INTERMEDIATE),$(foreach t,$(TARGETS
 grid: $(CELLS)
 
 report: | $(STAMP)
-	$(PY) -m xstilts.report --results_dir $(RESULTS)
+	$(PY) -m xstilts.report --results_dir $(RESULTS) --min_gain $(MIN_GAIN)
 
 # ---------------------------------------------------------------- demo: the grid on the synthetic world, offline
 # data -> tokenizer -> 3 pre-trained sizes -> {none, synth_nli} x {synth_pair x DEMO_SEEDS, synth_pos, synth_tatoeba}

@@ -1,6 +1,6 @@
 # The study on a cluster: budget it (make plan) and run it as SLURM arrays (make slurm). docs/cluster.md
 #
-#   make plan  MODELS="xlmr-base xlmr-large" INTERMEDIATE="none mnli" TARGETS="xnli tatoeba" SEEDS="1 2 3"
+#   make plan  MODELS="xlmr-base xlmr-large" INTERMEDIATE="none mnli" TARGETS="xnli tatoeba" SEEDS="1 2 3" [MIN_GAIN=0.5]
 #   make slurm MODELS=... INTERMEDIATE=... TARGETS=... SEEDS=... SLURM_PARTITION=gpu SLURM_GPUS=1
 #
 # Both take the grid variables of the Makefile (MODELS INTERMEDIATE TARGETS SEEDS PRESET RESULTS CKPTS DATA_ARGS
@@ -27,7 +27,7 @@ SLURM_MAKE_VARS = $(foreach v,MODELS INTERMEDIATE TARGETS SEEDS PRESET RESULTS C
 .PHONY: plan slurm
 
 plan: | $(STAMP)
-	@$(OFFLINE) $(PY) -m xstilts.plan plan $(PLAN_ARGS)
+	@$(OFFLINE) $(PY) -m xstilts.plan plan $(PLAN_ARGS) --min_gain "$(MIN_GAIN)"
 
 slurm: | $(STAMP)
 	@$(OFFLINE) $(PY) -m xstilts.plan slurm $(PLAN_ARGS) $(SLURM_MAKE_VARS) --out "$(SLURM_SCRIPT)" \

@@ -179,7 +179,7 @@ def test_results_csv(report):
     # 2 models x 2 arms x (xnli: 2 seeds x (3 languages + avg) + tatoeba: 1 seed x (2 languages + avg))
     assert len(rows) == 2 * 2 * (2 * 4 + 1 * 3)
     assert list(rows[0]) == ["model", "n_params", "intermediate", "target", "seed", "language", "metric", "value",
-                             "eval_split", "preset", "layer"]
+                             "eval_split", "preset", "layer", "diverged"]
     avg = [r for r in rows if r["model"] == "tiny-2l-h64" and r["intermediate"] == "mnli"
            and r["target"] == "xnli" and r["seed"] == "2" and r["language"] == "avg"]
     assert len(avg) == 1 and float(avg[0]["value"]) == pytest.approx(0.52)
@@ -337,14 +337,14 @@ def test_published_numbers_are_beside_ours_and_marked(tmp_path):
     md = Path(build_report(root, tmp_path / "out")["report_md"]).read_text(encoding="utf-8")
     rows = table_after(md, "## Published reference numbers (published, not ours)")
     xnli = next(r for r in rows if r["target"] == "xnli")
-    assert xnli["XLM-R Large (XTREME baseline) (published)"] == "79.2"
-    assert xnli["X-STILTs (Phang et al. 2020), best intermediate task per target (published)"] == "80.0"
-    assert xnli["gain (published)"] == "+0.8"
+    assert xnli["XLM-R Large [RemBERT T16] (published)"] == "79.2"
+    assert xnli["X-STILTs [RemBERT T16] (published)"] == "80.0"
+    assert xnli["gain [RemBERT T16] (published)"] == "+0.8"
     assert xnli["ours: xlmr-large none"] == "56.0"  # mean over seeds of the large tiny model's xnli baseline
     assert xnli["ours: xlmr-large best intermediate, gain"].startswith("mnli +2.0 [")
     tydiqa = next(r for r in rows if r["target"] == "tydiqa")
-    assert tydiqa["X-STILTs (Phang et al. 2020), best intermediate task per target (published)"] == "59.5 / 76.0"
-    assert tydiqa["gain (published)"] == "+12.7"  # (59.5 + 76.0) / 2 - (45.0 + 65.1) / 2
+    assert tydiqa["X-STILTs [RemBERT T16] (published)"] == "59.5 / 76.0"
+    assert tydiqa["gain [RemBERT T16] (published)"] == "+12.7 ((EM+F1)/2)"  # (59.5 + 76.0) / 2 - (45.0 + 65.1) / 2
     assert "arXiv 2010.12821" in md and "5.4 point improvement over XLM-R Large" in md
     # the published file can be switched off
     md2 = Path(build_report(root, tmp_path / "out2", published=None)["report_md"]).read_text(encoding="utf-8")

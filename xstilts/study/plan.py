@@ -62,7 +62,7 @@ from ..run.models import registry, resolve_model
 from ..run.presets import resolve_preset
 from ..run.results import is_finished
 from ..tasks import TASKS
-from . import slurm
+from . import power, report, slurm
 
 BASELINE = layout.BASELINE
 THROUGHPUT_FILE = CONFIGS / "throughput.json"
@@ -468,6 +468,21 @@ def render_plan(grid: Grid, *, train_args: str = "", eval_args: str = "", throug
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- seeds and power
+def power_plan(grid: Grid, min_gain: float) -> list[str]:
+    """What the planned seeds resolve and how many seeds ``min_gain`` (points) needs, per planned size and target,
+    from the seed variance measured in the grid's results tree (xstilts.study.power)."""
+    try:
+        groups = report.group_results(report.collect(grid.results))
+    except ValueError as e:  # no results tree yet, or nothing in it
+        return [f"Seeds and power: no seed variance measured yet ({e}). Run a pilot with SEEDS=\"1 2\" (or more), "
+                f"then `make plan` says how many seeds a gain of {min_gain:g} points needs."]
+    rows = power.power_rows(groups, min_gain / 100.0)
+    retrieval = {c.task for c in grid.cells if c.kind == "retrieval"}
+    return power.plan_power_lines(rows, len(grid.seeds), min_gain / 100.0, grid.results, grid.models, grid.targets,
+                                  retrieval)
+
+
 # ----------------------------------------------------------------------------- measuring throughput
 def measure(model: str, task: str, preset: str, data_root: str | None, max_steps: int, out_dir: str,
             extra: list[str]) -> dict:
@@ -751,6 +766,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="command", required=True)
     p_plan = sub.add_parser("plan", help="print the cells, their status and GPU-hour estimates")
     _grid_args(p_plan)
+    p_plan.add_argument("--min_gain", type=float, default=report.MIN_GAIN,
+                        help="the gain (points x100) to size the seeds for at 80%% power (make MIN_GAIN=...)")
     p_slurm = sub.add_parser("slurm", help="write a SLURM script (array jobs, one cell per task)")
     _grid_args(p_slurm)
     slurm.add_arguments(p_slurm)
@@ -814,7 +831,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         grid = grid_from_args(args)
         if args.command == "plan":
+            if not args.min_gain > 0:
+                raise UsageError(f"--min_gain {args.min_gain!r}: the gain to size the seeds for must be > 0 points "
+                                 f"(e.g. MIN_GAIN=0.5)")
             print(render_plan(grid, train_args=args.train_args, eval_args=args.eval_args))
+            print()
+            print("\n".join(power_plan(grid, args.min_gain)))
             return 0
         tp, sizes = load_json(THROUGHPUT_FILE), load_json(SIZES_FILE)
         path = slurm.write_script(grid, args, lambda c, ta, ea: estimate(c, tp, sizes, grid.preset, ta, ea))

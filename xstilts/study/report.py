@@ -30,6 +30,16 @@ Gain
     one target after another (targets sorted) from one generator seeded with 0, i.e. independently
     across targets, and averaged resample by resample; its method is the per-target method, or
     ``mixed``. The bounds are the 2.5th and 97.5th percentiles of the resampled gains.
+
+The size question's sections (issue 20; docs/study.md), each in its own module:
+    * Diverged runs (``divergence``): runs marked diverged are left out of every number above and below (``runs``
+      of a :class:`Group` holds the kept runs; ``diverged`` the others) and listed; ``§`` marks affected numbers.
+    * Learning rates (``rates``): the rate of every phase per size, arm and task, and where it came from.
+    * Seeds and power (``power``): per size and target, the gain the seeds resolve and the seeds a chosen gain
+      (``--min_gain``, points) needs; ``power.csv``.
+    * What the gain is made of (``decompose``): English gain, transfer-gap change, gain per script and family;
+      ``decomposition.csv`` and two figures.
+    * Published numbers (``published``): each with its source and protocol, one protocol per table.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ import csv
 import io
 import math
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +59,9 @@ from ..files import atomic_write_text
 from ..run.results import RESULTS_FILE, ResultsSchemaError, read_results
 from ..run.layout import BASELINE
 from ..tasks.benchmarks import paper_groups
+from . import decompose, divergence, power, published as pubnum, rates
 from .figures import new_figure, save_figure
+from .markdown import format_params, md_table, pct, signed
 
 N_BOOT = 2000
 BOOT_SEED = 0
@@ -59,13 +71,15 @@ REPORT_MD, RESULTS_CSV, GAINS_CSV = "report.md", "results.csv", "gains.csv"
 GAIN_PNG, LAYERS_PNG = "gain_vs_size.png", "retrieval_layers.png"
 BENCH_CSV, HEATMAP_PNG = "benchmark_gains.csv", "gain_heatmap_{model}.png"
 PUBLISHED_JSON = CONFIGS / "published.json"
-PUBLISHED = "published"  # the mark on every published number in the report
+PUBLISHED = pubnum.PUBLISHED  # the mark on every published number in the report
+MIN_GAIN = 0.5  # points: the gain the power table sizes the seeds for (make MIN_GAIN=...)
+POWER_CSV = "power.csv"
 # Task groups of the benchmark papers' tables (xstilts.tasks.benchmarks.PAPER_GROUPS)
 BENCHMARKS = paper_groups()
 BENCH_COLUMNS = ["model", "n_params", "intermediate", "benchmark", "group", "tasks", "missing", "gain", "ci_low",
                  "ci_high", "ci_method"]
 RESULTS_COLUMNS = ["model", "n_params", "intermediate", "target", "seed", "language", "metric", "value",
-                   "eval_split", "preset", "layer"]
+                   "eval_split", "preset", "layer", "diverged"]
 GAINS_COLUMNS = ["model", "n_params", "target", "intermediate", "gain", "ci_low", "ci_high", "ci_method",
                  "n_seeds", "n_seeds_baseline"]
 
@@ -109,7 +123,8 @@ class Group:
     target: str
     kind: str
     metric: str
-    runs: list[dict]  # sorted by seed
+    runs: list[dict]  # sorted by seed; diverged runs are not among them
+    diverged: list[dict] = field(default_factory=list)  # left out of every number (xstilts.study.divergence)
 
     @property
     def seeds(self) -> list[int]:
@@ -168,7 +183,10 @@ def group_results(results: list[dict]) -> list[Group]:
     for (model, inter, target), runs in by_key.items():
         runs = sorted(runs, key=lambda r: r["seed"])
         _check_group(runs)
-        groups.append(Group(model, n_params[model], inter, target, runs[0]["kind"], runs[0]["metric"], runs))
+        kept, diverged = divergence.split_runs(runs)
+        if kept:  # a cell whose every run diverged has no number; the "Diverged runs" section lists it
+            groups.append(Group(model, n_params[model], inter, target, runs[0]["kind"], runs[0]["metric"], kept,
+                                diverged))
     return sorted(groups, key=lambda g: (g.n_params, g.model, _intermediate_order(g.intermediate), g.target))
 
 
@@ -227,6 +245,7 @@ class Gain:
     n_seeds_baseline: int
     n_targets: int = 1
     warning: str = ""
+    n_excluded: int = 0  # diverged runs left out of this number
 
 
 def seed_bootstrap(inter: np.ndarray, base: np.ndarray, rng: np.random.Generator, n: int = N_BOOT) -> np.ndarray:
@@ -272,7 +291,8 @@ def target_gain(inter: Group, base: Group) -> Gain:
     lo, hi = _interval(reps)
     gain = float(inter.averages().mean() - base.averages().mean())
     return Gain(inter.model, inter.n_params, inter.intermediate, inter.target, gain, lo, hi, method,
-                len(inter.runs), len(base.runs), warning=_language_warning(inter, base))
+                len(inter.runs), len(base.runs), warning=_language_warning(inter, base),
+                n_excluded=len(inter.diverged) + len(base.diverged))
 
 
 def mean_gain(pairs: list[tuple[Group, Group]]) -> Gain:
@@ -288,7 +308,8 @@ def mean_gain(pairs: list[tuple[Group, Group]]) -> Gain:
     inter0 = pairs[0][0]
     return Gain(inter0.model, inter0.n_params, inter0.intermediate, "mean", float(np.mean(gains)), lo, hi,
                 methods.pop() if len(methods) == 1 else "mixed",
-                min(len(i.runs) for i, _ in pairs), min(len(b.runs) for _, b in pairs), n_targets=len(pairs))
+                min(len(i.runs) for i, _ in pairs), min(len(b.runs) for _, b in pairs), n_targets=len(pairs),
+                n_excluded=sum(len(i.diverged) + len(b.diverged) for i, b in pairs))
 
 
 def compute_gains(groups: list[Group]) -> list[Gain]:
@@ -322,7 +343,7 @@ def score_group(g: Group) -> Group:
         qa = any("exact_match" in m and "f1" in m for m in r["per_language"].values())
         avg = float(np.mean([v["score"] for v in per.values()])) if qa else r["average"][g.metric]
         runs.append(dict(r, per_language=per, average={"score": avg}))
-    return Group(g.model, g.n_params, g.intermediate, g.target, g.kind, "score", runs)
+    return Group(g.model, g.n_params, g.intermediate, g.target, g.kind, "score", runs, g.diverged)
 
 
 @dataclass
@@ -433,108 +454,31 @@ def best_intermediate_table(groups: list[Group], gains: list[Gain]) -> str:
 
 # ----------------------------------------------------------------------------- published reference numbers
 def load_published(path: str | Path | None) -> dict | None:
-    if path is None:
-        return None
-    import json
-
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ValueError(f"published reference numbers {path}: {e}") from None
-
-
-def _pub_value(v) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, dict):
-        return f"{v['exact_match']:.1f} / {v['f1']:.1f}"
-    return f"{v:.1f}"
-
-
-def _pub_score(v) -> float | None:
-    if v is None:
-        return None
-    return (v["exact_match"] + v["f1"]) / 2.0 if isinstance(v, dict) else float(v)
+    return pubnum.load(path)
 
 
 def published_section(pub: dict, groups: list[Group], gains: list[Gain]) -> str:
-    """The published XLM-R Large baseline and X-STILTs numbers beside ours (same model name), marked."""
+    """The published numbers (xstilts.study.published) beside ours: our baseline and best gain per task."""
     index = _index(groups)
-    systems = pub.get("systems", [])
-    base = next((s for s in systems if s.get("intermediate") == "none"), None)
-    xst = next((s for s in systems if s.get("intermediate") != "none"), None)
-    model = (base or xst or {}).get("model", "xlmr-large")
-    rows = []
-    for t in pub.get("tasks", []):
-        b = (base or {}).get("scores", {}).get(t)
-        x = (xst or {}).get("scores", {}).get(t)
-        pb, px = _pub_score(b), _pub_score(x)
-        ours_base = score_group(index[(model, BASELINE, t)]).averages().mean() if (model, BASELINE, t) in index else None
-        cands = [g for g in gains if g.model == model and g.target == t]
+
+    def ours_base(model: str, task: str, raw: bool = False) -> float | None:
+        g = index.get((model, BASELINE, task))
+        return None if g is None else float((g if raw else score_group(g)).averages().mean())
+
+    def ours_best(model: str, task: str) -> str | None:
+        cands = [g for g in gains if g.model == model and g.target == task]
         best = max(cands, key=lambda g: g.gain) if cands else None
-        rows.append([t, _pub_value(b), _pub_value(x), f"{px - pb:+.1f}" if pb is not None and px is not None else "–",
-                     pct(ours_base) if ours_base is not None else "–",
-                     f"{best.intermediate} {_gain_cell(best)}" if best else "–"])
-    if base and xst and base.get("average_7_tasks") is not None and xst.get("average_7_tasks") is not None:
-        rows.append(["average (7 tasks)", f"{base['average_7_tasks']:.1f}", f"{xst['average_7_tasks']:.1f}",
-                     f"{xst['average_7_tasks'] - base['average_7_tasks']:+.1f}", "", ""])
-    src = pub.get("sources", {})
-    cite = lambda key: f"{src.get(key, {}).get('citation', key)} [{src.get(key, {}).get('trust', 'trust unknown')}]"
-    out = [f"All numbers in this section marked ({PUBLISHED}) come from the literature, not from this results "
-           f"tree. Published values: test sets, ×100; QA as EM / F1, its gain on (EM + F1) / 2 (the XTREME score).", "",
-           md_table(["target", f"{(base or {}).get('name', 'baseline')} ({PUBLISHED})",
-                     f"{(xst or {}).get('name', 'X-STILTs')} ({PUBLISHED})", f"gain ({PUBLISHED})",
-                     f"ours: {model} {BASELINE}", f"ours: {model} best intermediate, gain"], rows, right=1), ""]
-    if not any((model, BASELINE, t) in index for t in pub.get("tasks", [])):
-        out += [f"_This results tree has no `{model}` baseline for these tasks: only the published numbers are "
-                f"shown. Ours are comparable only for {model} on the full language sets and test splits._", ""]
-    sources = {s.get("source") for s in systems}
-    out += [f"- Per-task numbers: {cite(k)}" for k in sorted(x for x in sources if x)]
-    for c in pub.get("claims", []):
-        out.append(f"- ({PUBLISHED}) \"{c['text']}\" — {cite(c['source'])}")
-    size = pub.get("xnli_by_size")
-    if size:
-        out += ["", f"XNLI zero-shot accuracy without intermediate training, by size ({PUBLISHED}) beside ours "
-                    f"(`{BASELINE}` rows, ×100):", ""]
-        srows = []
-        for r in size.get("rows", []):
-            ours = index.get((r["model"], BASELINE, "xnli"))
-            srows.append([r["model"], "–" if r.get("xnli") is None else f"{r['xnli']:.1f}",
-                          pct(ours.averages().mean()) if ours else "–", f"{r['citation']} [{r.get('trust', '?')}]"])
-        out.append(md_table(["model", f"XNLI ({PUBLISHED})", "XNLI (ours)", "source"], srows))
-    if pub.get("_comment"):
-        out += ["", f"_{pub['_comment']}_"]
-    return "\n".join(out)
+        return f"{best.intermediate} {_gain_cell(best)}" if best else None
+
+    return pubnum.section(pub, ours_base, ours_best)
 
 
 # ----------------------------------------------------------------------------- formatting
-def pct(x: float) -> str:
-    return "nan" if x is None or math.isnan(x) else f"{100 * x:.1f}"
-
-
-def signed(x: float) -> str:
-    return "nan" if x is None or math.isnan(x) else f"{100 * x:+.1f}"
-
-
-def format_params(n: int) -> str:
-    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if n >= div:
-            return f"{n / div:.3g}{unit}"
-    return str(n)
-
-
-def md_table(header: list[str], rows: list[list[str]], right: int = 0) -> str:
-    """GitHub markdown table; columns from index ``right`` on are right-aligned (0: none)."""
-    align = [("---:" if right and i >= right else "---") for i in range(len(header))]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def mean_cell(values: np.ndarray) -> str:
+def mean_cell(values: np.ndarray, n_excluded: int = 0) -> str:
+    mark = divergence.mark(n_excluded)
     if len(values) >= 2:
-        return f"{pct(values.mean())} ±{pct(values.std(ddof=1))} (n={len(values)})"
-    return f"{pct(values.mean())} (n={len(values)})"
+        return f"{pct(values.mean())} ±{pct(values.std(ddof=1))} (n={len(values)}){mark}"
+    return f"{pct(values.mean())} (n={len(values)}){mark}"
 
 
 # ----------------------------------------------------------------------------- report sections
@@ -542,8 +486,8 @@ def main_table(groups: list[Group]) -> str:
     index, targets = _index(groups), _targets(groups)
     rows = []
     for model, n_params, inter in _row_keys(groups):
-        cells = [mean_cell(index[(model, inter, t)].averages()) if (model, inter, t) in index else "–"
-                 for t in targets]
+        cells = [mean_cell(index[(model, inter, t)].averages(), len(index[(model, inter, t)].diverged))
+                 if (model, inter, t) in index else "–" for t in targets]
         rows.append([model, format_params(n_params), inter, *cells])
     return md_table(["model", "params", "intermediate", *targets], rows, right=3)
 
@@ -561,7 +505,7 @@ def _gain_cell(g: Gain | None) -> str:
     if g is None:
         return "n/a"
     mark = {"seeds": SEED_MARK, "languages": LANG_MARK, "mixed": SEED_MARK + LANG_MARK}.get(g.ci_method, "")
-    return f"{signed(g.gain)} [{signed(g.ci_low)}, {signed(g.ci_high)}]{mark}"
+    return f"{signed(g.gain)} [{signed(g.ci_low)}, {signed(g.ci_high)}]{mark}{divergence.mark(g.n_excluded)}"
 
 
 def gain_table(groups: list[Group], gains: list[Gain]) -> str:
@@ -596,6 +540,8 @@ def gain_footnote(gains: list[Gain]) -> str:
                      f"languages, not across seeds).")
     notes.append("Mean over targets: mean of the per-target gains; its CI averages per-target resamples drawn "
                  "independently for each target.")
+    if any(g.n_excluded for g in gains):
+        notes.append(f"{divergence.MARK} diverged run(s) left out of this number (section \"Diverged runs\").")
     notes += [f"Note: {g.warning}." for g in gains if g.warning]
     return "\n".join(f"- {n}" for n in notes)
 
@@ -609,7 +555,7 @@ def language_tables(groups: list[Group]) -> str:
         for g in tg:
             means = g.language_means()
             rows.append([g.model, g.intermediate, *[pct(means[l]) if l in means else "–" for l in langs],
-                         pct(g.averages().mean())])
+                         pct(g.averages().mean()) + divergence.mark(len(g.diverged))])
         parts.append(f"### {target} ({tg[0].metric}, mean over seeds)\n\n"
                      + md_table(["model", "intermediate", *langs, "avg"], rows, right=2))
     return "\n\n".join(parts)
@@ -706,7 +652,8 @@ def resume_notes(groups: list[Group]) -> str | None:
 
 def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note: str | None, n_files: int,
                     n_skipped: int, has_layers_png: bool, group_gains: list[GroupGain] | None = None,
-                    heatmaps: dict[str, str] | None = None, published: dict | None = None) -> str:
+                    heatmaps: dict[str, str] | None = None, published: dict | None = None,
+                    study: StudySections | None = None) -> str:
     out = [f"# {title}", ""]
     if note:
         out += [note.strip(), ""]
@@ -722,6 +669,8 @@ def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note:
     out += [f"![Gain from intermediate training vs model size]({GAIN_PNG})", "",
             "_Gain vs model size per target (colour) and the mean over targets (black); error bars: the 95% CIs "
             "above._", ""]
+    if study is not None:
+        out += study.markdown
     if group_gains is not None:
         out += ["## Gain per task group and benchmark score", "", benchmark_tables(group_gains), ""]
     out += ["## Best intermediate task per size", "", best_intermediate_table(groups, gains), ""]
@@ -743,12 +692,13 @@ def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note:
     if resumed:
         out += ["### Resumed runs", "", resumed, ""]
     files = [f"- Tidy results (one row per model × intermediate × target × seed × language, plus `avg`; "
-             f"values are fractions): [{RESULTS_CSV}]({RESULTS_CSV})",
+             f"values are fractions; diverged runs included, `diverged` true): [{RESULTS_CSV}]({RESULTS_CSV})",
              f"- Gains with 95% CIs (fractions): [{GAINS_CSV}]({GAINS_CSV})",
              f"- Figure: [{GAIN_PNG}]({GAIN_PNG})"]
     if group_gains is not None:
         files.append(f"- Gains per task group and benchmark score (fractions): [{BENCH_CSV}]({BENCH_CSV})")
     files += [f"- Figure: [{name}]({name})" for name in (heatmaps or {}).values()]
+    files += study.files if study is not None else []
     if has_layers_png:
         files.append(f"- Figure: [{LAYERS_PNG}]({LAYERS_PNG})")
     out += ["## Files", "", *files, "",
@@ -777,16 +727,23 @@ def _fmt_num(x, digits: int | None = None) -> str:
     return repr(x) if digits is None else f"{x:.{digits}g}"
 
 
-def results_csv(groups: list[Group]) -> str:
+def results_csv(groups: list[Group], results: list[dict] | None = None) -> str:
+    """One row per run x language (+ ``avg``); diverged runs too, with ``diverged`` true (also those of cells where
+    every run diverged, found in ``results``)."""
+    runs = [(g.model, g.n_params, g.intermediate, g.target, g.metric, r) for g in groups for r in g.runs + g.diverged]
+    listed = {(g.model, g.intermediate, g.target) for g in groups}
+    sizes = _model_sizes(results) if results else {}
+    for r in results or []:
+        key = (r["model"]["name"], intermediate_name(r), r["target_task"])
+        if r["kind"] in TABULATED_KINDS and key not in listed:
+            runs.append((key[0], sizes[key[0]], key[1], key[2], r["metric"], r))
     rows = []
-    for g in groups:
-        for r in g.runs:
-            ret = r.get("retrieval") if isinstance(r.get("retrieval"), dict) else {}
-            common = [r.get("eval_split") or "", (r.get("preset") or {}).get("name") or "",
-                      "" if ret.get("layer") is None else ret["layer"]]
-            for lang, m in list(r["per_language"].items()) + [("avg", r["average"])]:
-                rows.append([g.model, g.n_params, g.intermediate, g.target, r["seed"], lang, g.metric,
-                             _fmt_num(m[g.metric]), *common])
+    for model, n_params, inter, target, metric, r in runs:
+        ret = r.get("retrieval") if isinstance(r.get("retrieval"), dict) else {}
+        common = [r.get("eval_split") or "", (r.get("preset") or {}).get("name") or "",
+                  "" if ret.get("layer") is None else ret["layer"], str(divergence.is_diverged(r)).lower()]
+        for lang, m in list(r["per_language"].items()) + [("avg", r["average"])]:
+            rows.append([model, n_params, inter, target, r["seed"], lang, metric, _fmt_num(m[metric]), *common])
     return _csv_text(RESULTS_COLUMNS, rows)
 
 
@@ -935,17 +892,80 @@ class Report:
     main_table: str
 
 
+@dataclass
+class StudySections:
+    """The sections of issue 20 (divergence, learning rates, power, decomposition): markdown, files written."""
+
+    markdown: list[str]
+    paths: dict[str, Path]
+    files: list[str]
+
+
+def study_sections(results: list[dict], groups: list[Group], out: Path, min_gain: float) -> StudySections:
+    """Diverged runs, learning rates, seeds and power (``min_gain`` in points), the gain decomposition; writes
+    power.csv, decomposition.csv and the decomposition figures into ``out``."""
+    mark = divergence.mark
+    sizes = _model_sizes(results)
+    tabulated = [d for d in results if d["kind"] in TABULATED_KINDS]
+    diverged = divergence.diverged_runs(tabulated, sizes)
+    rows = power.power_rows(groups, min_gain / 100.0)
+    decs = decompose.decompose(groups, N_BOOT, BOOT_SEED)
+    skipped = sorted({g.target for g in groups if g.intermediate != BASELINE} - {d.target for d in decs})
+    paths = {"power_csv": out / POWER_CSV, "decomposition_csv": out / decompose.DECOMP_CSV}
+    atomic_write_text(paths["power_csv"], power.to_csv(rows, min_gain / 100.0))
+    atomic_write_text(paths["decomposition_csv"], decompose.to_csv(decs))
+    files = [f"- Seeds and power per size and target (fractions): [{POWER_CSV}]({POWER_CSV})",
+             f"- Gain decomposition and gain per language group with 95% CIs (fractions): "
+             f"[{decompose.DECOMP_CSV}]({decompose.DECOMP_CSV})"]
+    for key, name, plot in (("decomposition_png", decompose.DECOMP_PNG, decompose.plot_decomposition),
+                            ("groups_png", decompose.GROUPS_PNG, decompose.plot_groups)):
+        if plot(decs, out / name):
+            paths[key] = out / name
+            files.append(f"- Figure: [{name}]({name})")
+    md = ["## Diverged runs", "", divergence.section(tabulated, diverged), "",
+          "## Learning rates", "", rates.section(tabulated, sizes), "",
+          "## Seeds and power", "", power.power_table(rows, min_gain / 100.0, mark), "",
+          "## What the gain is made of: English gain and transfer gap", "",
+          decompose.section(decs, mark, skipped), ""]
+    return StudySections(md, paths, files)
+
+
+def all_diverged_report(results: list[dict], out: Path, title: str | None, note: str | None) -> Report:
+    """Every target and retrieval run is marked diverged: no number to report, but the runs are listed (with their
+    evidence and learning rates) and kept in results.csv, never an error that hides them."""
+    sizes = _model_sizes(results)
+    tabulated = [d for d in results if d["kind"] in TABULATED_KINDS]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"results_csv": out / RESULTS_CSV, "report_md": out / REPORT_MD}
+    atomic_write_text(paths["results_csv"], results_csv([], results))
+    md = [f"# {title or 'X-STILTs: gain from intermediate training by model size'}", ""]
+    if note:
+        md += [note.strip(), ""]
+    md += [f"_{len(results)} result file(s)._", "",
+           f"**Every one of the {len(tabulated)} target / retrieval run(s) is marked diverged: there is no number "
+           f"to report.** The runs are listed below and kept in [{RESULTS_CSV}]({RESULTS_CSV}) (`diverged` true).", "",
+           "## Diverged runs", "", divergence.section(tabulated, divergence.diverged_runs(tabulated, sizes)), "",
+           "## Learning rates", "", rates.section(tabulated, sizes), ""]
+    atomic_write_text(paths["report_md"], "\n".join(md))
+    return Report({k: str(v) for k, v in paths.items()}, "(every run diverged: no table)")
+
+
 def write_report(root: str | Path, out_dir: str | Path | None = None, title: str | None = None,
-                 note: str | None = None, published: str | Path | None = PUBLISHED_JSON) -> Report:
+                 note: str | None = None, published: str | Path | None = PUBLISHED_JSON,
+                 min_gain: float = MIN_GAIN) -> Report:
+    if not min_gain > 0:
+        raise ValueError(f"--min_gain {min_gain!r}: the gain to size the seeds for must be > 0 points (e.g. 0.5)")
     results = collect(root)
     groups = group_results(results)
-    if not groups:
-        raise ValueError(f"no target or retrieval results under {root} (only kind 'intermediate')")
-    gains = compute_gains(groups)
     out = Path(out_dir if out_dir is not None else root)
+    if not groups:
+        if not any(d["kind"] in TABULATED_KINDS for d in results):
+            raise ValueError(f"no target or retrieval results under {root} (only kind 'intermediate')")
+        return all_diverged_report(results, out, title, note)
+    gains = compute_gains(groups)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"results_csv": out / RESULTS_CSV, "gains_csv": out / GAINS_CSV, "gain_png": out / GAIN_PNG}
-    atomic_write_text(paths["results_csv"], results_csv(groups))
+    atomic_write_text(paths["results_csv"], results_csv(groups, results))
     atomic_write_text(paths["gains_csv"], gains_csv(gains))
     plot_gains(gains, paths["gain_png"])
     if plot_layers(groups, out / LAYERS_PNG):
@@ -957,20 +977,24 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, title: str
     heatmaps = plot_heatmaps(groups, gains, out)
     paths.update({f"heatmap_png:{m}": p for m, p in heatmaps.items()})
     n_skipped = sum(1 for d in results if d["kind"] not in TABULATED_KINDS)
+    study = study_sections(results, groups, out, min_gain)
+    paths.update(study.paths)
     md = render_markdown(groups, gains, title=title or "X-STILTs: gain from intermediate training by model size",
                          note=note, n_files=len(results), n_skipped=n_skipped,
                          has_layers_png="layers_png" in paths, group_gains=ggs,
-                         heatmaps={m: p.name for m, p in heatmaps.items()}, published=pub)
+                         heatmaps={m: p.name for m, p in heatmaps.items()}, published=pub, study=study)
     paths["report_md"] = out / REPORT_MD
     atomic_write_text(paths["report_md"], md)  # last: its presence means the report is complete
     return Report({k: str(v) for k, v in paths.items()}, main_table(groups))
 
 
 def build_report(root: str | Path, out_dir: str | Path | None = None, title: str | None = None,
-                 note: str | None = None, published: str | Path | None = PUBLISHED_JSON) -> dict[str, str]:
-    """Write report.md, results.csv, gains.csv, benchmark_gains.csv, gain_vs_size.png, one gain heatmap per
-    size (and retrieval_layers.png); return their paths."""
-    return write_report(root, out_dir, title, note, published).paths
+                 note: str | None = None, published: str | Path | None = PUBLISHED_JSON,
+                 min_gain: float = MIN_GAIN) -> dict[str, str]:
+    """Write report.md, results.csv, gains.csv, benchmark_gains.csv, power.csv, decomposition.csv,
+    gain_vs_size.png, one gain heatmap per size, the decomposition figures (and retrieval_layers.png); return their
+    paths."""
+    return write_report(root, out_dir, title, note, published, min_gain).paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -981,10 +1005,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--note", default=None, help="paragraph printed under the title")
     p.add_argument("--published", default=str(PUBLISHED_JSON),
                    help="published reference numbers shown beside ours (JSON, configs/published.json), or 'none'")
+    p.add_argument("--min_gain", type=float, default=MIN_GAIN,
+                   help=f"the gain (points x100) the power table sizes the seeds for at 80%% power (default "
+                        f"{MIN_GAIN}; make MIN_GAIN=...)")
     args = p.parse_args(argv)
     try:
         published = None if args.published.lower() == "none" else args.published
-        report = write_report(args.results_dir, args.out_dir, args.title, args.note, published)
+        report = write_report(args.results_dir, args.out_dir, args.title, args.note, published, args.min_gain)
     except ValueError as e:  # includes ResultsSchemaError
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -9,6 +9,8 @@ config name, an ISO 639-3 code, an id prefix). Adding a language to a task = one
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 # ----------------------------------------------------------------------------- classification
 XNLI = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
 PAWSX = ("de", "en", "es", "fr", "ja", "ko", "zh")
@@ -70,20 +72,113 @@ MEWSLIX = ("ar", "de", "en", "es", "fa", "ja", "pl", "ro", "ta", "tr", "uk")  # 
 # the default world of `make demo` (xstilts.synthetic.world.CATALOGUE codes; English first)
 SYNTHETIC = ("en", "ord", "c75", "c75hf", "c75cy", "c75nf", "c50")
 
-# ----------------------------------------------------------------------------- language families
-# Per-group summaries of retrieval results (metric vs layer per group). Families as in the XTREME paper's
-# language table (Hu et al. 2020, Table 5) and standard references. Small families are pooled into "other"
-# so that a group is not a single language; a code not listed is counted as "other".
-FAMILIES: dict[str, tuple[str, ...]] = {
-    "Germanic": ("af", "de", "nl", "en"),
-    "Romance": ("es", "fr", "it", "pt", "ro"),
-    "Slavic/Baltic": ("bg", "ru", "pl", "uk", "lt"),
-    "Indo-Iranian": ("bn", "hi", "mr", "ur", "fa"),
-    "Afro-Asiatic": ("ar", "he"),
-    "Uralic": ("et", "fi", "hu"),
-    "Turkic": ("kk", "tr", "az"),
-    "Austronesian": ("id", "jv", "tl", "ms"),
-    "Dravidian": ("ml", "ta", "te"),
-    "East Asian": ("zh", "ja", "ko", "my"),
-    "other": ("el", "eu", "ka", "sw", "th", "vi", "yo", "qu", "ht", "wo", "pa", "gu"),
+# ----------------------------------------------------------------------------- the language table
+class Language(NamedTuple):
+    """One language of the kit: what its code is, its family, genus and script (sources: LANGUAGE_SOURCES)."""
+
+    name: str
+    iso639_3: str  # the ISO 639-3 code used to look the language up (macrolanguages: the variety in the data)
+    glottocode: str  # Glottolog languoid
+    family: str  # Glottolog top-level family ("<name> (isolate)" for an isolate)
+    wals: str  # WALS language code
+    genus: str  # WALS genus
+    script: str  # ISO 15924 code of the language's default script (CLDR likely subtags)
+
+
+# Where each column comes from (cited in the report beside every grouping by family or script)
+LANGUAGE_SOURCES = {
+    "family": "Glottolog 5.1 (Hammarström, Forkel, Haspelmath, Bank), glottolog/glottolog-cldf cldf/languages.csv "
+              "@ b6d3ea2: the top-level family of the glottocode",
+    "genus": "WALS Online v2020.4 (Dryer & Haspelmath eds. 2013), cldf-datasets/wals cldf/languages.csv @ 3a9efd6: "
+             "the Genus of the WALS code",
+    "script": "Unicode CLDR 49 likely subtags (common/supplemental/likelySubtags.xml, read through Babel 2.19.0): "
+              "the language's default script, not a per-dataset check (zh test data may hold Traditional "
+              "characters; ja and ko mix scripts)",
+    "iso639_3": "macrolanguages mapped to the variety in the data: ar->arb, az->azj, et->ekk, fa->pes, ms->zsm, "
+                "sw->swh, zh->cmn, qu->quz (which Quechua XCOPA and WikiANN hold is not established; the family is "
+                "Quechuan either way)",
 }
+
+SCRIPT_NAMES = {
+    "Arab": "Arabic", "Beng": "Bengali", "Cyrl": "Cyrillic", "Deva": "Devanagari", "Geor": "Georgian",
+    "Grek": "Greek", "Gujr": "Gujarati", "Guru": "Gurmukhi", "Hans": "Han (Simplified)", "Hebr": "Hebrew",
+    "Jpan": "Japanese (Han + kana)", "Kore": "Korean (Hangul + Han)", "Latn": "Latin", "Mlym": "Malayalam",
+    "Mymr": "Myanmar", "Taml": "Tamil", "Telu": "Telugu", "Thai": "Thai",
+}
+
+# Every real language of the kit's tasks (the 50 of XTREME-R, which include XTREME's 40). The synthetic world's
+# languages are not here: they have no family or script.
+LANGUAGES: dict[str, Language] = {
+    "af": Language("Afrikaans", "afr", "afri1274", "Indo-European", "afr", "Germanic", "Latn"),
+    "ar": Language("Arabic", "arb", "stan1318", "Afro-Asiatic", "ams", "Semitic", "Arab"),
+    "az": Language("Azerbaijani", "azj", "nort2697", "Turkic", "aze", "Turkic", "Latn"),
+    "bg": Language("Bulgarian", "bul", "bulg1262", "Indo-European", "bul", "Slavic", "Cyrl"),
+    "bn": Language("Bengali", "ben", "beng1280", "Indo-European", "ben", "Indic", "Beng"),
+    "de": Language("German", "deu", "stan1295", "Indo-European", "ger", "Germanic", "Latn"),
+    "el": Language("Greek", "ell", "mode1248", "Indo-European", "grk", "Greek", "Grek"),
+    "en": Language("English", "eng", "stan1293", "Indo-European", "eng", "Germanic", "Latn"),
+    "es": Language("Spanish", "spa", "stan1288", "Indo-European", "spa", "Romance", "Latn"),
+    "et": Language("Estonian", "ekk", "esto1258", "Uralic", "est", "Finnic", "Latn"),
+    "eu": Language("Basque", "eus", "basq1248", "Basque (isolate)", "bsq", "Basque", "Latn"),
+    "fa": Language("Persian", "pes", "west2369", "Indo-European", "prs", "Iranian", "Arab"),
+    "fi": Language("Finnish", "fin", "finn1318", "Uralic", "fin", "Finnic", "Latn"),
+    "fr": Language("French", "fra", "stan1290", "Indo-European", "fre", "Romance", "Latn"),
+    "gu": Language("Gujarati", "guj", "guja1252", "Indo-European", "guj", "Indic", "Gujr"),
+    "he": Language("Hebrew", "heb", "hebr1245", "Afro-Asiatic", "heb", "Semitic", "Hebr"),
+    "hi": Language("Hindi", "hin", "hind1269", "Indo-European", "hin", "Indic", "Deva"),
+    "ht": Language("Haitian Creole", "hat", "hait1244", "Indo-European", "hcr", "Creoles and Pidgins", "Latn"),
+    "hu": Language("Hungarian", "hun", "hung1274", "Uralic", "hun", "Ugric", "Latn"),
+    "id": Language("Indonesian", "ind", "indo1316", "Austronesian", "ind", "Malayo-Sumbawan", "Latn"),
+    "it": Language("Italian", "ita", "ital1282", "Indo-European", "ita", "Romance", "Latn"),
+    "ja": Language("Japanese", "jpn", "nucl1643", "Japonic", "jpn", "Japanese", "Jpan"),
+    "jv": Language("Javanese", "jav", "java1254", "Austronesian", "jav", "Javanese", "Latn"),
+    "ka": Language("Georgian", "kat", "nucl1302", "Kartvelian", "geo", "Kartvelian", "Geor"),
+    "kk": Language("Kazakh", "kaz", "kaza1248", "Turkic", "kaz", "Turkic", "Cyrl"),
+    "ko": Language("Korean", "kor", "kore1280", "Koreanic", "kor", "Korean", "Kore"),
+    "lt": Language("Lithuanian", "lit", "lith1251", "Indo-European", "lit", "Baltic", "Latn"),
+    "ml": Language("Malayalam", "mal", "mala1464", "Dravidian", "mym", "Dravidian", "Mlym"),
+    "mr": Language("Marathi", "mar", "mara1378", "Indo-European", "mhi", "Indic", "Deva"),
+    "ms": Language("Malay", "zsm", "stan1306", "Austronesian", "mly", "Malayo-Sumbawan", "Latn"),
+    "my": Language("Burmese", "mya", "nucl1310", "Sino-Tibetan", "brm", "Burmese-Lolo", "Mymr"),
+    "nl": Language("Dutch", "nld", "dutc1256", "Indo-European", "dut", "Germanic", "Latn"),
+    "pa": Language("Punjabi", "pan", "panj1256", "Indo-European", "pan", "Indic", "Guru"),
+    "pl": Language("Polish", "pol", "poli1260", "Indo-European", "pol", "Slavic", "Latn"),
+    "pt": Language("Portuguese", "por", "port1283", "Indo-European", "por", "Romance", "Latn"),
+    "qu": Language("Quechua", "quz", "cusc1236", "Quechuan", "qcu", "Quechuan", "Latn"),
+    "ro": Language("Romanian", "ron", "roma1327", "Indo-European", "rom", "Romance", "Latn"),
+    "ru": Language("Russian", "rus", "russ1263", "Indo-European", "rus", "Slavic", "Cyrl"),
+    "sw": Language("Swahili", "swh", "swah1253", "Atlantic-Congo", "swa", "Bantu", "Latn"),
+    "ta": Language("Tamil", "tam", "tami1289", "Dravidian", "tml", "Dravidian", "Taml"),
+    "te": Language("Telugu", "tel", "telu1262", "Dravidian", "tel", "Dravidian", "Telu"),
+    "th": Language("Thai", "tha", "thai1261", "Tai-Kadai", "tha", "Kam-Tai", "Thai"),
+    "tl": Language("Tagalog", "tgl", "taga1270", "Austronesian", "tag", "Greater Central Philippine", "Latn"),
+    "tr": Language("Turkish", "tur", "nucl1301", "Turkic", "tur", "Turkic", "Latn"),
+    "uk": Language("Ukrainian", "ukr", "ukra1253", "Indo-European", "ukr", "Slavic", "Cyrl"),
+    "ur": Language("Urdu", "urd", "urdu1245", "Indo-European", "urd", "Indic", "Arab"),
+    "vi": Language("Vietnamese", "vie", "viet1252", "Austroasiatic", "vie", "Vietic", "Latn"),
+    "wo": Language("Wolof", "wol", "nucl1347", "Atlantic-Congo", "wlf", "Wolof", "Latn"),
+    "yo": Language("Yoruba", "yor", "yoru1245", "Atlantic-Congo", "yor", "Defoid", "Latn"),
+    "zh": Language("Chinese (Mandarin)", "cmn", "mand1415", "Sino-Tibetan", "mnd", "Chinese", "Hans"),
+}
+
+# ----------------------------------------------------------------------------- language families
+# Per-group summaries of retrieval results (metric vs layer per group), pooled from LANGUAGES so that a group is
+# not a single language: a group is a Glottolog family or, inside Indo-European, a set of WALS genera; "East Asian"
+# is areal (Sino-Tibetan, Japonic, Koreanic). Anything else (and a code not in LANGUAGES) counts as "other".
+FAMILY_POOLS: dict[str, tuple[str, tuple[str, ...]]] = {  # group -> (column of LANGUAGES, the values it pools)
+    "Germanic": ("genus", ("Germanic",)),
+    "Romance": ("genus", ("Romance",)),
+    "Slavic/Baltic": ("genus", ("Slavic", "Baltic")),
+    "Indo-Iranian": ("genus", ("Indic", "Iranian")),
+    "Afro-Asiatic": ("family", ("Afro-Asiatic",)),
+    "Uralic": ("family", ("Uralic",)),
+    "Turkic": ("family", ("Turkic",)),
+    "Austronesian": ("family", ("Austronesian",)),
+    "Dravidian": ("family", ("Dravidian",)),
+    "East Asian": ("family", ("Sino-Tibetan", "Japonic", "Koreanic")),
+}
+FAMILIES: dict[str, tuple[str, ...]] = {
+    group: tuple(code for code, lang in LANGUAGES.items() if getattr(lang, column) in values)
+    for group, (column, values) in FAMILY_POOLS.items()
+}
+FAMILIES["other"] = tuple(code for code in LANGUAGES if not any(code in codes for codes in FAMILIES.values()))
