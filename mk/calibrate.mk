@@ -1,4 +1,4 @@
-# ---------------------------------------------------------------- learning-rate calibration (docs/study.md)
+# ---------------------------------------------------------------- learning-rate calibration (docs/calibration.md)
 #   make calibrate MODELS="xlmr-base xlmr-large" INTERMEDIATE="none mnli" TARGETS="xnli udpos" \
 #        [CAL_SEEDS="1 2"] [CAL_RATES="5e-6 1e-5 2e-5"] [CAL_SCHEDULE="--max_steps 2000"] [CAL_DIR=calibration]
 #   make grid ... CALIBRATION=calibration/overlay.json [CALIBRATION_MISSING=refuse|preset]

@@ -1,4 +1,4 @@
-# ---------------------------------------------------------------- diverged cells (docs/study.md)
+# ---------------------------------------------------------------- diverged cells (docs/calibration.md)
 #   make grid ... DIVERGED_RETRIES=N   re-run each diverged training cell with the next seed, up to N times
 #
 # A run whose English dev metric at selection stays within the margin of chance, or whose training loss becomes

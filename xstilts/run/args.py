@@ -80,7 +80,7 @@ class KitArguments:
         "help": "Also write predictions in the XTREME leaderboard layout under DIR/<task>/test-<lang>.tsv."})
     write_labels: str | None = field(default=None, metadata={
         "help": "Write the gold labels of the evaluated split in the same layout (score with python -m xstilts.score)."})
-    # calibration and divergence (xstilts.run.overlay, xstilts.training.divergence; docs/study.md)
+    # calibration and divergence (xstilts.run.overlay, xstilts.training.divergence; docs/calibration.md)
     calibration: str | None = field(default=None, metadata={
         "help": "A calibration overlay (make calibrate): its learning rate for this model, arm and task replaces "
                 "the preset's; --learning_rate on the command line still wins."})

@@ -1,6 +1,6 @@
 """The learning rate of a run and where it came from: preset < calibration overlay < command line.
 
-A calibration overlay is the JSON file ``make calibrate`` writes (``xstilts.study.calibrate``; docs/study.md):
+A calibration overlay is the JSON file ``make calibrate`` writes (``xstilts.study.calibrate``; docs/calibration.md):
 the learning rate chosen on English dev for each (model, arm, task), with the provenance of the choice. A run
 given ``--calibration FILE`` (``make grid CALIBRATION=FILE``) takes its rate from it:
 

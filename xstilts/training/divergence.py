@@ -138,7 +138,7 @@ def _random_ranking_map(examples) -> float:
 
     from ..formats.dual_encoder import TOP_K, average_precisions  # on demand: torch stays out of the CLI below
 
-    roles, ids, relevant = list(examples["role"]), list(examples["id"]), list(examples["relevant"])
+    roles, ids, relevant = examples["role"][:], examples["id"][:], examples["relevant"][:]
     candidates = np.array([i for i, r in zip(ids, roles) if r == "candidate"], dtype=object)
     queries = [rel for rel, r in zip(relevant, roles) if r == "query"]
     if not len(candidates) or not queries:
