@@ -102,6 +102,23 @@ def test_precedence_and_recorded_source(tmp_path):
         _resolve(tmp_path / "bad.json")
 
 
+def test_a_new_overlay_never_silently_replaces_another(tmp_path):
+    out = tmp_path / "cal" / "overlay.json"
+    first = {"format": OVERLAY_FORMAT, "created": "2026-01-01T00:00:00+00:00", "provenance": {"git_commit": "a"},
+             "target": {"m": {"none": {"xnli": {"learning_rate": 2e-5}}}}}
+    C.write_overlay(first, out)
+    written = out.read_bytes()
+    # the same choices written again later: the file results already name (and hash) stays as it is
+    note = C.write_overlay(dict(first, created="2026-02-02T00:00:00+00:00", provenance={"git_commit": "b"}), out)
+    assert out.read_bytes() == written and "unchanged" in note
+    # other choices: the previous overlay is kept beside the new one
+    second = dict(first, created="2026-03-03T00:00:00+00:00", target={"m": {"none": {"xnli": {"learning_rate": 1e-5}}}})
+    note = C.write_overlay(second, out)
+    kept = tmp_path / "cal" / "overlay.superseded-2026-01-01T000000+0000.json"
+    assert kept.read_bytes() == written and str(kept) in note
+    assert json.loads(out.read_text())["target"]["m"]["none"]["xnli"]["learning_rate"] == 1e-5
+
+
 # ----------------------------------------------------------------------------- make: refusals and the plan
 def test_bad_calibration_settings_are_refused_before_any_run(tmp_path):
     base = ["calibrate", "MODELS=xlmr-base", "INTERMEDIATE=none", "TARGETS=xnli", f"RESULTS={tmp_path}/results"]
@@ -168,7 +185,8 @@ def test_make_calibrate_writes_the_overlay_with_its_provenance(calibrated):
     # re-running trains nothing (every run is finished) and chooses the same rates
     again = make("calibrate", *cal_args)
     assert dry_run_cells(again.stdout) == []
-    assert json.loads((tmp / "cal" / "overlay.json").read_text())["target"] == overlay["target"]
+    assert json.loads((tmp / "cal" / "overlay.json").read_text()) == overlay  # the same file, kept as written
+    assert "unchanged" in again.stdout
 
 
 def test_grid_uses_the_overlay_and_records_the_source(calibrated):

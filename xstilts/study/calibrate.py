@@ -449,6 +449,37 @@ def build_overlay(cal: Calibration) -> dict:
     }
 
 
+# what may differ between two writes of the same calibration: when and by which command it was written
+UNSTAMPED = ("created", "provenance")
+
+
+def write_overlay(overlay: dict, out: str | Path) -> str:
+    """Write ``overlay`` at ``out``, never silently replacing another: an overlay there with the same content
+    (``created`` and ``provenance`` aside) is kept as it is (results that used it keep naming the same file and
+    sha256); a different one is first renamed ``<stem>.superseded-<its created>.json``. Returns what was done."""
+    out = Path(out)
+    try:
+        old = json.loads(out.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        old = None
+    except (OSError, ValueError):
+        old = {}  # unreadable: kept aside below like any other different overlay
+    def content(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k not in UNSTAMPED}
+
+    if isinstance(old, dict) and old and content(old) == content(json.loads(json.dumps(overlay))):
+        return f"{out}: unchanged (the same choices from the same runs), kept as written {old.get('created')}"
+    note = f"{out}: written"
+    if old is not None:
+        stamp = str((old or {}).get("created") or "unknown").replace(":", "")
+        kept = out.with_name(f"{out.stem}.superseded-{stamp}{out.suffix}")
+        out.rename(kept)
+        note = f"{out}: written; the previous overlay (different choices or inputs) is kept as {kept}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out, overlay)
+    return note
+
+
 def render_choices(overlay: dict) -> str:
     lines = []
     for m, per in overlay[PHASE2].items():
@@ -603,8 +634,7 @@ def main(argv: list[str] | None = None) -> int:
             print(render_plan(cal))
             return 0
         overlay = build_overlay(cal)
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(args.out, overlay)
+        print(write_overlay(overlay, args.out))
         print(f"Calibration overlay: {args.out} (selection on English dev; seeds {' '.join(map(str, cal.seeds))}; "
               f"schedule: {overlay['schedule']['note']}{' ' + cal.schedule if cal.schedule else ''})")
         print(render_choices(overlay))
