@@ -221,7 +221,7 @@ demo-fixtures-grid:
 	exercise the full pipeline; they are not estimates of anything about XLM-R or XTREME. See make demo."
 
 clean-demo:
-	rm -rf $(DEMO_RESULTS) $(DEMO_CKPTS) $(FIXTURE_DEMO_RESULTS) $(FIXTURE_DEMO_CKPTS)
+	rm -rf $(DEMO_RESULTS) $(DEMO_CKPTS) $(DEMO_CAL_DIR) $(FIXTURE_DEMO_RESULTS) $(FIXTURE_DEMO_CKPTS)
 
 # ---------------------------------------------------------------- tests (offline, CPU)
 test: $(STAMP)

@@ -212,11 +212,16 @@ def _inside(a: str, b: str) -> bool:
     return pa == pb or pb in pa.parents
 
 
-def calibration_from_args(args) -> Calibration:
-    """The calibration of the Makefile's variables, every name and value checked (UsageError otherwise)."""
+def calibration_from_args(args, *, check_models: bool = True) -> Calibration:
+    """The calibration of the Makefile's variables, every name and value checked (UsageError otherwise).
+    ``check_models=False`` (``words``: Make lists the runs when it reads mk/calibrate.mk, also under ``make -n``
+    before a demo model is built): the model names and directories are not checked here; ``check``, the first
+    command of ``make calibrate``, checks them before any run."""
     model_dirs = plan_lib._model_dirs(args.model_dir)
     grid = plan_lib.build_grid(args.models, args.intermediate, args.targets, args.seeds, results=args.results,
-                               ckpts=args.ckpts, preset=args.preset, model_dirs=model_dirs)
+                               ckpts=args.ckpts, preset=args.preset, model_dirs=model_dirs, validate=check_models)
+    if not check_models:
+        plan_lib.check_tasks(grid.intermediate, grid.targets)
     training = [t for t in grid.targets if TASKS[t].phase == "target"]
     skipped = [t for t in grid.targets if TASKS[t].phase != "target"]
     if any(s < 1 for s in grid.seeds):
@@ -500,6 +505,32 @@ def _choice_line(name: str, e: dict) -> str:
     return f"  {name}: {rate} (preset {e['preset_learning_rate']}; {e['metric']} {scores}) [{e['status']}]"
 
 
+def render_markdown(overlay: dict, path: str) -> str:
+    """The overlay as a report section (``make demo``'s report note): what was calibrated how, and per (model,
+    phase 2 or arm, task) the chosen rate, the preset's and every candidate's English dev score."""
+    sched = overlay.get("schedule") or {}
+    head = (f"**Learning rates calibrated** by `make calibrate` ({path}; created {overlay.get('created')}, kit commit "
+            f"{str((overlay.get('provenance') or {}).get('git_commit'))[:12]}): chosen on English dev only, "
+            f"seeds {' '.join(map(str, overlay.get('seeds') or []))}, schedule: "
+            + (f"shortened, the preset's with `{sched['flags']}`" if sched.get("flags") else "the preset's full one")
+            + ". A rate with a diverged seed is not eligible. Runs this overlay has no rate for used the preset's "
+              "(their `learning_rate_source` says so).")
+    rows = []
+    for m, per in overlay[PHASE2].items():
+        rows += [(m, "phase 2", i, e) for i, e in per.items()]
+    for m, arms in overlay[TARGET].items():
+        rows += [(m, "from the pretrained model" if arm == BASELINE else f"after {arm}", t, e)
+                 for arm, per in arms.items() for t, e in per.items()]
+    lines = ["| model | run | task | chosen rate | preset's rate | English dev per rate |", "|---|---|---|---|---|---|"]
+    for m, where, t, e in rows:
+        scores = ", ".join(f"{c['learning_rate']:g}: " + (f"{100 * c['mean']:.1f}" if c["mean"] is not None
+                                                           else "n/a") + (" (diverged)" if c["diverged_seeds"] else "")
+                           for c in e["candidates"])
+        rate = f"{e['learning_rate']:g}" if e["learning_rate"] is not None else f"none ({e['status']})"
+        lines.append(f"| {m} | {where} | {t} | {rate} | {e['preset_learning_rate']} | {e['metric']} {scores} |")
+    return head + "\n\n" + "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- make grid CALIBRATION=...
 def check_grid(path: str, grid, missing: str) -> list[str]:
     """The training runs of ``grid`` (plan.Grid) the overlay at ``path`` has no rate for (refused up front with
@@ -597,6 +628,8 @@ def main(argv: list[str] | None = None) -> int:
             sp.add_argument("--stage", required=True, choices=(PHASE2, TARGET))
         if name == "write":
             sp.add_argument("--out", required=True)
+    show = sub.add_parser("show", help="an overlay as a markdown report section")
+    show.add_argument("--calibration", required=True)
     g = sub.add_parser("check-grid", help="make grid CALIBRATION=...: every training run has a rate")
     for flag in ("--models", "--intermediate", "--targets", "--calibration"):
         g.add_argument(flag, required=True)
@@ -605,6 +638,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--model_dir", action="append", default=[], metavar="NAME=PATH")
     args = p.parse_args(argv)
     try:
+        if args.command == "show":
+            print(render_markdown(read_overlay(args.calibration), args.calibration))
+            return 0
         if args.command == "check-grid":
             grid = plan_lib.build_grid(args.models, args.intermediate, args.targets, args.seeds,
                                        model_dirs=plan_lib._model_dirs(args.model_dir))
@@ -617,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"WARNING: {args.calibration} has no rate for {name}: the preset's rate is used "
                       f"(CALIBRATION_MISSING=preset; recorded in its learning_rate_source)", file=sys.stderr)
             return 0
-        cal = calibration_from_args(args)
+        cal = calibration_from_args(args, check_models=args.command != "words")
         if args.command == "check":
             n2, nt = len(phase2_runs(cal)), len(target_runs(cal, {(m, i): 1.0 for m in cal.models
                                                                      for i in cal.phase2_tasks}))
