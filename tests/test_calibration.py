@@ -144,6 +144,10 @@ def test_make_plan_prices_the_calibration(tmp_path):
     assert "not calibrated (retrieval, no training): tatoeba" in cal
     # 2 seeds x (xlmr-base: 3 rates x (phase 2 + 2 arms x xnli) + xlmr-large: 4 rates x 3) = 2 x (9 + 12)
     assert "Calibration total: 42 run(s)" in cal and "GPU-h" in cal
+    # a setting only a calibration refuses (a fixed rate in TRAIN_ARGS) leaves make plan working, and says why
+    out = make("plan", "MODELS=xlmr-base", "INTERMEDIATE=none", "TARGETS=xnli", "TRAIN_ARGS=--learning_rate 1e-5",
+               f"RESULTS={tmp_path}/r", f"CAL_DIR={tmp_path}/c").stdout
+    assert "results.json" in out and "not priced with these settings: TRAIN_ARGS sets --learning_rate" in out
 
 
 # ----------------------------------------------------------------------------- make calibrate -> make grid

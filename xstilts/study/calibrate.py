@@ -653,7 +653,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"WARNING: {args.calibration} has no rate for {name}: the preset's rate is used "
                       f"(CALIBRATION_MISSING=preset; recorded in its learning_rate_source)", file=sys.stderr)
             return 0
-        cal = calibration_from_args(args, check_models=args.command != "words")
+        try:
+            cal = calibration_from_args(args, check_models=args.command != "words")
+        except UsageError as e:
+            if args.command != "plan":
+                raise
+            # make plan prices the grid first; a setting only the calibration refuses must not fail the plan
+            print(f"Calibration (make calibrate): not priced with these settings: {e}")
+            return 0
         if args.command == "check":
             n2, nt = len(phase2_runs(cal)), len(target_runs(cal, {(m, i): 1.0 for m in cal.models
                                                                      for i in cal.phase2_tasks}))
