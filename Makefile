@@ -6,6 +6,8 @@
 #   make lock [UPGRADE=1]  recompile the lock from pyproject.toml
 #   make plan  MODELS="xlmr-base xlmr-large" [INTERMEDIATE=... TARGETS=... SEEDS=...]   cells + GPU-hour estimate
 #   make grid  MODELS="xlmr-base xlmr-large" INTERMEDIATE="none mnli all" TARGETS="xnli udpos tatoeba" SEEDS="1 2 3"
+#              [CALIBRATION=calibration/overlay.json] [DIVERGED_RETRIES=1]     (mk/calibrate.mk, mk/divergence.mk)
+#   make calibrate MODELS=... INTERMEDIATE=... TARGETS=... [CAL_SEEDS=...]   learning rates per size x task (English dev)
 #   make -n grid   show the exact commands;   make slurm ...   the same grid as SLURM array jobs (docs/cluster.md)
 #   make xtreme-r MODEL=xlmr-large INTERMEDIATE=mnli    one checkpoint on all ten XTREME-R tasks (also: make xtreme)
 #   make data-bucc data-tatoeba data-udpos-ud27 data-lareqa data-mewslix data-ccg   data that is not on the Hub
@@ -94,7 +96,7 @@ FIXTURE_DEMO_CKPTS := checkpoints/demo-fixtures
 	clean-demo fixtures tasks-mk
 
 help:
-	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,20p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------- environment
 venv: $(STAMP)
@@ -169,13 +171,13 @@ ccg_arg = $(if $(or $(filter ccg $(MIXTURE_ALL),$(1)),$(filter ccg,$(subst +, ,$
 define intermediate_rule
 $(call ckpt_meta,$(CKPTS),$(1),$(2)): | $(STAMP)
 	$(RUN_ENV) $(LAUNCH) run_intermediate.py --model $(call model_arg,$(1)) $(call task_arg,$(2)) $(call ccg_arg,$(2)) --preset $(PRESET) --seed 1 \
-	  --output_dir $$(@D) $(DATA_ARGS) $(TRAIN_ARGS)
+	  --output_dir $$(@D) $(DATA_ARGS) $(TRAIN_ARGS) $$(CAL_FLAGS)
 endef
 
 # $(1)=model $(2)=intermediate|none $(3)=target $(4)=seed
 define cell_rule
 $(call cell_path,$(RESULTS),$(1),$(2),$(3),$(4)): $(if $(filter $(BASELINE),$(2)),,$(call ckpt_meta,$(CKPTS),$(1),$(2))) | $(STAMP)
-	$(RUN_ENV) $(if $(filter $(3),$(RETRIEVAL_TASKS)),$(PY) run_retrieval.py,$(LAUNCH) run_target.py --preset $(PRESET) $(TRAIN_ARGS)) \
+	$(RUN_ENV) $(if $(filter $(3),$(RETRIEVAL_TASKS)),$(PY) run_retrieval.py,$(LAUNCH) run_target.py --preset $(PRESET) $(TRAIN_ARGS) $$(CAL_FLAGS)) \
 	  --model $(call model_arg,$(1)) --task $(3) --seed $(4) --output_dir $$(@D) \
 	  $(if $(filter $(BASELINE),$(2)),,--intermediate_checkpoint $(call ckpt_dir,$(CKPTS),$(1),$(2))) \
 	  --write_labels $$(@D)/$(LABELS_DIR) $(DATA_ARGS) $(EVAL_ARGS)
@@ -221,7 +223,7 @@ demo-fixtures-grid:
 	exercise the full pipeline; they are not estimates of anything about XLM-R or XTREME. See make demo."
 
 clean-demo:
-	rm -rf $(DEMO_RESULTS) $(DEMO_CKPTS) $(FIXTURE_DEMO_RESULTS) $(FIXTURE_DEMO_CKPTS)
+	rm -rf $(DEMO_RESULTS) $(DEMO_CKPTS) $(DEMO_CAL_DIR) $(FIXTURE_DEMO_RESULTS) $(FIXTURE_DEMO_CKPTS)
 
 # ---------------------------------------------------------------- tests (offline, CPU)
 test: $(STAMP)

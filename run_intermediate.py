@@ -19,7 +19,8 @@ import time
 
 from transformers import set_seed
 
-from xstilts.errors import UsageError
+from xstilts.errors import Diverged, UsageError
+from xstilts.files import atomic_write_json
 from xstilts.provenance import provenance
 from xstilts.run import layout
 from xstilts.run.hub import push_finished
@@ -27,6 +28,7 @@ from xstilts.run.args import requested as multitask_requested
 from xstilts.run.record import describe, hyperparameters, write_phase2_meta
 from xstilts.run.results import check_selection
 from xstilts.run.start import begin, begin_multitask, script_main
+from xstilts.training.divergence import assess, assess_run, chance_level, mean_chance
 from xstilts.training.modeling import load_for_task, load_tokenizer, save_encoder_only
 from xstilts.training.multitask import SELECTION_METRIC, build_model, gathered_parameters, mixture_trainer
 from xstilts.training.trainer import build_trainer, cleanup, train
@@ -60,6 +62,9 @@ def main(argv=None):
                             compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=metric,
                             collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption)
     train_metrics = train(trainer, run.output_dir, run.preemption)
+    divergence = assess_run(task, fmt, dev_ex, train_metrics)  # recorded with every checkpoint, diverged or not
+    if not train_metrics["selection"]["best_checkpoint"]:
+        no_encoder(trainer, run, task.name, divergence, train_metrics, preset)
     dev = trainer.evaluate(dev_ds)  # the selected (best) model on English dev
 
     meta = {
@@ -71,6 +76,7 @@ def main(argv=None):
         "dev_metric": {metric: dev[f"eval_{metric}"], "split": task.dev.split, "n": len(dev_ex)},
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
+        "divergence": divergence,
         "data_order": train_metrics["data_order"],
         "resume": train_metrics["resume"],
         "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
@@ -129,6 +135,12 @@ def train_mixture(argv: list[str]) -> int:
                                        mixture_temperature=mt.mt_args.mixture_temperature)
     train_metrics = train(trainer, run.output_dir, run.preemption)
     mixture["batches_drawn"] = dict(zip(names, model.batches_seen))  # by this process (restored on resume)
+    chance, how = mean_chance([(t.name, *chance_level(t, f, dev_ex)) for t, f, (_, dev_ex, _) in
+                               zip(tasks, fmts, loaded)])
+    divergence = assess(SELECTION_METRIC, train_metrics["selection"], train_metrics["non_finite"], chance, how,
+                        n_dev=sum(len(dev_ex) for _, dev_ex, _ in loaded))
+    if not train_metrics["selection"]["best_checkpoint"]:
+        no_encoder(trainer, run, mt.name, divergence, train_metrics, mt.preset)
     dev = trainer.evaluate()  # the selected (best) model on every task's English dev split
 
     per_task = {t.name: {t.metric: dev[f"eval_{t.name}_{t.metric}"], "split": records[t.name]["dev_split"],
@@ -147,6 +159,7 @@ def train_mixture(argv: list[str]) -> int:
                        "split": "English dev of every task (mean of the tasks' metrics)"},
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
+        "divergence": divergence,
         "data_order": "MixtureBatchSampler: the task of each batch and the rows within a task from numpy generators "
                       "seeded with (seed, epoch, 0) and (seed, epoch, 1 + task index); rows grouped by length within "
                       "a task with train_sampling_strategy group_by_length",
@@ -167,6 +180,23 @@ def train_mixture(argv: list[str]) -> int:
                 meta["dev_metric"][SELECTION_METRIC],
                 ", ".join(f"{t.name} {per_task[t.name][t.metric]:.4f}" for t in tasks), run.output_dir)
     return push_finished(mt.push, run.output_dir)  # the main process only (the others hold no request)
+
+
+def no_encoder(trainer, run, name: str, divergence: dict, train_metrics: dict, preset: dict) -> None:
+    """The training loss became non-finite before any checkpoint was selected: there is no encoder to save. The
+    record of the divergence is written as an unfinished xstilts_meta.json (never taken for a checkpoint: the
+    cells refuse it, a re-run moves it to superseded/) and the run ends with an error naming it."""
+    path = run.output_dir / layout.META_FILE
+    if trainer.is_world_process_zero():
+        atomic_write_json(path, {
+            "finished": False, "task": name, "model": {"name": run.model.name, "path_or_id": run.model.path_or_id},
+            "seed": trainer.args.seed, "selection": train_metrics["selection"], "divergence": divergence,
+            "run_settings": run.fingerprint, "preset": preset, "provenance": provenance()})
+    trainer.accelerator.wait_for_everyone()
+    raise Diverged(f"phase 2: the training loss became {divergence['evidence'].get('non_finite_loss')} at "
+                     f"step {divergence['first_non_finite_step']}, before any checkpoint was selected, so there is no "
+                     f"encoder to save; the record is {path}. Lower the learning rate (make calibrate) or change the "
+                     f"seed")
 
 
 def save(trainer, model, tokenizer, output_dir, meta: dict, keep_checkpoints: bool) -> None:

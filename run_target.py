@@ -16,6 +16,7 @@ from xstilts.run import layout
 from xstilts.run.record import average, base_result
 from xstilts.run.results import write_results
 from xstilts.run.start import begin, script_main
+from xstilts.training.divergence import assess_run, unscored
 from xstilts.training.evaluation import evaluate_languages
 from xstilts.training.modeling import load_for_task, load_tokenizer
 from xstilts.training.stages import train_stages
@@ -55,13 +56,19 @@ def main(argv=None):
                             compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=metric,
                             collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption)
     train_metrics = train(trainer, run.output_dir, run.preemption)
+    divergence = assess_run(task, fmt, dev_ex, train_metrics)  # recorded with every result, diverged or not
 
     # zero-shot evaluation: every language in one length-sorted pass with the selected model
     pred_dir = run.output_dir / layout.PREDICTIONS_DIR
-    per_language, pred_timing = evaluate_languages(
-        fmt, trainer, task, eval_ex, eval_ds, run.languages, split=data_args.eval_split,
-        prediction_dirs=[pred_dir, kit_args.write_predictions], label_dirs=[kit_args.write_labels],
-        write=trainer.is_world_process_zero())
+    if train_metrics["selection"]["best_checkpoint"]:
+        per_language, pred_timing = evaluate_languages(
+            fmt, trainer, task, eval_ex, eval_ds, run.languages, split=data_args.eval_split,
+            prediction_dirs=[pred_dir, kit_args.write_predictions], label_dirs=[kit_args.write_labels],
+            write=trainer.is_world_process_zero())
+    else:  # the loss became non-finite before any checkpoint was selected: no model to evaluate
+        logger.warning("no checkpoint was selected before the training loss became non-finite: the result records "
+                       "the divergence with null scores")
+        per_language, pred_timing = unscored(run.languages, metric), {}
 
     result = base_result(run, trainer.model, seed=training_args.seed, preset=preset, training_args=training_args,
                          data_args=data_args, kit_args=kit_args)
@@ -70,6 +77,7 @@ def main(argv=None):
         "per_language": per_language,
         "average": {metric: average(per_language, metric)},
         "selection": dict(train_metrics["selection"], language=task.dev_language, split_name=task.dev.split),
+        "divergence": divergence,
         "handoff": handoff,
         "stages": stages,
         "predictions_dir": str(pred_dir),
@@ -84,8 +92,13 @@ def main(argv=None):
     write_results(run.output_dir / layout.RESULTS_FILE, result)
     if not kit_args.keep_checkpoints:
         cleanup(run.output_dir)
+    if result["average"][metric] is None:
+        logger.warning("%s %s: diverged (%s), no scores; result written as evidence", run.model.name, task.name,
+                       divergence["reason"])
+        return 0
     table = "  ".join(f"{l}={m[metric]:.3f}" for l, m in per_language.items())
-    logger.info("%s %s: avg %s = %.4f | %s", run.model.name, task.name, metric, result["average"][metric], table)
+    logger.info("%s %s: avg %s = %.4f | %s%s", run.model.name, task.name, metric, result["average"][metric], table,
+                f" | DIVERGED ({divergence['reason']})" if divergence["diverged"] else "")
     return 0
 
 

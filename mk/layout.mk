@@ -11,3 +11,11 @@ task_arg = $(if $(or $(findstring +,$(1)),$(filter all,$(1))),--tasks $(subst +,
 override BASELINE := none
 override MIXTURE_ALL := all
 override LABELS_DIR := labels
+# $(call replacement_path,RESULTS,MODEL,INTERMEDIATE,TASK,SEED,RETRY): the RETRY-th replacement of a diverged cell
+replacement_path = $(1)/$(2)/$(3)/$(4)/seed$(5)-retry$(6)/results.json
+# calibration runs (make calibrate): $(call cal_phase2_dir,CAL,MODEL,INTERMEDIATE,RATE,SEED), its meta;
+# $(call cal_cell_path,CAL,MODEL,ARM,TASK,RATE,SEED); $(call cal_arm,INTERMEDIATE,PHASE2_RATE)
+cal_phase2_dir = $(1)/$(2)/phase2/$(3)/lr$(4)/seed$(5)
+cal_phase2_meta = $(call cal_phase2_dir,$(1),$(2),$(3),$(4),$(5))/xstilts_meta.json
+cal_cell_path = $(1)/$(2)/$(3)/$(4)/lr$(5)/seed$(6)/results.json
+cal_arm = $(if $(filter none,$(1)),none,$(1)-lr$(2))

@@ -22,12 +22,15 @@ PLAN_ARGS = --models "$(MODELS)" --intermediate "$(INTERMEDIATE)" --targets "$(T
   --preset "$(PRESET)" --results "$(RESULTS)" --ckpts "$(CKPTS)" --train_args '$(TRAIN_ARGS)' --eval_args '$(EVAL_ARGS)' \
   $(foreach v,$(MODEL_DIR_VARS),--model_dir '$(patsubst MODEL_DIR_%,%,$(v))=$($(v))')
 SLURM_MAKE_VARS = $(foreach v,MODELS INTERMEDIATE TARGETS SEEDS PRESET RESULTS CKPTS DATA_ARGS TRAIN_ARGS EVAL_ARGS RUN_ENV LAUNCH \
+  CALIBRATION CALIBRATION_MISSING \
   $(MODEL_DIR_VARS),--make_var '$(v)=$($(v))')
 
 .PHONY: plan slurm
 
 plan: | $(STAMP)
 	@$(OFFLINE) $(PY) -m xstilts.plan plan $(PLAN_ARGS) --min_gain "$(MIN_GAIN)"
+	@echo
+	@$(OFFLINE) $(PY) -m xstilts.study.calibrate plan $(CAL_ARGS)
 
 slurm: | $(STAMP)
 	@$(OFFLINE) $(PY) -m xstilts.plan slurm $(PLAN_ARGS) $(SLURM_MAKE_VARS) --out "$(SLURM_SCRIPT)" \

@@ -26,7 +26,20 @@ DEMO_SEEDED_TARGETS ?= synth_pair
 DEMO_ONCE_TARGETS ?= synth_pos
 DEMO_RETRIEVAL_TARGETS ?= synth_tatoeba
 
-.PHONY: synthetic-data demo-run demo-prepare demo-models demo-cells demo-report clean-synthetic
+# the demo's learning-rate calibration (mk/calibrate.mk, docs/calibration.md), kept small for the 5-minute budget:
+# the largest size, the paraphrase target in both arms and phase 2, two rates, one seed, a shortened schedule;
+# the grid then uses the overlay (CALIBRATION_MISSING=preset: the other sizes and targets keep the preset's rate,
+# recorded as such). DEMO_CALIBRATE=0: no calibration, every run at the preset's rate.
+DEMO_CALIBRATE ?= 1
+DEMO_CAL_MODELS ?= $(firstword $(SYNTH_SIZES))
+DEMO_CAL_TARGETS ?= $(DEMO_SEEDED_TARGETS)
+DEMO_CAL_RATES ?= 5e-4 1e-3
+DEMO_CAL_SCHEDULE ?= --max_steps 200
+DEMO_CAL_SEEDS ?= 1
+DEMO_CAL_DIR ?= calibration/demo-synthetic
+DEMO_CALIBRATION = $(if $(filter 1,$(DEMO_CALIBRATE)),$(DEMO_CAL_DIR)/overlay.json)
+
+.PHONY: synthetic-data demo-run demo-prepare demo-models demo-calibrate demo-cells demo-report clean-synthetic
 
 synthetic-data: $(SYNTH_DATA)/world.json
 
@@ -70,8 +83,12 @@ $(foreach m,$(filter synth-%,$(MODELS)),$(eval \
 demo-run: | $(STAMP)
 	$(MAKE) --no-print-directory demo-prepare $(DEMO_GRID_VARS)
 	$(MAKE) --no-print-directory -j$(DEMO_JOBS) demo-models $(DEMO_GRID_VARS)
-	$(MAKE) --no-print-directory -j$(DEMO_JOBS) demo-cells $(DEMO_GRID_VARS)
-	$(MAKE) --no-print-directory demo-report $(DEMO_GRID_VARS)
+	$(if $(DEMO_CALIBRATION),$(MAKE) --no-print-directory -j$(DEMO_JOBS) calibrate $(DEMO_GRID_VARS) \
+	  MODELS="$(DEMO_CAL_MODELS)" TARGETS="$(DEMO_CAL_TARGETS)" CAL_RATES="$(DEMO_CAL_RATES)" \
+	  CAL_SCHEDULE="$(DEMO_CAL_SCHEDULE)" CAL_SEEDS="$(DEMO_CAL_SEEDS)" CAL_DIR=$(DEMO_CAL_DIR))
+	$(MAKE) --no-print-directory -j$(DEMO_JOBS) demo-cells $(DEMO_GRID_VARS) \
+	  $(if $(DEMO_CALIBRATION),CALIBRATION=$(DEMO_CALIBRATION) CALIBRATION_MISSING=preset)
+	$(MAKE) --no-print-directory demo-report $(DEMO_GRID_VARS) DEMO_CALIBRATION=$(DEMO_CALIBRATION)
 
 # the world and the shared tokenizer (every size needs them)
 demo-prepare: $(SYNTH_TOKENIZER)/xstilts_tokenizer.json
@@ -84,9 +101,11 @@ demo-report: $(DEMO_CELLS) | $(STAMP)
 	$(if $(filter synth-%,$(MODELS)),,$(error demo-report: run it through `make demo` (MODELS has no synth-* model)))
 	$(OFFLINE) $(PY) -m xstilts.synthetic.summary --results_dir $(RESULTS) --data_root $(SYNTH_DATA) \
 	  --out $(RESULTS)/summary.md
+	$(if $(DEMO_CALIBRATION),(echo; $(OFFLINE) $(PY) -m xstilts.study.calibrate show \
+	  --calibration $(DEMO_CALIBRATION)) >> $(RESULTS)/summary.md)
 	$(OFFLINE) $(PY) -m xstilts.report --results_dir $(RESULTS) --title "xstilts demo: a synthetic multilingual world" \
 	  --note "$$(cat $(RESULTS)/summary.md)"
 	@$(OFFLINE) $(PY) -m xstilts.synthetic.summary --results_dir $(RESULTS) --data_root $(SYNTH_DATA) --timings
 
 clean-synthetic:
-	rm -rf $(DEMO_RESULTS) $(DEMO_CKPTS) $(SYNTH_DATA) $(SYNTH_TOKENIZER) $(foreach s,$(SYNTH_SIZES),$(SYNTH_MODEL_DIR)/$(s))
+	rm -rf $(DEMO_RESULTS) $(DEMO_CKPTS) $(DEMO_CAL_DIR) $(SYNTH_DATA) $(SYNTH_TOKENIZER) $(foreach s,$(SYNTH_SIZES),$(SYNTH_MODEL_DIR)/$(s))

@@ -504,7 +504,7 @@ def _make(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
 
 def _demo_dirs(tmp: Path) -> list[str]:
     return [f"SYNTH_DATA={tmp}/data", f"SYNTH_MODEL_DIR={tmp}/models", f"DEMO_RESULTS={tmp}/results",
-            f"DEMO_CKPTS={tmp}/ckpts"]
+            f"DEMO_CKPTS={tmp}/ckpts", f"DEMO_CAL_DIR={tmp}/cal"]
 
 
 def test_make_demo_plan_runs_every_size_and_cell(tmp_path):
@@ -514,10 +514,13 @@ def test_make_demo_plan_runs_every_size_and_cell(tmp_path):
     assert "-m xstilts.synthetic.build" in out and "--tokenizer_only" in out
     sizes = ["synth-4l-h128", "synth-3l-h96", "synth-2l-h64"]
     assert set(re.findall(r"-m xstilts\.tiny --out_dir \S+ --sizes (\S+)", out)) == set(sizes)
-    cells = set()
-    for line in out.splitlines():
+    cells, calibration = set(), set()
+    for line in out.replace("\\\n", " ").splitlines():
         m = re.search(r"(run_\w+)\.py.*--model (\S+) --task (\S+).*--output_dir (\S+)", line)
-        if m:
+        if m and m.group(4).startswith(f"{tmp_path}/cal/"):  # the demo's calibration
+            calibration.add((m.group(1), m.group(2).rsplit("/", 1)[-1], m.group(3),
+                             re.search(r"--learning_rate (\S+)", line).group(1)))
+        elif m:
             cells.add((m.group(1), m.group(3), m.group(4).replace(str(tmp_path), "T"),
                        "--intermediate_checkpoint" in line))
     expected = set()
@@ -530,12 +533,16 @@ def test_make_demo_plan_runs_every_size_and_cell(tmp_path):
             expected.add(("run_target", "synth_pos", f"T/results/{size}/{inter}/synth_pos/seed1", ck))
             expected.add(("run_retrieval", "synth_tatoeba", f"T/results/{size}/{inter}/synth_tatoeba/seed1", ck))
     assert cells == expected
+    assert calibration == {(script, "synth-4l-h128", task, rate) for rate in ("0.0005", "0.001")
+                           for script, task in (("run_intermediate", "synth_nli"), ("run_target", "synth_pair"))}
+    assert f"CALIBRATION={tmp_path}/cal/overlay.json CALIBRATION_MISSING=preset" in out
     # two stages of two one-thread processes: every size's pre-training (largest first), then one goal list
     # whose phase-2 checkpoints come before every cell, and the baseline cells before those after phase 2
     lines = out.splitlines()
-    stages = [i for i, line in enumerate(lines) if re.search(r"-j2 demo-(models|cells) ", line)]
-    assert [re.search(r"-j2 (demo-\w+)", lines[i]).group(1) for i in stages] == ["demo-models", "demo-cells"]
-    stage1, stage2 = lines[stages[0]:stages[1]], lines[stages[1]:]
+    stages = [i for i, line in enumerate(lines) if re.search(r"-j2 (demo-models|calibrate|demo-cells) ", line)]
+    assert [re.search(r"-j2 ([\w-]+)", lines[i]).group(1) for i in stages] == ["demo-models", "calibrate",
+                                                                               "demo-cells"]
+    stage1, stage2 = lines[stages[0]:stages[1]], lines[stages[2]:]
     assert re.findall(r"-m xstilts\.tiny --out_dir \S+ --sizes (\S+)", "\n".join(stage1)) == sizes
     runs = [m.group(1) for m in (re.search(r"--output_dir \S+?/(ckpts|results/\S+?/(?:none|synth_nli))/", line)
                                  for line in stage2) if m]
@@ -552,7 +559,8 @@ def test_demo_runs_end_to_end_through_make(tmp_path):
     small = " ".join(f"{k}={v}" for k, v in SMALL.items())
     t0 = time.time()
     proc = _make("demo", *_demo_dirs(tmp_path), "SYNTH_SIZES=synth-2l-h64", "DEMO_SEEDS=1", "SYNTH_MLM_STEPS=30",
-                 f"SYNTH_BUILD_ARGS=--sizes {small}")
+                 f"SYNTH_BUILD_ARGS=--sizes {small}", "DEMO_CAL_SCHEDULE=--max_steps 10", "DEMO_CAL_RATES=1e-3",
+                 timeout=600)
     assert "demo wall time" in proc.stdout
     res = tmp_path / "results"
     for cell in ("none/synth_pair", "synth_nli/synth_pair", "none/synth_pos", "synth_nli/synth_pos",
@@ -567,6 +575,23 @@ def test_demo_runs_end_to_end_through_make(tmp_path):
     assert "synth_pair" in report and "synth_pos" in report and "synth_tatoeba" in report
     assert (res / "gain_vs_size.png").stat().st_size > 1000 and (res / "gains.csv").exists()
     assert re.search(r"cell synth-2l-h64\s+synth_nli\s+synth_pair", proc.stdout)  # the timing table
+    # the small calibration: a chosen rate is used and recorded; where every candidate diverged (likely on this
+    # tiny world in 10 steps) or the arm has no encoder, the preset's rate, recorded as such; the report shows it
+    overlay = json.loads((tmp_path / "cal" / "overlay.json").read_text())
+    p2 = overlay["phase2"]["synth-2l-h64"]["synth_nli"]
+    assert [c["learning_rate"] for c in p2["candidates"]] == [1e-3] and p2["schedule_in_force"]["max_steps"] == 10
+    for inter in ("none", "synth_nli"):
+        d = json.loads((res / "synth-2l-h64" / inter / "synth_pair" / "seed1" / "results.json").read_text())
+        src = d["hyperparameters"]["learning_rate_source"]
+        entry = overlay["target"].get("synth-2l-h64", {}).get(inter, {}).get("synth_pair", {})
+        if entry.get("learning_rate") is not None:
+            assert src["kind"] == "calibration" and d["hyperparameters"]["learning_rate"] == entry["learning_rate"]
+            assert src["calibration"]["entry"] == f"target.synth-2l-h64.{inter}.synth_pair"
+        else:
+            assert src["kind"] == "preset" and src["calibration_missing"]["entry"].endswith(f"{inter}.synth_pair")
+        pos = json.loads((res / "synth-2l-h64" / inter / "synth_pos" / "seed1" / "results.json").read_text())
+        assert pos["hyperparameters"]["learning_rate_source"]["kind"] == "preset"  # not calibrated: recorded so
+    assert "Learning rates calibrated" in report and "--max_steps 10" in report
     print(f"demo at reduced size: {time.time() - t0:.1f} s")
 
 

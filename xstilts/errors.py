@@ -21,6 +21,15 @@ class Preempted(Exception):
 PREEMPTED_EXIT_CODE = 143  # 128 + SIGTERM, what schedulers expect
 
 
+class Diverged(Exception):
+    """A phase-2 run whose training loss became non-finite before any checkpoint was selected: there is no
+    encoder to save (its record is written; xstilts.training.divergence). Exit code 3: make calibrate counts
+    it as a diverged candidate, make grid stops there."""
+
+
+DIVERGED_EXIT_CODE = 3
+
+
 def choices_error(what: str, value, valid: Iterable, hint: str = "") -> UsageError:
     valid = list(valid)
     shown = ", ".join(str(v) for v in valid[:60])
@@ -50,6 +59,9 @@ def exits_on_usage_error(main):
         except Preempted as e:
             print(f"preempted: {e}", file=sys.stderr)
             sys.exit(PREEMPTED_EXIT_CODE)
+        except Diverged as e:
+            print(f"diverged: {e}", file=sys.stderr)
+            sys.exit(DIVERGED_EXIT_CODE)
         except KeyboardInterrupt:
             print("interrupted (Ctrl-C)", file=sys.stderr)
             sys.exit(INTERRUPTED_EXIT_CODE)

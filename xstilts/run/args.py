@@ -80,6 +80,16 @@ class KitArguments:
         "help": "Also write predictions in the XTREME leaderboard layout under DIR/<task>/test-<lang>.tsv."})
     write_labels: str | None = field(default=None, metadata={
         "help": "Write the gold labels of the evaluated split in the same layout (score with python -m xstilts.score)."})
+    # calibration and divergence (xstilts.run.overlay, xstilts.training.divergence; docs/calibration.md)
+    calibration: str | None = field(default=None, metadata={
+        "help": "A calibration overlay (make calibrate): its learning rate for this model, arm and task replaces "
+                "the preset's; --learning_rate on the command line still wins."})
+    calibration_missing: str = field(default="refuse", metadata={
+        "help": "When --calibration has no rate for this run: refuse (default) or preset (the preset's rate, "
+                "recorded as such)."})
+    replaces: str | None = field(default=None, metadata={
+        "help": "run_target.py: the results.json of a diverged run that this run replaces (make grid "
+                "DIVERGED_RETRIES); the seed is the diverged run's plus 1000 (xstilts.run.layout)."})
 
 
 @dataclass

@@ -3,6 +3,18 @@
     <results>/<model>/<intermediate|none>/<task>/seed<k>/results.json   a cell (run_target.py / run_retrieval.py)
     <ckpts>/<model>/<intermediate>/xstilts_meta.json                     a phase-2 checkpoint (run_intermediate.py)
     <results>/leaderboard/<benchmark>/<model>/<intermediate>/seed<k>/   one checkpoint's leaderboard folder
+    <results>/<model>/<intermediate|none>/<task>/seed<k>-retry<r>/      the r-th replacement of a diverged cell
+
+    <cal>/<model>/phase2/<intermediate>/lr<rate>/seed<k>/xstilts_meta.json     a phase-2 calibration run
+    <cal>/<model>/<arm>/<task>/lr<rate>/seed<k>/results.json                   a target-task calibration run
+    <cal>/overlay.json                                                         the chosen rates (make calibrate)
+
+A replacement (``make grid DIVERGED_RETRIES=N``) trains with the seed of the run it replaces plus
+``REPLACEMENT_SEED_STRIDE`` (seed 1 -> 1001 -> 2001): the next seed of the cell's own sequence, never one of the
+grid's seeds (which stay below the stride). Calibration runs live in their own tree (``make calibrate
+CAL_DIR``, default ``calibration``), never inside a results tree: the report never mixes them with the study.
+A target-task calibration arm is ``none`` (from the pretrained model) or ``<intermediate>-lr<rate>`` (from the
+phase-2 calibration encoder trained at the chosen phase-2 rate). Rates are written ``f"{rate:g}"`` (1e-05).
 
 A multi-task intermediate is named ``a+b+c`` (its tasks, in the order given), or ``all`` for the study's nine
 (``xstilts.tasks.benchmarks.MULTITASK_ALL``). Inside a run folder: the finish file (``results.json`` /
@@ -37,10 +49,19 @@ EMBEDDINGS_DIR = "embeddings.tmp"  # BUCC: embeddings spilled to disk while a sp
 LEADERBOARD_DIR = "leaderboard"
 MIXTURE_SEP, MIXTURE_ALL = "+", "all"
 
+CALIBRATION = "calibration"  # default root of the calibration runs (make calibrate CAL_DIR)
+OVERLAY_FILE = "overlay.json"  # the overlay make calibrate writes in it (CAL_OUT)
+PHASE2_ARM_DIR = "phase2"  # under <cal>/<model>: the phase-2 calibration runs
+REPLACEMENT_SEED_STRIDE = 1000
+
 # the scheme, with the roots as parameters (also the source of the Make functions)
 CELL = "{results}/{model}/{intermediate}/{task}/seed{seed}"
 CHECKPOINT = "{ckpts}/{model}/{intermediate}"
 LEADERBOARD = "{results}/" + LEADERBOARD_DIR + "/{benchmark}/{model}/{intermediate}/seed{seed}"
+REPLACEMENT = CELL + "-retry{retry}"
+CAL_PHASE2 = "{cal}/{model}/" + PHASE2_ARM_DIR + "/{intermediate}/lr{rate}/seed{seed}"
+CAL_CELL = "{cal}/{model}/{arm}/{task}/lr{rate}/seed{seed}"
+CAL_ARM = "{intermediate}-lr{rate}"
 
 
 def _root(path: str) -> str:
@@ -70,6 +91,48 @@ def leaderboard_dir(benchmark: str, model: str, intermediate: str, seed: int, re
                               seed=seed)
 
 
+def replacement_dir(model: str, intermediate: str, task: str, seed: int, retry: int, results: str = RESULTS) -> str:
+    """The folder of the ``retry``-th replacement (1, 2, ...) of the cell of ``seed``."""
+    return REPLACEMENT.format(results=_root(results), model=model, intermediate=intermediate, task=task, seed=seed,
+                              retry=retry)
+
+
+def replacement_file(model: str, intermediate: str, task: str, seed: int, retry: int, results: str = RESULTS) -> str:
+    return f"{replacement_dir(model, intermediate, task, seed, retry, results)}/{RESULTS_FILE}"
+
+
+def replacement_seed(replaced_seed: int) -> int:
+    """The seed of the run that replaces a diverged run of ``replaced_seed``."""
+    return int(replaced_seed) + REPLACEMENT_SEED_STRIDE
+
+
+def rate_name(rate: float) -> str:
+    """A learning rate as paths and Make spell it: ``f"{rate:g}"`` (2e-05, 0.0005)."""
+    return f"{float(rate):g}"
+
+
+def calibration_arm(intermediate: str, phase2_rate: float | None = None) -> str:
+    """A target-task calibration arm: ``none``, or the intermediate task with its phase-2 rate."""
+    return BASELINE if intermediate == BASELINE else CAL_ARM.format(intermediate=intermediate,
+                                                                   rate=rate_name(phase2_rate))
+
+
+def calibration_phase2_dir(model: str, intermediate: str, rate: float, seed: int, cal: str = CALIBRATION) -> str:
+    return CAL_PHASE2.format(cal=_root(cal), model=model, intermediate=intermediate, rate=rate_name(rate), seed=seed)
+
+
+def calibration_phase2_meta(model: str, intermediate: str, rate: float, seed: int, cal: str = CALIBRATION) -> str:
+    return f"{calibration_phase2_dir(model, intermediate, rate, seed, cal)}/{META_FILE}"
+
+
+def calibration_cell_dir(model: str, arm: str, task: str, rate: float, seed: int, cal: str = CALIBRATION) -> str:
+    return CAL_CELL.format(cal=_root(cal), model=model, arm=arm, task=task, rate=rate_name(rate), seed=seed)
+
+
+def calibration_cell_file(model: str, arm: str, task: str, rate: float, seed: int, cal: str = CALIBRATION) -> str:
+    return f"{calibration_cell_dir(model, arm, task, rate, seed, cal)}/{RESULTS_FILE}"
+
+
 def mixture_name(tasks) -> str:
     """The intermediate-task name of a multi-task mix: ``all`` for the study's nine, else ``a+b+c``."""
     tasks = list(tasks)
@@ -96,6 +159,10 @@ def make_functions() -> str:
     """The scheme in Make (mk/layout.mk): the same templates, the roots and names as call arguments."""
     cell = _make(CELL, ("results", "model", "intermediate", "task", "seed"))
     ckpt = _make(CHECKPOINT, ("ckpts", "model", "intermediate"))
+    retry = _make(REPLACEMENT, ("results", "model", "intermediate", "task", "seed", "retry"))
+    cal_phase2 = _make(CAL_PHASE2, ("cal", "model", "intermediate", "rate", "seed"))
+    cal_cell = _make(CAL_CELL, ("cal", "model", "arm", "task", "rate", "seed"))
+    cal_arm = _make(CAL_ARM, ("intermediate", "rate"))
     return f"""\
 # Generated by `python -m xstilts.run.layout mk` (make tasks-mk) from xstilts/run/layout.py: do not edit.
 # The results path scheme (see that module's docstring); tests/test_architecture.py checks this file is current.
@@ -110,6 +177,14 @@ task_arg = $(if $(or $(findstring {MIXTURE_SEP},$(1)),$(filter {MIXTURE_ALL},$(1
 override BASELINE := {BASELINE}
 override MIXTURE_ALL := {MIXTURE_ALL}
 override LABELS_DIR := {LABELS_DIR}
+# $(call replacement_path,RESULTS,MODEL,INTERMEDIATE,TASK,SEED,RETRY): the RETRY-th replacement of a diverged cell
+replacement_path = {retry}/{RESULTS_FILE}
+# calibration runs (make calibrate): $(call cal_phase2_dir,CAL,MODEL,INTERMEDIATE,RATE,SEED), its meta;
+# $(call cal_cell_path,CAL,MODEL,ARM,TASK,RATE,SEED); $(call cal_arm,INTERMEDIATE,PHASE2_RATE)
+cal_phase2_dir = {cal_phase2}
+cal_phase2_meta = $(call cal_phase2_dir,$(1),$(2),$(3),$(4),$(5))/{META_FILE}
+cal_cell_path = {cal_cell}/{RESULTS_FILE}
+cal_arm = $(if $(filter {BASELINE},$(1)),{BASELINE},{cal_arm})
 """
 
 

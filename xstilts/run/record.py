@@ -38,6 +38,9 @@ def hyperparameters(training_args, data_args, kit_args, fmt=None) -> dict:
                 "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
     if fmt is not None:
         out.update(fmt.options)  # span QA: doc_stride, max_query_length, ... as in force
+    source = getattr(kit_args, "learning_rate_source", None)  # xstilts.run.overlay; not part of a run's identity
+    if source is not None:
+        out["learning_rate_source"] = source
     return out
 
 
@@ -82,6 +85,7 @@ def base_result(run, model, *, seed: int, preset: dict | None, training_args=Non
         "data": {"data_root": str(run.data_root) if run.data_root else None, "sources": sources(run)},
         "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the result of this run
         "provenance": provenance(),
+        **({"replaces": run.replaces} if getattr(run, "replaces", None) else {}),  # a diverged run's replacement
     }
 
 
@@ -89,7 +93,7 @@ def _meta_summary(meta: dict | None) -> dict | None:
     if not meta:
         return None
     keys = ("task", "tasks", "seed", "dev_metric", "global_step", "preset", "model", "hyperparameters",
-            "provenance", "selection", "hub")
+            "provenance", "selection", "hub", "divergence")
     return {k: meta[k] for k in keys if k in meta}
 
 
@@ -130,8 +134,11 @@ def sources(run) -> list[dict]:
     return out
 
 
-def average(per_language: dict, metric: str) -> float:
+def average(per_language: dict, metric: str) -> float | None:
+    """The mean over languages; None when a score is null (a diverged run with no selected model)."""
     vals = [m[metric] for m in per_language.values()]
+    if any(v is None for v in vals):
+        return None
     return float(sum(vals) / len(vals)) if vals else float("nan")
 
 

@@ -37,15 +37,17 @@ class UntrainedResultError(ResultsSchemaError, UsageError):
     dev evaluation. Never written, never read as a result (exit 2 in the scripts)."""
 
 
-def check_selection(selection, where: str) -> None:
+def check_selection(selection, where: str, *, unselected_ok: bool = False) -> None:
     """Refuse a selection record that selected nothing: a result from an untrained head (``--num_train_epochs
-    0``) or from a run that never evaluated English dev must not pass for a trained, selected model."""
+    0``) or from a run that never evaluated English dev must not pass for a trained, selected model.
+    ``unselected_ok``: the record of a run whose loss became non-finite before any checkpoint was selected
+    (``diverged_unselected``): it trained, selected nothing and says so, with null scores."""
     if not isinstance(selection, dict):
         raise UntrainedResultError(f"{where}: no checkpoint selection record")
     if not isinstance(selection.get("global_step"), int) or selection["global_step"] < 1:
         raise UntrainedResultError(f"{where}: training ran {selection.get('global_step')} optimizer steps (check "
                                    f"--num_train_epochs / --max_steps): refusing to record the untrained model")
-    if not selection.get("best_checkpoint"):
+    if not selection.get("best_checkpoint") and not unselected_ok:
         raise UntrainedResultError(
             f"{where}: no checkpoint was selected on English dev after {selection['global_step']} steps (no "
             f"evaluation ran: --eval_steps_or_epoch larger than the run?): refusing to record an unselected model")
@@ -72,7 +74,15 @@ def validate(d: dict, where: str = "results") -> None:
         if not isinstance(m, dict) or metric not in m:
             raise ResultsSchemaError(f"{where}: per_language[{lang!r}] lacks {metric!r}")
     if "selection" in d:
-        check_selection(d["selection"], where)
+        check_selection(d["selection"], where, unselected_ok=diverged_unselected(d))
+
+
+def diverged_unselected(d: dict) -> bool:
+    """A record of a run whose training loss became non-finite (xstilts.training.divergence) before any checkpoint
+    was selected: its scores are null, and it is kept as the evidence of the divergence."""
+    div = d.get("divergence")
+    return bool(isinstance(div, dict) and div.get("diverged") and div.get("reason") == "non_finite_loss"
+                and not (d.get("selection") or {}).get("best_checkpoint"))
 
 
 def write_results(path: str | Path, d: dict) -> None:

@@ -35,6 +35,7 @@ from . import layout, models, rundir
 from .hub import PushRequest, intermediate_checkpoint, push_request
 from .deepspeed import ensure_distributed_env, read_deepspeed_config, refresh_deepspeed_config, select_deepspeed
 from .models import ModelEntry, resolve_model
+from .overlay import PHASE2, TARGET, resolve_learning_rate
 from .presets import resolve_preset
 from .record import hyperparameters
 from .results import ResultsSchemaError, check_selection, read_results
@@ -69,6 +70,7 @@ class Run:
     preemption: Preemption = field(default_factory=Preemption)  # SIGTERM during training: checkpoint and stop
     skip: bool = False
     fingerprint: dict | None = None  # the settings (claim_output_dir); stored with the result as run_settings
+    replaces: dict | None = None  # the diverged run this one replaces (--replaces; make grid DIVERGED_RETRIES)
 
     @property
     def data_root(self) -> Path | None:
@@ -165,6 +167,9 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
 # ============================================================================ the output directory
 def settings_fingerprint(run: Run, **settings) -> dict:
     """What makes two runs the same run: a resumed run must match, else it needs its own directory."""
+    hp = settings.get("hyperparameters")
+    if isinstance(hp, dict) and "learning_rate_source" in hp:  # provenance of the rate, not part of the run
+        settings["hyperparameters"] = {k: v for k, v in hp.items() if k != "learning_rate_source"}
     fp = {
         "kind": run.kind, "task": run.task.name, "model": run.model.path_or_id, "init_path": run.init_path,
         "languages": run.languages, "data_root": str(run.data_root) if run.data_root else None, **settings,
@@ -365,6 +370,37 @@ def _claim(run: Run, fingerprint: dict, training_args, overwrite: bool) -> None:
         claim_output_dir(run, fingerprint, overwrite, main_process=training_args.process_index == 0)
 
 
+def replaced_run(path: str, kind: str, run: Run, training_args, given: set[str]) -> dict:
+    """``--replaces RESULT``: the diverged result this run replaces (same model, intermediate, task), checked
+    before any work; sets the run's seed to the replacement seed (``layout.replacement_seed``). Returns the
+    ``replaces`` record of the contract: the replaced seed, path and divergence reason."""
+    if kind != "target":
+        raise UsageError("--replaces is for run_target.py (a diverged cell's replacement), not phase 2")
+    if "output_dir" not in given:
+        raise UsageError("--replaces needs --output_dir: a replacement has its own folder (make grid "
+                         "DIVERGED_RETRIES uses xstilts.run.layout.replacement_dir)")
+    try:
+        old = read_results(path)
+    except FileNotFoundError:
+        raise UsageError(f"--replaces {path!r}: no such result") from None
+    except (OSError, ValueError, ResultsSchemaError) as e:
+        raise UsageError(f"--replaces {path!r}: not a valid result ({e})") from None
+    div = old.get("divergence") or {}
+    if not div.get("diverged"):
+        raise UsageError(f"--replaces {path!r}: that run did not diverge (its divergence record: "
+                         f"{div.get('rule', 'none')}); only a diverged run is replaced")
+    want = (run.model.name, (run.intermediate_meta or {}).get("task"), run.task.name)
+    got = (old["model"]["name"], old.get("intermediate_task"), old.get("target_task"))
+    if got != want:
+        raise UsageError(f"--replaces {path!r}: it is a run of (model, intermediate, task) {got}, this run is {want}")
+    seed = layout.replacement_seed(old["seed"])
+    if "seed" in given and training_args.seed != seed:
+        raise UsageError(f"--replaces {path!r} (seed {old['seed']}): a replacement trains with seed {seed} "
+                         f"(xstilts.run.layout.replacement_seed), not --seed {training_args.seed}")
+    training_args.seed = seed
+    return {"seed": old["seed"], "path": str(path), "reason": div.get("reason")}
+
+
 @dataclass
 class TrainingRun:
     """Everything a training phase script needs, resolved and validated (see ``begin``)."""
@@ -390,8 +426,17 @@ def begin(kind: str, argv=None) -> TrainingRun:
     run = prepare(kind, model_args, data_args, seed=training_args.seed,
                   output_dir=training_args.output_dir if "output_dir" in given else None, fmt=fmt)
     finalize_training_args(training_args, kit_args, run.model, given)
+    arm = (run.intermediate_meta or {}).get("task") or layout.BASELINE
+    kit_args.learning_rate_source = resolve_learning_rate(
+        training_args, kit_args, given, preset, phase=PHASE2 if kind == "intermediate" else TARGET,
+        model_name=run.model.name, path_or_id=run.model.path_or_id, task=task.name, arm=arm)
+    extra = {}
+    if kit_args.replaces:
+        run.replaces = replaced_run(kit_args.replaces, kind, run, training_args, given)
+        extra["replaces"] = run.replaces["path"]
     fingerprint = settings_fingerprint(run, preset=preset["name"], seed=training_args.seed,
-                                       hyperparameters=hyperparameters(training_args, data_args, kit_args, fmt))
+                                       hyperparameters=hyperparameters(training_args, data_args, kit_args, fmt),
+                                       **extra)
     _claim(run, fingerprint, training_args, kit_args.overwrite)
     # --push_to_hub: refused now if it cannot succeed, done once the encoder is saved
     push = push_request(training_args) if kind == "intermediate" else None
@@ -442,6 +487,11 @@ def begin_multitask(argv: list[str]) -> MultiTaskRun:
     for t in tasks[1:]:
         check_task_data(t, ["en"], run.data, train=True, dev=True, test=False)
     finalize_training_args(training_args, kit_args, run.model, given)
+    if kit_args.replaces:
+        raise UsageError("--replaces is for run_target.py (a diverged cell's replacement), not phase 2")
+    kit_args.learning_rate_source = resolve_learning_rate(
+        training_args, kit_args, given, preset, phase=PHASE2, model_name=run.model.name,
+        path_or_id=run.model.path_or_id, task=name)
     fingerprint = settings_fingerprint(
         run, preset=preset["name"], seed=training_args.seed, tasks=names, mixture_cap=mt_args.mixture_cap,
         mixture_temperature=mt_args.mixture_temperature, task_max_train_samples=caps,

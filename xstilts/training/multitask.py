@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from .divergence import DivergenceWatch
 from .modeling import load_for_task, reinit_module
 from .trainer import trainer_class, trainer_dir
 
@@ -429,7 +430,8 @@ def mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_ar
     training_args.label_names = ["labels"]  # per task during evaluation (setup_multitask)
     if world > 1:
         training_args.ddp_find_unused_parameters = True  # a step trains one task's head only
-    callbacks = [preemption.callback()]
+    watch = DivergenceWatch()  # a non-finite loss stops training (xstilts.training.divergence)
+    callbacks = [preemption.callback(), watch.callback()]
     if kit_args.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=kit_args.early_stopping_patience))
     trainer = multitask_trainer_class()(
@@ -438,4 +440,5 @@ def mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_ar
         processing_class=tokenizer, data_collator=MultiTaskCollator([f.collator(tokenizer) for f in fmts]),
         callbacks=callbacks)
     trainer.setup_multitask(sampler, specs)
+    trainer.divergence_watch = watch
     return trainer, mixture

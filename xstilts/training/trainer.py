@@ -42,6 +42,7 @@ from ..errors import Preempted, UsageError
 from ..files import atomic_write_json
 from ..provenance import git_state, library_versions
 from ..run.layout import TRAINER_DIR
+from .divergence import DivergenceWatch
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +259,19 @@ def trainer_class():
                 rotate_checkpoints(output_dir=run_dir, save_total_limit=limit,
                                    best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
 
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            # every micro-batch loss goes to the run's divergence watch (the Trainer's own logs filter NaN/inf
+            # out: logging_nan_inf_filter); all processes agree, so all of them stop at the same step
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            watch = getattr(self, "divergence_watch", None)
+            if watch is not None and not watch.non_finite:
+                bad = (~torch.isfinite(loss.detach())).any().float()
+                if self.args.world_size > 1:
+                    bad = self.accelerator.reduce(bad, reduction="sum")
+                if bool(bad > 0):
+                    watch.observe_non_finite(self.state.global_step + 1, float(loss.detach().float().sum()))
+            return loss
+
         def checkpoint_extra_state(self) -> dict:
             """Kit state saved with each checkpoint (in its marker) and restored on resume."""
             return {}
@@ -271,7 +285,8 @@ def trainer_class():
 def build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args, *, compute_metrics, metric: str,
                   collator, output_dir: str | Path, preemption: Preemption):
     """The kit's Trainer for one task: checkpoint selection on English dev by the task's ``metric``, early stopping
-    when asked, the run's pre-emption callback."""
+    when asked, the run's pre-emption callback, and a divergence watch (``trainer.divergence_watch``: a non-finite
+    loss stops training, xstilts.training.divergence)."""
     from transformers import EarlyStoppingCallback
 
     Trainer = trainer_class()
@@ -282,12 +297,15 @@ def build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args, *
     training_args.greater_is_better = True
     if dev_ds is None:
         training_args.eval_strategy = "no"
-    callbacks = [preemption.callback()]
+    watch = DivergenceWatch()
+    callbacks = [preemption.callback(), watch.callback()]
     if kit_args.early_stopping_patience and dev_ds is not None:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=kit_args.early_stopping_patience))
-    return Trainer(model=model, args=training_args, train_dataset=train_ds, eval_dataset=dev_ds,
-                   processing_class=tokenizer, data_collator=collator, compute_metrics=compute_metrics,
-                   callbacks=callbacks)
+    trainer = Trainer(model=model, args=training_args, train_dataset=train_ds, eval_dataset=dev_ds,
+                      processing_class=tokenizer, data_collator=collator, compute_metrics=compute_metrics,
+                      callbacks=callbacks)
+    trainer.divergence_watch = watch
+    return trainer
 
 
 def _resume_point(trainer, output_dir: str | Path) -> tuple[str | None, dict]:
@@ -366,6 +384,8 @@ def train(trainer, output_dir: str | Path, preemption: Preemption, *, resume: bo
     metrics["resumed_from"] = ckpt
     metrics["resume"] = record
     metrics["data_order"] = data_order(trainer.args)
+    watch = getattr(trainer, "divergence_watch", None)
+    metrics["non_finite"] = watch.record() if watch is not None else None
     state = trainer.state
     history = [{"step": h["step"], "epoch": h.get("epoch"), **{k: v for k, v in h.items() if k.startswith("eval_")}}
                for h in state.log_history if any(k.startswith("eval_") for k in h)]
