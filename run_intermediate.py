@@ -24,6 +24,7 @@ from xstilts.provenance import provenance
 from xstilts.run import layout
 from xstilts.run.hub import push_finished
 from xstilts.run.args import requested as multitask_requested
+from xstilts.run.protocol import record as protocol_record
 from xstilts.run.record import describe, hyperparameters, write_phase2_meta
 from xstilts.run.results import check_selection
 from xstilts.run.start import begin, begin_multitask, script_main
@@ -58,9 +59,10 @@ def main(argv=None):
     model, handoff = load_for_task(fmt.model_class(), run.init_path, **fmt.model_kwargs(task))
     trainer = build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args,
                             compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=metric,
-                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption)
+                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption,
+                            selection=tr.protocol.selection)
     train_metrics = train(trainer, run.output_dir, run.preemption)
-    dev = trainer.evaluate(dev_ds)  # the selected (best) model on English dev
+    dev = trainer.evaluate(dev_ds)  # the selected (best_dev) or final model on English dev
 
     meta = {
         "finished": True,
@@ -71,6 +73,8 @@ def main(argv=None):
         "dev_metric": {metric: dev[f"eval_{metric}"], "split": task.dev.split, "n": len(dev_ex)},
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
+        "protocol": protocol_record(tr.protocol, task, training_args, data_args, kit_args, model=model,
+                                    handoff=handoff),
         "data_order": train_metrics["data_order"],
         "resume": train_metrics["resume"],
         "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
@@ -126,10 +130,11 @@ def train_mixture(argv: list[str]) -> int:
     trainer, mixture = mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_args,
                                        output_dir=run.output_dir, preemption=run.preemption,
                                        mixture_cap=mt.mt_args.mixture_cap,
-                                       mixture_temperature=mt.mt_args.mixture_temperature)
+                                       mixture_temperature=mt.mt_args.mixture_temperature,
+                                       selection=mt.protocol.selection)
     train_metrics = train(trainer, run.output_dir, run.preemption)
     mixture["batches_drawn"] = dict(zip(names, model.batches_seen))  # by this process (restored on resume)
-    dev = trainer.evaluate()  # the selected (best) model on every task's English dev split
+    dev = trainer.evaluate()  # the selected (best_dev) or final model on every task's English dev split
 
     per_task = {t.name: {t.metric: dev[f"eval_{t.name}_{t.metric}"], "split": records[t.name]["dev_split"],
                          "n": records[t.name]["n_dev_examples"]} for t in tasks}
@@ -147,6 +152,8 @@ def train_mixture(argv: list[str]) -> int:
                        "split": "English dev of every task (mean of the tasks' metrics)"},
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
+        "protocol": protocol_record(mt.protocol, None, training_args, data_args, kit_args, model=model.base_model,
+                                    handoff=handoff),
         "data_order": "MixtureBatchSampler: the task of each batch and the rows within a task from numpy generators "
                       "seeded with (seed, epoch, 0) and (seed, epoch, 1 + task index); rows grouped by length within "
                       "a task with train_sampling_strategy group_by_length",

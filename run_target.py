@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Phase 3: fine-tune on a target task's English training data, select the checkpoint on English
-dev, and evaluate zero-shot on every language of the task in one pass.
+"""Phase 3: fine-tune on a target task's English training data, take the model the preset's checkpoint rule
+names (best English dev, the final model, or a given step), and evaluate zero-shot on every language of the task
+in one pass.
 
     python run_target.py --model xlmr-large --task xnli --preset xtreme
     python run_target.py --model xlmr-large --intermediate_checkpoint checkpoints/xlmr-large/mnli --task xnli
@@ -13,6 +14,7 @@ import time
 from transformers import set_seed
 
 from xstilts.run import layout
+from xstilts.run.protocol import record as protocol_record
 from xstilts.run.record import average, base_result
 from xstilts.run.results import write_results
 from xstilts.run.start import begin, script_main
@@ -50,11 +52,17 @@ def main(argv=None):
     # English training stages before the task's own (XCOPA: Social IQa, then COPA); none for most tasks
     model, stages = train_stages(fmt, task, model, tokenizer, data=run.data, data_args=data_args,
                                  training_args=training_args, kit_args=kit_args, output_dir=run.output_dir,
-                                 preemption=run.preemption)
+                                 preemption=run.preemption, protocol=tr.protocol)
+    selection = tr.protocol.selection
     trainer = build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args,
                             compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=metric,
-                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption)
+                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption,
+                            selection=selection)
     train_metrics = train(trainer, run.output_dir, run.preemption)
+    selected = dict(train_metrics["selection"], language=task.dev_language, split_name=task.dev.split)
+    if not selection.uses_dev:  # the final (or step-N) model on English dev, once: recorded, never used to choose
+        selected["final_dev"] = {k[len("eval_"):]: v for k, v in trainer.evaluate(dev_ds).items()
+                                 if k.startswith("eval_") and "runtime" not in k and "per_second" not in k}
 
     # zero-shot evaluation: every language in one length-sorted pass with the selected model
     pred_dir = run.output_dir / layout.PREDICTIONS_DIR
@@ -69,7 +77,9 @@ def main(argv=None):
         "eval_split": data_args.eval_split,
         "per_language": per_language,
         "average": {metric: average(per_language, metric)},
-        "selection": dict(train_metrics["selection"], language=task.dev_language, split_name=task.dev.split),
+        "selection": selected,
+        "protocol": protocol_record(tr.protocol, task, training_args, data_args, kit_args, model=trainer.model,
+                                    handoff=handoff),
         "handoff": handoff,
         "stages": stages,
         "predictions_dir": str(pred_dir),
