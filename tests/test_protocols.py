@@ -136,6 +136,24 @@ def test_dual_encoders_sample_at_random_under_every_preset():
                 assert _values(name, task)["train_sampling_strategy"] == "random", (name, task)
 
 
+def test_length_grouping_warning_travels_with_its_deviation_only():
+    """Length-grouped batches collapsed the synthetic NLI task to one class (label correlated with length): the
+    warning is in docs/protocols.md and in the deviation of every result that groups by length, and absent where
+    batches are random (the dual encoders)."""
+    from xstilts.run.protocol import deviations
+
+    for name, task in (("xtreme", "xnli"), ("phang2020", "xnli"), ("xtreme", "lareqa")):
+        p = resolve_preset(name, task, "")
+        preset = {"values": p.values, "info": p.info, "cli_overrides": []}
+        dev = {d["name"]: d for d in deviations(dict(p.values), preset, None)}
+        if p.values["train_sampling_strategy"] == "group_by_length":
+            assert "collapse to one class" in dev["train_sampling_strategy"]["text"], (name, task)
+        else:
+            assert "train_sampling_strategy" not in dev, (name, task)
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "protocols.md").read_text()
+    assert "collapse a task whose label correlates with length" in docs and "synth_nli" in docs
+
+
 def test_docs_lareqa_rate_cites_the_history():
     text = (Path(__file__).resolve().parents[1] / "docs" / "xtreme_r.md").read_text()
     assert "LR 2e-5" in text and "4fd68dc" in text and "e23cf42" in text

@@ -50,8 +50,10 @@ EFFECTS = {
     "precision": "small, unmeasured: bf16 mixed precision rounds activations and gradients to 8 significant bits "
                  "(weights and optimizer state stay fp32); expected within seed noise [unknown]",
     "train_sampling_strategy": "group_by_length puts rows of similar length in a batch (less padding, faster): small "
-                               "for classification, tagging and QA [unknown]; for in-batch-negative training it "
-                               "changes which negatives a query sees (the objective)",
+                               "for classification, tagging and QA [unknown]; it can collapse a task whose label "
+                               "correlates with length to one class (batches nearly of one class: seen on the "
+                               "synthetic NLI task); for in-batch-negative training it changes which negatives a "
+                               "query sees (the objective)",
     "selection": "best_dev picks the best checkpoint on English dev, final takes the last model: usually a small "
                  "difference [unknown]; best_dev on a dev split that overlaps the test data (XQuAD-en, TyDiQA-en) "
                  "selects on test data",
