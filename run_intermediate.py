@@ -25,12 +25,14 @@ from xstilts.provenance import provenance
 from xstilts.run import layout
 from xstilts.run.hub import push_finished
 from xstilts.run.args import requested as multitask_requested
+from xstilts.run.protocol import record as protocol_record
 from xstilts.run.record import describe, hyperparameters, write_phase2_meta
 from xstilts.run.results import check_selection
 from xstilts.run.start import begin, begin_multitask, script_main
-from xstilts.training.divergence import assess, assess_run, chance_level, mean_chance
+from xstilts.training.divergence import assess, assess_run, chance_level, has_model, mean_chance
 from xstilts.training.modeling import load_for_task, load_tokenizer, save_encoder_only
 from xstilts.training.multitask import SELECTION_METRIC, build_model, gathered_parameters, mixture_trainer
+from xstilts.training.selection import final_dev
 from xstilts.training.trainer import build_trainer, cleanup, train
 
 logger = logging.getLogger("run_intermediate")
@@ -60,12 +62,15 @@ def main(argv=None):
     model, handoff = load_for_task(fmt.model_class(), run.init_path, **fmt.model_kwargs(task))
     trainer = build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args,
                             compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=metric,
-                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption)
+                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption,
+                            selection=tr.protocol.selection)
     train_metrics = train(trainer, run.output_dir, run.preemption)
+    if not has_model(train_metrics["selection"], train_metrics.get("non_finite")):
+        no_encoder(trainer, run, task.name, assess_run(task, fmt, dev_ex, train_metrics), train_metrics, preset)
+    dev = trainer.evaluate(dev_ds)  # the selected (best_dev) or final model on English dev
+    if not tr.protocol.selection.uses_dev:  # recorded, never used to choose
+        train_metrics["selection"]["final_dev"] = final_dev(dev)
     divergence = assess_run(task, fmt, dev_ex, train_metrics)  # recorded with every checkpoint, diverged or not
-    if not train_metrics["selection"]["best_checkpoint"]:
-        no_encoder(trainer, run, task.name, divergence, train_metrics, preset)
-    dev = trainer.evaluate(dev_ds)  # the selected (best) model on English dev
 
     meta = {
         "finished": True,
@@ -77,6 +82,8 @@ def main(argv=None):
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
         "divergence": divergence,
+        "protocol": protocol_record(tr.protocol, task, training_args, data_args, kit_args, model=model,
+                                    handoff=handoff),
         "data_order": train_metrics["data_order"],
         "resume": train_metrics["resume"],
         "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
@@ -132,16 +139,22 @@ def train_mixture(argv: list[str]) -> int:
     trainer, mixture = mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_args,
                                        output_dir=run.output_dir, preemption=run.preemption,
                                        mixture_cap=mt.mt_args.mixture_cap,
-                                       mixture_temperature=mt.mt_args.mixture_temperature)
+                                       mixture_temperature=mt.mt_args.mixture_temperature,
+                                       selection=mt.protocol.selection)
     train_metrics = train(trainer, run.output_dir, run.preemption)
     mixture["batches_drawn"] = dict(zip(names, model.batches_seen))  # by this process (restored on resume)
     chance, how = mean_chance([(t.name, *chance_level(t, f, dev_ex)) for t, f, (_, dev_ex, _) in
                                zip(tasks, fmts, loaded)])
+    n_dev = sum(len(dev_ex) for _, dev_ex, _ in loaded)
+    if not has_model(train_metrics["selection"], train_metrics["non_finite"]):
+        no_encoder(trainer, run, mt.name, assess(SELECTION_METRIC, train_metrics["selection"],
+                                                 train_metrics["non_finite"], chance, how, n_dev=n_dev),
+                   train_metrics, mt.preset)
+    dev = trainer.evaluate()  # the selected (best_dev) or final model on every task's English dev split
+    if not mt.protocol.selection.uses_dev:  # recorded, never used to choose
+        train_metrics["selection"]["final_dev"] = final_dev(dev)
     divergence = assess(SELECTION_METRIC, train_metrics["selection"], train_metrics["non_finite"], chance, how,
-                        n_dev=sum(len(dev_ex) for _, dev_ex, _ in loaded))
-    if not train_metrics["selection"]["best_checkpoint"]:
-        no_encoder(trainer, run, mt.name, divergence, train_metrics, mt.preset)
-    dev = trainer.evaluate()  # the selected (best) model on every task's English dev split
+                        n_dev=n_dev)
 
     per_task = {t.name: {t.metric: dev[f"eval_{t.name}_{t.metric}"], "split": records[t.name]["dev_split"],
                          "n": records[t.name]["n_dev_examples"]} for t in tasks}
@@ -160,6 +173,8 @@ def train_mixture(argv: list[str]) -> int:
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
         "divergence": divergence,
+        "protocol": protocol_record(mt.protocol, None, training_args, data_args, kit_args, model=model.base_model,
+                                    handoff=handoff),
         "data_order": "MixtureBatchSampler: the task of each batch and the rows within a task from numpy generators "
                       "seeded with (seed, epoch, 0) and (seed, epoch, 1 + task index); rows grouped by length within "
                       "a task with train_sampling_strategy group_by_length",
@@ -183,7 +198,8 @@ def train_mixture(argv: list[str]) -> int:
 
 
 def no_encoder(trainer, run, name: str, divergence: dict, train_metrics: dict, preset: dict) -> None:
-    """The training loss became non-finite before any checkpoint was selected: there is no encoder to save. The
+    """The training loss became non-finite with no model from before it to keep (no checkpoint selected yet under
+    best_dev; under final / step:N the last model is the broken one): there is no encoder to save. The
     record of the divergence is written as an unfinished xstilts_meta.json (never taken for a checkpoint: the
     cells refuse it, a re-run moves it to superseded/) and the run ends with an error naming it."""
     path = run.output_dir / layout.META_FILE
@@ -194,7 +210,8 @@ def no_encoder(trainer, run, name: str, divergence: dict, train_metrics: dict, p
             "run_settings": run.fingerprint, "preset": preset, "provenance": provenance()})
     trainer.accelerator.wait_for_everyone()
     raise Diverged(f"phase 2: the training loss became {divergence['evidence'].get('non_finite_loss')} at "
-                     f"step {divergence['first_non_finite_step']}, before any checkpoint was selected, so there is no "
+                     f"step {divergence['first_non_finite_step']} and no model from before it is kept (selection "
+                     f"{train_metrics['selection'].get('rule', 'best_dev')}), so there is no "
                      f"encoder to save; the record is {path}. Lower the learning rate (make calibrate) or change the "
                      f"seed")
 

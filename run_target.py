@@ -1,6 +1,7 @@
 #!/usr/bin/env python
-"""Phase 3: fine-tune on a target task's English training data, select the checkpoint on English
-dev, and evaluate zero-shot on every language of the task in one pass.
+"""Phase 3: fine-tune on a target task's English training data, take the model the preset's checkpoint rule
+names (best English dev, the final model, or a given step), and evaluate zero-shot on every language of the task
+in one pass.
 
     python run_target.py --model xlmr-large --task xnli --preset xtreme
     python run_target.py --model xlmr-large --intermediate_checkpoint checkpoints/xlmr-large/mnli --task xnli
@@ -13,12 +14,14 @@ import time
 from transformers import set_seed
 
 from xstilts.run import layout
+from xstilts.run.protocol import record as protocol_record
 from xstilts.run.record import average, base_result
 from xstilts.run.results import write_results
 from xstilts.run.start import begin, script_main
-from xstilts.training.divergence import assess_run, unscored
+from xstilts.training.divergence import assess_run, has_model, unscored
 from xstilts.training.evaluation import evaluate_languages
 from xstilts.training.modeling import load_for_task, load_tokenizer
+from xstilts.training.selection import final_dev
 from xstilts.training.stages import train_stages
 from xstilts.training.trainer import build_trainer, cleanup, train
 
@@ -51,23 +54,30 @@ def main(argv=None):
     # English training stages before the task's own (XCOPA: Social IQa, then COPA); none for most tasks
     model, stages = train_stages(fmt, task, model, tokenizer, data=run.data, data_args=data_args,
                                  training_args=training_args, kit_args=kit_args, output_dir=run.output_dir,
-                                 preemption=run.preemption)
+                                 preemption=run.preemption, protocol=tr.protocol)
+    selection = tr.protocol.selection
     trainer = build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args,
                             compute_metrics=fmt.dev_metrics(task, dev_ex, dev_ds), metric=metric,
-                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption)
+                            collator=fmt.collator(tokenizer), output_dir=run.output_dir, preemption=run.preemption,
+                            selection=selection)
     train_metrics = train(trainer, run.output_dir, run.preemption)
-    divergence = assess_run(task, fmt, dev_ex, train_metrics)  # recorded with every result, diverged or not
+    selected = dict(train_metrics["selection"], language=task.dev_language, split_name=task.dev.split)
+    model_kept = has_model(selected, train_metrics.get("non_finite"))
+    if model_kept and not selection.uses_dev:  # the final (step-N) model on English dev, once: never used to choose
+        selected["final_dev"] = final_dev(trainer.evaluate(dev_ds))
+    # recorded with every result, diverged or not
+    divergence = assess_run(task, fmt, dev_ex, dict(train_metrics, selection=selected))
 
     # zero-shot evaluation: every language in one length-sorted pass with the selected model
     pred_dir = run.output_dir / layout.PREDICTIONS_DIR
-    if train_metrics["selection"]["best_checkpoint"]:
+    if model_kept:
         per_language, pred_timing = evaluate_languages(
             fmt, trainer, task, eval_ex, eval_ds, run.languages, split=data_args.eval_split,
             prediction_dirs=[pred_dir, kit_args.write_predictions], label_dirs=[kit_args.write_labels],
             write=trainer.is_world_process_zero())
-    else:  # the loss became non-finite before any checkpoint was selected: no model to evaluate
-        logger.warning("no checkpoint was selected before the training loss became non-finite: the result records "
-                       "the divergence with null scores")
+    else:  # the loss became non-finite with no model to keep (none selected before it, or rule final/step:N)
+        logger.warning("the training loss became non-finite and no model from before it is kept (selection %s): "
+                       "the result records the divergence with null scores", selection.name)
         per_language, pred_timing = unscored(run.languages, metric), {}
 
     result = base_result(run, trainer.model, seed=training_args.seed, preset=preset, training_args=training_args,
@@ -76,8 +86,10 @@ def main(argv=None):
         "eval_split": data_args.eval_split,
         "per_language": per_language,
         "average": {metric: average(per_language, metric)},
-        "selection": dict(train_metrics["selection"], language=task.dev_language, split_name=task.dev.split),
+        "selection": selected,
         "divergence": divergence,
+        "protocol": protocol_record(tr.protocol, task, training_args, data_args, kit_args, model=trainer.model,
+                                    handoff=handoff),
         "handoff": handoff,
         "stages": stages,
         "predictions_dir": str(pred_dir),

@@ -85,6 +85,11 @@ def _copa(context: str, question: str, choice: str) -> tuple[str, str]:
 
 
 TEMPLATES = {"continuation": _continuation, "prompt": _prompt, "copa": _copa}
+TEMPLATE_TEXT = {  # recorded with every result (format_settings)
+    "continuation": "(context, question + ' ' + choice)",
+    "prompt": "(context + ' ' + question, choice)",
+    "copa": "(premise + ' What was the ' + question + '?', choice)  [XTREME-R run_xcopa.py:303-306,311-313]",
+}
 
 
 def template_name(task) -> str:
@@ -346,4 +351,11 @@ class MultipleChoice(Format):
     write = staticmethod(write)
 
     def settings(self, task) -> dict:
-        return {"template": template_name(task), "num_choices": num_choices(task)}
+        """The multiple-choice protocol stored with every result (the pooler's origin: the result's
+        ``protocol.pooler_init``, which depends on the checkpoint the run starts from)."""
+        name = template_name(task)
+        return {"template": name, "template_text": TEMPLATE_TEXT[name], "num_choices": num_choices(task),
+                "labels": list(task.labels), "encoding": "one (first, second) segment pair per choice",
+                "truncation": "longest_first (the tokenizer's truncation=True) to max_seq_length",
+                "padding": "dynamic: a batch is padded to [batch, choices, longest]",
+                "head": "AutoModelForMultipleChoice: one score per choice from the pooler (dense + tanh over <s>)"}

@@ -181,4 +181,7 @@ class PairClassification(Format):
     write = staticmethod(write)
 
     def settings(self, task) -> dict:
-        return {"labels": list(task.labels)}
+        return {"labels": list(task.labels), "labels_from": "the task declaration (checked against the Hub's names)",
+                "encoding": "(text_a, text_b) as the tokenizer's sentence pair (<s> a </s></s> b </s> for XLM-R); "
+                            "one segment when there is no text_b",
+                "truncation": "longest_first (the tokenizer's truncation=True) to max_seq_length"}

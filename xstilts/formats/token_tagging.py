@@ -11,12 +11,17 @@ results (``TokenTagging.describe_source``).
 
 Features: the label sits on the first sub-word of each word, -100 on the others (XTREME's ``run_tag.py``).
 A sentence longer than ``max_length`` sub-words is split on word boundaries into pieces of at most
-``max_length - <special tokens>`` sub-words, as XTREME's preprocessing does; each piece is one feature
+``max_length - <special tokens>`` sub-words (the split budget), as XTREME's preprocessing does; each piece is one feature
 carrying ``example_id`` and ``word_index`` (for each position: the word whose first sub-word it is, or
 -1), so predictions are stitched back to exactly one tag per gold token. Training uses every piece too,
 so no label is cut off. A word the tokenizer turns into nothing (zero-width characters) is replaced by
 the unknown token, as ``run_tag.py`` does, so it too gets a prediction. Word boundaries come from the
 fast tokenizer's ``word_ids`` (``is_split_into_words=True``).
+
+``sep_token_extra`` (``--sep_token_extra``, the ``xtreme`` preset's UD-POS and PAN-X): every input ends with two
+``</s>`` and the split budget is one sub-word smaller (128 - 3 = 125), as XTREME's ``run_tag.py:353`` /
+``utils_tag.py:171-176`` and ``utils_preprocess.py:135`` (google-research/xtreme 838c13b) do for XLM-R; without it
+one ``</s>`` and ``max_length - 2`` (the tokenizer's own special tokens). Recorded in ``format_settings``.
 
 Metrics: F1 / precision / recall computed by ``xstilts.scoring.xtreme`` (the leaderboard scorer's seqeval call,
 with its POS quirk: the first letter of a POS tag is read as the chunk prefix) plus token accuracy. The task's
@@ -120,13 +125,22 @@ def split_pieces(counts: list[int], budget: int) -> list[tuple[int, int]]:
     return pieces
 
 
-def featurize(examples, tokenizer, max_length: int, names) -> object:
+def split_budget(tokenizer, max_length: int, sep_token_extra: bool = False) -> int:
+    """Sub-words of one piece: ``max_length`` less the special tokens (and the extra ``</s>``)."""
+    return max_length - tokenizer.num_special_tokens_to_add() - int(bool(sep_token_extra))
+
+
+def featurize(examples, tokenizer, max_length: int, names, sep_token_extra: bool = False) -> object:
     """Examples -> one feature per piece: input_ids, attention_mask, labels (first sub-word only; ``names`` in id
-    order), length, example_id, word_index, lang. No padding (the collator pads each batch)."""
+    order), length, example_id, word_index, lang. No padding (the collator pads each batch). ``sep_token_extra``:
+    one more ``</s>`` at the end of every input (XTREME's XLM-R input), the budget one smaller."""
     label_ids = {name: i for i, name in enumerate(names)}
-    budget = max_length - tokenizer.num_special_tokens_to_add()
+    budget = split_budget(tokenizer, max_length, sep_token_extra)
     if budget < 1:
         raise UsageError(f"max_seq_length {max_length} leaves no room for a word next to the special tokens")
+    if sep_token_extra and tokenizer.sep_token_id is None:
+        raise UsageError("--sep_token_extra: the tokenizer has no separator token to repeat")
+    extra = [tokenizer.sep_token_id] if sep_token_extra else []
     unk = tokenizer.unk_token
 
     def fn(batch, indices):
@@ -149,7 +163,7 @@ def featurize(examples, tokenizer, max_length: int, names) -> object:
                "word_index": [], "lang": []}
         if not piece_words:
             return out
-        enc = tokenizer(piece_words, is_split_into_words=True, truncation=True, max_length=max_length)
+        enc = tokenizer(piece_words, is_split_into_words=True, truncation=True, max_length=max_length - len(extra))
         for k, (b, start, end) in enumerate(meta):
             tags = batch["tags"][b]
             labs, widx, prev = [], [], None
@@ -164,13 +178,13 @@ def featurize(examples, tokenizer, max_length: int, names) -> object:
             if [w for w in widx if w >= 0] != list(range(start, end)):
                 raise RuntimeError(f"sentence {indices[b]}: words {start}..{end - 1} did not all keep their first "
                                    f"sub-word in a piece of max_length {max_length} (tokenizer not word-separable?)")
-            ids = enc["input_ids"][k]
+            ids = enc["input_ids"][k] + extra
             out["input_ids"].append(ids)
-            out["attention_mask"].append(enc["attention_mask"][k])
-            out["labels"].append(labs)
+            out["attention_mask"].append(enc["attention_mask"][k] + [1] * len(extra))
+            out["labels"].append(labs + [IGNORE] * len(extra))
             out["length"].append(len(ids))
             out["example_id"].append(indices[b])
-            out["word_index"].append(widx)
+            out["word_index"].append(widx + [-1] * len(extra))
             out["lang"].append(batch["lang"][b])
         return out
 
@@ -308,8 +322,18 @@ class TokenTagging(Format):
     score = staticmethod(score)
     write = staticmethod(write)
 
-    def __init__(self):
+    def __init__(self, sep_token_extra: bool = False):
         self._read: dict[tuple[str, str, str], tuple[str, ...]] = {}  # (hub_id, config, split) -> tag names
+        self.sep_token_extra = bool(sep_token_extra)
+        self._budget: int | None = None  # the split budget, known once a tokenizer featurized
+
+    @classmethod
+    def from_args(cls, data_args=None) -> "TokenTagging":
+        return cls(sep_token_extra=bool(getattr(data_args, "sep_token_extra", None) or False))
+
+    @property
+    def options(self) -> dict:
+        return {"sep_token_extra": self.sep_token_extra}
 
     @staticmethod
     def _key(source) -> tuple[str, str, str]:
@@ -336,7 +360,8 @@ class TokenTagging(Format):
         return ds
 
     def featurize(self, examples, tokenizer, max_length: int, task=None, *, train: bool = False):
-        return featurize(examples, tokenizer, max_length, self.labels(task))
+        self._budget = split_budget(tokenizer, max_length, self.sep_token_extra)
+        return featurize(examples, tokenizer, max_length, self.labels(task), self.sep_token_extra)
 
     def model_kwargs(self, task) -> dict:
         names = self.labels(task)
@@ -350,9 +375,26 @@ class TokenTagging(Format):
         return predict(trainer, task, examples, features, self.labels(task))
 
     def settings(self, task) -> dict:
-        return {"labels_from": "the task declaration" if task.labels else "the train split (most frequent first)",
-                "label_alignment": "first sub-word of each word (-100 on the others)",
-                "long_sentences": "split on word boundaries into pieces of at most max_seq_length sub-words"}
+        """The tagging protocol (stored with every result): labels and their order, alignment, split budget,
+        separators, the unknown token for words without sub-words."""
+        declared = bool(task.labels)
+        labels = self.labels(task) if declared or (task.train is not None and self.labels_read_from(task.train)) \
+            else None
+        return {
+            "labels": list(labels) if labels is not None else None,
+            "labels_from": ("the task declaration (the Hub dataset's ClassLabel names, checked on load)" if declared
+                            else "the train split as loaded (most frequent first, ties by name)"),
+            "labels_sorted": labels is not None and list(labels) == sorted(labels),  # XTREME's labels.txt order
+            "label_alignment": "first sub-word of each word (-100 on the others)",
+            "long_sentences": "split on word boundaries into pieces of at most split_budget sub-words (a single longer "
+                              "word is a piece of its own, truncated: its first sub-word keeps the label)",
+            "split_budget": self._budget,
+            "split_budget_rule": "max_seq_length - special tokens" + (" - 1 (the extra </s>)" if self.sep_token_extra
+                                                                      else ""),
+            "sep_tokens": "<s> ... </s> </s>" if self.sep_token_extra else "<s> ... </s>",
+            "sep_token_extra": self.sep_token_extra,
+            "unk_for_empty": "a word the tokenizer turns into no sub-word is replaced by the unknown token",
+        }
 
     def describe_source(self, source) -> dict:
         labels = self.labels_read_from(source)

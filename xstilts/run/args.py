@@ -24,6 +24,9 @@ from .presets import available_presets
 logger = logging.getLogger(__name__)
 
 EVAL_BATCH_SIZE = 128  # kit default --per_device_eval_batch_size (bench/bench_eval.py measures it)
+# --train_sampling_strategy values the kit resumes exactly (xstilts.training.trainer): random = the references'
+# RandomSampler; group_by_length = the kit's speed choice (batches of similar length, less padding)
+TRAIN_SAMPLINGS = ("random", "group_by_length")
 
 
 @dataclass
@@ -57,6 +60,10 @@ class DataArguments:
     null_score_diff_threshold: float | None = field(default=None, metadata={
         "help": "QA with unanswerable questions (squad_v2): predict no answer when null score - best span "
                 "score > this (default 0.0)."})
+    # token tagging (xstilts/formats/token_tagging.py); None = the preset's value, else False
+    sep_token_extra: bool | None = field(default=None, metadata={
+        "help": "Tagging: end every input with two </s> and split long sentences at max_seq_length - 3 sub-words, "
+                "as XTREME's run_tag.py does for XLM-R (sep_token_extra); false: one </s>, max_seq_length - 2."})
     # licensed data that is not on the Hub (xstilts/data/sources.py: OptionDirSource)
     ccg_dir: str | None = field(default=None, metadata={
         "help": "CCG (task ccg): directory with train.txt/dev.txt, one sentence per line of word|supertag tokens; "
@@ -71,7 +78,21 @@ class KitArguments:
     eval_steps_or_epoch: str | None = field(default=None, metadata={
         "help": "Evaluate/save on English dev every N steps, or 'epoch' (set by the preset)."})
     early_stopping_patience: int | None = field(default=None, metadata={
-        "help": "Stop after this many dev evaluations without improvement (None: never)."})
+        "help": "Stop after this many dev evaluations without improvement (None: never; best_dev selection only)."})
+    # the training protocol (xstilts/run/protocol.py); None = the preset's value, else the kit's default
+    selection: str | None = field(default=None, metadata={
+        "help": "Checkpoint selection: best_dev (best English-dev metric at the evaluation cadence), final (the last "
+                "model, no evaluation during training) or step:N (the model after optimizer step N). Default: the "
+                "preset's, else best_dev."})
+    selection_dev: str | None = field(default=None, metadata={
+        "help": "Select on the English dev split of this other task instead of the task's own (same format and "
+                "labels), e.g. mnli for xnli (jiant). Default: the preset's, else the task's own dev split."})
+    selection_metric: str | None = field(default=None, metadata={
+        "help": "The dev metric best_dev compares: the task's metric (default) or em_f1_mean for span QA ((EM + "
+                "F1) / 2, jiant)."})
+    precision: str | None = field(default=None, metadata={
+        "help": "bf16_where_supported (bf16 mixed precision on a GPU that supports it, fp32 elsewhere) or fp32 "
+                "(the references). An explicit --bf16 / --fp16 wins. Default: the preset's, else bf16_where_supported."})
     overwrite: bool = field(default=False, metadata={
         "help": "Replace an existing finished result/checkpoint. Without it a finished run is skipped."})
     keep_checkpoints: bool = field(default=False, metadata={
@@ -358,6 +379,10 @@ def check_values(data_args, kit_args, training_args, given: set[str], preset: st
         except UsageError:
             refuse("eval_steps_or_epoch", kit_args.eval_steps_or_epoch,
                    "expected 'epoch' or a whole number of steps >= 1")
+    sampling = getattr(training_args, "train_sampling_strategy", "random")  # TrainingArguments' default
+    if sampling not in TRAIN_SAMPLINGS:
+        refuse("train_sampling_strategy", sampling,
+               f"valid choices: {', '.join(TRAIN_SAMPLINGS)} (the kit's exact-resume samplers)")
     if training_args.learning_rate < 0:
         refuse("learning_rate", training_args.learning_rate, "expected a learning rate > 0")
     if training_args.learning_rate == 0:  # kept for diagnostics (tests compare runs that hold the same model)

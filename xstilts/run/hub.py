@@ -275,8 +275,12 @@ def model_card(ckpt_dir: str | Path, repo_id: str | None) -> str:
         ("Training", f"{meta.get('global_step')} optimizer steps, learning rate {hp.get('learning_rate')}, "
                      f"effective batch {hp.get('effective_train_batch_size')}, max sequence length "
                      f"{hp.get('max_seq_length')}, seed {meta.get('seed')}"),
-        ("English dev score", f"{dev_line}. Phase 2 selected its checkpoint on it ({sel.get('best_checkpoint')}, "
-                              f"the best of {len(sel.get('evaluations') or [])} evaluations): an optimistic number"),
+        ("English dev score", f"{dev_line}. " + (
+            f"Phase 2 selected its checkpoint on it ({sel.get('best_checkpoint')}, the best of "
+            f"{len(sel.get('evaluations') or [])} evaluations): an optimistic number"
+            if sel.get("rule", "best_dev") == "best_dev" else
+            f"Phase 2 kept the model after step {sel.get('global_step')} (checkpoint rule {sel.get('rule')}): "
+            f"evaluated once, not used to choose")),
         ("Libraries", libs),
         ("Kit", f"xstilts {versions.get('xstilts')}, commit `{commit}`{dirty}"),
         ("Made", f"{prov.get('created')} on {prov.get('device')}"),

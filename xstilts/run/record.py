@@ -33,9 +33,12 @@ def hyperparameters(training_args, data_args, kit_args, fmt=None) -> dict:
         ds = getattr(training_args, "hf_deepspeed_config", None)
         out["deepspeed_zero_stage"] = ((ds.config.get("zero_optimization") or {}).get("stage", 0)) if ds else None
     out.update({"max_seq_length": data_args.max_seq_length, "max_train_samples": data_args.max_train_samples,
+                "max_eval_samples": data_args.max_eval_samples,
                 "effective_train_batch_size": kit_args.effective_train_batch_size,
                 "early_stopping_patience": kit_args.early_stopping_patience,
                 "world_size": int(os.environ.get("WORLD_SIZE", "1"))})
+    # the protocol's settings as resolved (xstilts.run.protocol): part of what makes two runs the same run
+    out.update({k: getattr(kit_args, k, None) for k in ("selection", "selection_dev", "selection_metric", "precision")})
     if fmt is not None:
         out.update(fmt.options)  # span QA: doc_stride, max_query_length, ... as in force
     source = getattr(kit_args, "learning_rate_source", None)  # xstilts.run.overlay; not part of a run's identity
@@ -93,7 +96,7 @@ def _meta_summary(meta: dict | None) -> dict | None:
     if not meta:
         return None
     keys = ("task", "tasks", "seed", "dev_metric", "global_step", "preset", "model", "hyperparameters",
-            "provenance", "selection", "hub", "divergence")
+            "provenance", "selection", "protocol", "hub", "divergence")
     return {k: meta[k] for k in keys if k in meta}
 
 

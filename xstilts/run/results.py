@@ -39,14 +39,24 @@ class UntrainedResultError(ResultsSchemaError, UsageError):
 
 def check_selection(selection, where: str, *, unselected_ok: bool = False) -> None:
     """Refuse a selection record that selected nothing: a result from an untrained head (``--num_train_epochs
-    0``) or from a run that never evaluated English dev must not pass for a trained, selected model.
-    ``unselected_ok``: the record of a run whose loss became non-finite before any checkpoint was selected
-    (``diverged_unselected``): it trained, selected nothing and says so, with null scores."""
+    0``), from a ``best_dev`` run that never evaluated English dev, or from a ``step:N`` run that stopped elsewhere
+    must not pass for a trained, selected model. (``final`` and ``step:N`` select no checkpoint by design:
+    ``xstilts.training.selection``.) ``unselected_ok``: the record of a ``best_dev`` run whose loss became
+    non-finite before any checkpoint was selected (``diverged_unselected``): it trained, selected nothing and says
+    so, with null scores."""
     if not isinstance(selection, dict):
         raise UntrainedResultError(f"{where}: no checkpoint selection record")
     if not isinstance(selection.get("global_step"), int) or selection["global_step"] < 1:
         raise UntrainedResultError(f"{where}: training ran {selection.get('global_step')} optimizer steps (check "
                                    f"--num_train_epochs / --max_steps): refusing to record the untrained model")
+    rule = selection.get("rule", "best_dev")
+    if rule == "final":
+        return
+    if isinstance(rule, str) and rule.startswith("step:"):
+        if rule != f"step:{selection['global_step']}" and not unselected_ok:
+            raise UntrainedResultError(f"{where}: selection {rule} but the model is that of step "
+                                       f"{selection['global_step']}: refusing to record another step's model")
+        return
     if not selection.get("best_checkpoint") and not unselected_ok:
         raise UntrainedResultError(
             f"{where}: no checkpoint was selected on English dev after {selection['global_step']} steps (no "

@@ -35,8 +35,10 @@ from . import layout, models, rundir
 from .hub import PushRequest, intermediate_checkpoint, push_request
 from .deepspeed import ensure_distributed_env, read_deepspeed_config, refresh_deepspeed_config, select_deepspeed
 from .models import ModelEntry, resolve_model
+from . import protocol
 from .overlay import PHASE2, TARGET, resolve_learning_rate
 from .presets import resolve_preset
+from .protocol import Protocol
 from .record import hyperparameters
 from .results import ResultsSchemaError, check_selection, read_results
 
@@ -267,15 +269,16 @@ def parse_training_args(argv: list[str], *, phase: str, mixture: list[str] | Non
     task = A.prescan(argv, "task")
     model = A.prescan(argv, "model", A.ModelArguments.model)
     model_key = model if model in models.registry() else ""
-    preset_values, header, block, training = {}, {"name": preset_name}, None, False
+    preset_values, header, block, training, preset_details = {}, {"name": preset_name}, None, False, {}
     if mixture is not None:
         preset = resolve_preset(preset_name, None, model_key)
         preset_values, header, block, training = preset.values, preset.header, preset.block, True
+        preset_details = preset.info
     elif task is not None:
         training = A.get_task(task).phase != "retrieval"  # unknown task -> UsageError listing valid ones
         if training:
             preset = resolve_preset(preset_name, task, model_key)
-            preset_values, header = preset.values, preset.header
+            preset_values, header, preset_details = preset.values, preset.header, preset.info
 
     defaults = {
         # kit defaults (fast and explicit): dynamic padding happens in the collator
@@ -291,8 +294,10 @@ def parse_training_args(argv: list[str], *, phase: str, mixture: list[str] | Non
         "per_device_eval_batch_size": A.EVAL_BATCH_SIZE,
         # one fused AdamW kernel for all parameters (transformers 5's default, pinned here so it is explicit)
         "optim": "adamw_torch_fused",
-        # bf16 mixed precision wherever the GPU supports it (Ampere and later); fp32 on CPU. --bf16 false to disable
-        "bf16": _bf16_available(),
+        # the preset's precision (xstilts.run.protocol): bf16_where_supported = bf16 mixed precision wherever the
+        # GPU supports it (Ampere and later), fp32 elsewhere; fp32 = the references. An explicit --bf16 wins
+        "bf16": protocol.precision_setting(A.prescan(argv, "precision") or preset_values.get("precision"))
+                == "bf16_where_supported" and _bf16_available(),
     }
     for k, v in preset_values.items():
         if k == "eval_steps":
@@ -312,7 +317,7 @@ def parse_training_args(argv: list[str], *, phase: str, mixture: list[str] | Non
     A.check_values(data_args, kit_args, training_args, given, preset_name)
     if mixture is not None:
         given = given - {"task"}
-    preset_info = dict(header, values=preset_values, cli_overrides=sorted(given - {"output_dir"}),
+    preset_info = dict(header, values=preset_values, info=preset_details, cli_overrides=sorted(given - {"output_dir"}),
                        deepspeed={"config": kit_relative(ds_path) if ds_path else None, "source": ds_source})
     if block is not None:
         preset_info["block"] = block
@@ -411,6 +416,7 @@ class TrainingRun:
     kit_args: object
     training_args: object
     preset: dict
+    protocol: Protocol
     push: PushRequest | None = None  # phase 2 with --push_to_hub: where the encoder goes once saved
 
 
@@ -425,6 +431,10 @@ def begin(kind: str, argv=None) -> TrainingRun:
     setup_logging()
     run = prepare(kind, model_args, data_args, seed=training_args.seed,
                   output_dir=training_args.output_dir if "output_dir" in given else None, fmt=fmt)
+    proto = protocol.resolve(run.task, kit_args, data_args, training_args, preset, given, fmt)
+    if proto.selection_dev is not None:  # select on another task's dev split (jiant: MNLI for XNLI)
+        run.task = proto.selection_task(run.task)
+        check_task_data(run.task, [run.task.dev_language], run.data, train=False, dev=True, test=False)
     finalize_training_args(training_args, kit_args, run.model, given)
     arm = (run.intermediate_meta or {}).get("task") or layout.BASELINE
     kit_args.learning_rate_source = resolve_learning_rate(
@@ -440,7 +450,7 @@ def begin(kind: str, argv=None) -> TrainingRun:
     _claim(run, fingerprint, training_args, kit_args.overwrite)
     # --push_to_hub: refused now if it cannot succeed, done once the encoder is saved
     push = push_request(training_args) if kind == "intermediate" else None
-    return TrainingRun(run, model_args, data_args, kit_args, training_args, preset, push)
+    return TrainingRun(run, model_args, data_args, kit_args, training_args, preset, proto, push)
 
 
 @dataclass
@@ -456,6 +466,7 @@ class MultiTaskRun:
     preset: dict
     name: str  # the checkpoint's intermediate-task name (layout.mixture_name)
     caps: dict[str, int]  # --task_max_train_samples
+    protocol: Protocol
     push: PushRequest | None = None  # --push_to_hub: where the encoder goes once saved
 
 
@@ -486,6 +497,7 @@ def begin_multitask(argv: list[str]) -> MultiTaskRun:
                   fmt=instances[tasks[0].format])
     for t in tasks[1:]:
         check_task_data(t, ["en"], run.data, train=True, dev=True, test=False)
+    proto = protocol.resolve(None, kit_args, data_args, training_args, preset, given)
     finalize_training_args(training_args, kit_args, run.model, given)
     if kit_args.replaces:
         raise UsageError("--replaces is for run_target.py (a diverged cell's replacement), not phase 2")
@@ -498,7 +510,7 @@ def begin_multitask(argv: list[str]) -> MultiTaskRun:
         hyperparameters=hyperparameters(training_args, data_args, kit_args, run.format))
     _claim(run, fingerprint, training_args, kit_args.overwrite)
     return MultiTaskRun(run, tasks, [instances[t.format] for t in tasks], mt_args, model_args, data_args, kit_args,
-                        training_args, preset, name, caps, push_request(training_args))
+                        training_args, preset, name, caps, proto, push_request(training_args))
 
 
 # ============================================================================ retrieval runs

@@ -506,8 +506,10 @@ def measure(model: str, task: str, preset: str, data_root: str | None, max_steps
     from ..formats.pair_classification import load, tokenize  # datasets / transformers: only when measuring
     from ..training.modeling import load_tokenizer  # torch: only when measuring
 
+    # best_dev: one dev evaluation during training, whatever the preset's rule (its speed is measured too)
     argv = ["--model", model, "--task", task, "--preset", preset, "--max_steps", str(max_steps),
-            "--eval_steps_or_epoch", str(max_steps), "--output_dir", out_dir, "--overwrite", "--disable_tqdm", "true",
+            "--eval_steps_or_epoch", str(max_steps), "--selection", "best_dev", "--output_dir", out_dir, "--overwrite",
+            "--disable_tqdm", "true",
             *(["--data_root", data_root] if data_root else []), *extra]
     rc = run_intermediate.main(argv)
     if rc not in (0, None):

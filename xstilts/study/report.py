@@ -59,7 +59,7 @@ from ..files import atomic_write_text
 from ..run.results import RESULTS_FILE, ResultsSchemaError, read_results
 from ..run.layout import BASELINE
 from ..tasks.benchmarks import paper_groups
-from . import decompose, divergence, power, published as pubnum, rates
+from . import decompose, divergence, power, protocols, published as pubnum, rates
 from .figures import new_figure, save_figure
 from .markdown import format_params, md_table, pct, signed
 
@@ -626,13 +626,15 @@ def protocol_table(groups: list[Group]) -> str:
             _distinct((r.get("preset") or {}).get("name") for r in rs),
             _distinct(r.get("eval_split") for r in rs),
             _distinct(_retrieval_setup(r) for r in rs),
+            _distinct(protocols.summary(r) for r in rs),
             ", ".join(str(s) for s in g.seeds),
             _distinct(_commit(r) for r in rs),
             _distinct(v.get("transformers") for v in versions),
             _distinct(v.get("torch") for v in versions),
             _wall_seconds(rs),
         ])
-    return md_table(["model", "intermediate", "target", "preset", "eval split", "retrieval", "seeds",
+    return md_table(["model", "intermediate", "target", "preset", "eval split", "retrieval",
+                     "protocol", "seeds",
                      "git commit", "transformers", "torch", "wall s (total)"], rows)
 
 
@@ -687,7 +689,9 @@ def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note:
     layers = layer_table(groups)
     if layers:
         out += ["## Retrieval by layer", "", layers, ""]
-    out += ["## Protocol", "", protocol_table(groups), ""]
+    out += ["## Protocol", "", "`protocol`: the checkpoint rule; batch sampling; precision in force; the deviations from "
+            "the preset's source by name (each result's `protocol.deviations`; docs/protocols.md).", "",
+            protocol_table(groups), ""]
     resumed = resume_notes(groups)
     if resumed:
         out += ["### Resumed runs", "", resumed, ""]

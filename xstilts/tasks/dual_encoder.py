@@ -8,9 +8,9 @@ prepares from the public release (the ``--data_root`` mirror when it is given, a
   XQuAD-R from the LAReQA release;
 * ``mewslix``: ``make data-mewslix MEWSLIX_DIR=...`` -> ``local/mewslix`` (``xstilts.prepare.mewslix``).
 
-Checkpoint rule (written here, ``format_options["selection"]``, and applied by the Trainer): the checkpoint
-with the best English-dev mAP@20, evaluated at the preset's cadence (XTREME-R's scripts instead named
-hand-picked checkpoint steps for LAReQA).
+Checkpoint rule: the preset's ``selection`` (``xstilts.run.protocol``; the result's ``protocol.selection``). The
+``xtreme`` preset takes the final model for both (XTREME-R: Mewsli-X's final model; LAReQA's hand-picked
+checkpoint-10000, recorded as a deviation); ``best_dev`` selects on the English-dev mAP@20 described below.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ LAREQA = Task(
     format_options={
         "data": "lareqa", "pooling": "cls", "logit_scale": "100", "query_max_length": "96",
         "softmax_group": "4",  # train_lareqa.sh: 4 pairs per GPU (x 4 accumulation)
-        "selection": "best English-dev mAP@20 (SQuAD v1.1 dev questions over their paragraphs' sentences) at the "
-                     "preset's evaluation cadence",
+        "selection": "the preset's rule (protocol.selection); English dev for best_dev: mAP@20 of the SQuAD v1.1 "
+                     "dev questions over their paragraphs' sentences",
     },
 )
 
@@ -70,8 +70,8 @@ MEWSLIX = Task(
         "data": "mewslix", "pooling": "cls", "logit_scale": "100", "query_max_length": "64",
         "softmax_group": "8",  # train_mewslix.sh (XLM-R): 8 pairs per GPU (x 4 accumulation)
         "candidates": "candidate_set_entities/train",
-        "selection": "best English-dev mAP@20 (wikipedia_pairs dev mentions over the dev pairs' entities) at the "
-                     "preset's evaluation cadence",
+        "selection": "the preset's rule (protocol.selection); English dev for best_dev: mAP@20 of the "
+                     "wikipedia_pairs dev mentions over the dev pairs' entities",
     },
 )
 

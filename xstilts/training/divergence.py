@@ -179,7 +179,7 @@ def assess(metric: str, selection: dict, watch: dict | None, chance: float | Non
     dev_key = f"eval_{metric}"
     curve = [{"step": e.get("step"), "value": e.get(dev_key) if _finite(e.get(dev_key)) else str(e.get(dev_key))}
              for e in selection.get("evaluations") or [] if dev_key in e]
-    best = selection.get("best_metric")
+    best = dev_at_selection(selection, metric)
     dev_value = float(best) if _finite(best) else None
     reason = None
     if watch.get("first_non_finite_step") is not None:
@@ -201,6 +201,23 @@ def assess(metric: str, selection: dict, watch: dict | None, chance: float | Non
         logger.warning("the run diverged: English dev %s at selection %s <= chance %.4f + margin %g (%s)", metric,
                        dev_value, chance, margin, chance_how)
     return record
+
+
+def dev_at_selection(selection: dict, metric: str):
+    """The English dev value of the run's model: the best checkpoint's under ``best_dev``; under ``final`` /
+    ``step:N`` (xstilts.training.selection) the value evaluated once after training (``final_dev``), if any."""
+    if selection.get("rule", "best_dev") == "best_dev":
+        return selection.get("best_metric")
+    return (selection.get("final_dev") or {}).get(metric)
+
+
+def has_model(selection: dict, non_finite: dict | None) -> bool:
+    """Whether the run ended with a model worth evaluating. A non-finite loss stops training: under ``best_dev``
+    the checkpoint selected before it (if any) is the model; under ``final`` / ``step:N`` the last model is the
+    broken one, so there is none."""
+    if (non_finite or {}).get("first_non_finite_step") is None:
+        return True
+    return selection.get("rule", "best_dev") == "best_dev" and bool(selection.get("best_checkpoint"))
 
 
 def assess_run(task, fmt, dev_examples, train_metrics: dict) -> dict:

@@ -23,9 +23,11 @@ collator / dev_metrics), so every format mixes with every other:
   T=1 a task below the cap sees each of its examples once per epoch on average. Within a task, examples are
   drawn without replacement (a fresh shuffle whenever a task is exhausted), grouped by length when the kit's
   ``train_sampling_strategy`` is ``group_by_length``.
-* **Selection**: evaluation on every task's English dev split (its format's ``dev_metrics``); the selection
-  metric ``eval_average`` is the unweighted mean of the tasks' dev metrics (each task's ``metric``, a fraction
-  in [0, 1]). Early stopping (``--early_stopping_patience``) watches the same average.
+* **Selection** (the preset's ``selection``, ``xstilts.training.selection``): ``best_dev`` evaluates every task's
+  English dev split (its format's ``dev_metrics``) at the cadence; the selection metric ``eval_average`` is the
+  unweighted mean of the tasks' dev metrics (each task's ``metric``, a fraction in [0, 1]), and early stopping
+  (``--early_stopping_patience``) watches the same average. ``final`` (jiant's intermediate phase) keeps the
+  last model and evaluates once after training.
 * **Checkpoint**: one encoder-only checkpoint (``modeling.save_encoder_only``), consumed by ``run_target.py``
   and ``run_retrieval.py`` like a single-task one; the meta stores the mixture (sizes, cap, temperature,
   rates, batches drawn per task) and every task's dev metric.
@@ -46,8 +48,10 @@ import numpy as np
 import torch
 
 from ..errors import UsageError
+from . import selection as select
 from .divergence import DivergenceWatch
 from .modeling import load_for_task, reinit_module
+from .selection import Selection
 from .trainer import trainer_class, trainer_dir
 
 logger = logging.getLogger(__name__)
@@ -388,9 +392,10 @@ def gathered_parameters(params, modifier_rank=None):
 
 # ============================================================================================ the trainer of a mix
 def mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_args, *, output_dir, preemption,
-                    mixture_cap: int | None, mixture_temperature: float):
+                    mixture_cap: int | None, mixture_temperature: float, selection: Selection | None = None):
     """The MultiTaskTrainer of ``model`` on the tasks' model-ready data (``loaded``: per task (train features,
-    dev examples, dev features)), with the mixture sampler; returns (trainer, the mixture record)."""
+    dev examples, dev features)), with the mixture sampler and the checkpoint rule ``selection`` (default: the
+    best mean English-dev metric); returns (trainer, the mixture record)."""
     from transformers import EarlyStoppingCallback
     from transformers.utils import find_labels
 
@@ -423,16 +428,16 @@ def mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_ar
                 ", ".join(f"{n} {sizes[n]} ex -> {rates[n]:.3f}" for n in names))
 
     training_args.output_dir = str(trainer_dir(output_dir).resolve())  # absolute: checkpoint paths in its state
-    training_args.load_best_model_at_end = True
-    training_args.metric_for_best_model = SELECTION_METRIC
-    training_args.greater_is_better = True
+    selection = Selection(selection.rule, selection.step, SELECTION_METRIC) if selection else \
+        Selection("best_dev", None, SELECTION_METRIC)
+    select.configure(training_args, selection, has_dev=True)
     training_args.remove_unused_columns = False
     training_args.label_names = ["labels"]  # per task during evaluation (setup_multitask)
     if world > 1:
         training_args.ddp_find_unused_parameters = True  # a step trains one task's head only
     watch = DivergenceWatch()  # a non-finite loss stops training (xstilts.training.divergence)
-    callbacks = [preemption.callback(), watch.callback()]
-    if kit_args.early_stopping_patience:
+    callbacks = [preemption.callback(), watch.callback(), *select.callbacks(selection)]
+    if kit_args.early_stopping_patience and selection.uses_dev:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=kit_args.early_stopping_patience))
     trainer = multitask_trainer_class()(
         model=model, args=training_args, train_dataset=TaskRows(train_sets),
@@ -440,5 +445,6 @@ def mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_ar
         processing_class=tokenizer, data_collator=MultiTaskCollator([f.collator(tokenizer) for f in fmts]),
         callbacks=callbacks)
     trainer.setup_multitask(sampler, specs)
+    trainer.selection = selection
     trainer.divergence_watch = watch
     return trainer, mixture

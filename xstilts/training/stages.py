@@ -21,13 +21,15 @@ STAGES_SUBDIR = "stages"  # under the run's Trainer folder: removed with it (cle
 STAGE_FILE = "xstilts_stage.json"
 
 
-def train_stages(fmt, task, model, tokenizer, *, data, data_args, training_args, kit_args, output_dir, preemption):
+def train_stages(fmt, task, model, tokenizer, *, data, data_args, training_args, kit_args, output_dir, preemption,
+                 protocol=None):
     """Train ``task.stages`` in order, before the task's own training; returns (model, stage records).
 
     XTREME-R trains XCOPA in two English stages, Social IQa then COPA (``train_xcopa.sh``): each stage here
     fine-tunes the whole model it receives (encoder and head; the first stage gets the run's model with its
-    fresh head) with the run's hyperparameters and a fresh optimizer and schedule, selects its checkpoint on
-    the stage's English dev split, and saves the selected model in ``<output_dir>/trainer/stages/<i>-<name>``.
+    fresh head) with the run's hyperparameters and a fresh optimizer and schedule, takes the model the run's
+    checkpoint rule names (``protocol.stage_selection``: XTREME-R's final model, or the best on the stage's
+    English dev split), and saves it in ``<output_dir>/trainer/stages/<i>-<name>``.
     The next stage, and finally the task's own training, start from that model, head included (as
     ``run_xcopa.py`` continues on COPA from the SIQA model). A finished stage is not trained again when an
     interrupted run is resumed. A task without stages gets its model back unchanged and no records."""
@@ -45,8 +47,9 @@ def train_stages(fmt, task, model, tokenizer, *, data, data_args, training_args,
             logger.info("stage %d/%d (%s) already finished in %s: not trained again", i, len(task.stages), stage.name,
                      stage_dir)
         else:
-            logger.info("stage %d/%d of %s: %s (%s), selection on its English dev split", i, len(task.stages),
-                     task.name, stage.name, stage.description)
+            selection = protocol.stage_selection(stage) if protocol is not None else None
+            logger.info("stage %d/%d of %s: %s (%s), selection %s", i, len(task.stages), task.name, stage.name,
+                        stage.description, selection.name if selection else "best_dev")
             t0 = time.time()
             train_ex = fmt.load(stage, stage.train, data, max_samples=data_args.max_train_samples)
             dev_ex = fmt.load(stage, stage.dev, data, [stage.dev_language], max_samples=data_args.max_eval_samples)
@@ -56,9 +59,10 @@ def train_stages(fmt, task, model, tokenizer, *, data, data_args, training_args,
                 refresh_deepspeed_config(training_args)
             trainer = build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args,
                                     compute_metrics=fmt.dev_metrics(stage, dev_ex, dev_ds), metric=stage.metric,
-                                    collator=fmt.collator(tokenizer), output_dir=stage_dir, preemption=preemption)
+                                    collator=fmt.collator(tokenizer), output_dir=stage_dir, preemption=preemption,
+                                    selection=selection)
             metrics = train(trainer, stage_dir, preemption)
-            dev = trainer.evaluate(dev_ds)  # the selected model on the stage's English dev split
+            dev = trainer.evaluate(dev_ds)  # the selected (or final) model on the stage's English dev split
             trainer.save_model(str(stage_dir))  # the whole model (ZeRO-3: gathered), with the tokenizer
             trainer.accelerator.wait_for_everyone()
             record = {

@@ -1,6 +1,7 @@
 """The Trainer harness shared by phase 2, phase 3 and multi-task training.
 
-* checkpoint selection on the English dev split only (``load_best_model_at_end``), logged;
+* checkpoint selection by the run's rule (``xstilts.training.selection``: best English dev, the final model, or a
+  given step), logged and recorded;
 * resume from the last *complete* Trainer checkpoint in ``<output_dir>/trainer`` when a run was interrupted,
   exactly: the continued run trains on the same batches with the same random numbers and selects the same
   checkpoint as an uninterrupted one (see ``train``);
@@ -13,9 +14,11 @@ Why resuming is exact here (transformers 5 alone is exact only from a checkpoint
   state at the moment the epoch starts. Resuming in the middle of epoch k, the Trainer skips the batches already
   trained but restores the random state only afterwards, so epoch k was shuffled from the fresh process's state
   (which equals epoch 0's: mid-epoch resumes in epoch 0 happened to be exact, later ones trained on other
-  batches). Here every epoch's order comes from its own generator seeded with (seed, epoch)
-  (``EpochSeededLengthGroupedSampler``), and the epoch of the resumed loader is set explicitly (accelerate does
-  not pass ``set_epoch`` through its batch-skipping wrapper under several processes).
+  batches). Here every epoch's order comes from its own generator seeded with (seed, epoch), for both kit
+  sampling strategies (``train_sampling_strategy``): ``group_by_length`` (``EpochSeededLengthGroupedSampler``)
+  and ``random`` (``EpochSeededRandomSampler``: a uniform permutation, the references' ``RandomSampler``), and
+  the epoch of the resumed loader is set explicitly (accelerate does not pass ``set_epoch`` through its
+  batch-skipping wrapper under several processes).
 * Dropout and other random draws: the Trainer restores the Python, NumPy and torch (CPU and CUDA) random
   states saved with the checkpoint after skipping the trained batches.
 * Selection: the best checkpoint so far is taken from the checkpoint's state; if the run directory moved, its
@@ -42,7 +45,9 @@ from ..errors import Preempted, UsageError
 from ..files import atomic_write_json
 from ..provenance import git_state, library_versions
 from ..run.layout import TRAINER_DIR
+from . import selection as select
 from .divergence import DivergenceWatch
+from .selection import Selection
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +181,32 @@ def _length_grouped_sampler_class():
     return EpochSeededLengthGroupedSampler
 
 
+def _random_sampler_class():
+    import torch
+
+    class EpochSeededRandomSampler(torch.utils.data.Sampler):
+        """A uniformly random permutation of the training rows each epoch (what the references' ``RandomSampler``
+        draws), from a torch.Generator seeded with (seed, epoch): the order of an epoch does not depend on what
+        ran before it, so a resumed run sees the same batches. Not a ``RandomSampler`` subclass, so accelerate
+        keeps it instead of substituting its own."""
+
+        def __init__(self, n: int, seed: int):
+            self.n, self.seed, self.epoch = int(n), int(seed), 0
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = int(epoch)
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __iter__(self):
+            generator = torch.Generator()
+            generator.manual_seed(epoch_seed(self.seed, self.epoch))
+            return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    return EpochSeededRandomSampler
+
+
 def _set_epoch_everywhere(loader, epoch: int) -> None:
     """Call ``set_epoch`` on every sampler and batch sampler below a (wrapped) data loader."""
     seen, todo = set(), [loader]
@@ -197,8 +228,10 @@ def data_order(training_args) -> str:
         return (f"group_by_length: each epoch a permutation from torch.Generator seeded with "
                 f"xstilts.training.trainer.epoch_seed({seed}, epoch), cut into mega-batches sorted by length "
                 f"(transformers' get_length_grouped_indices)")
-    return f"{strategy} (the transformers / accelerate sampler; random: accelerate's SeedableRandomSampler, a " \
-           f"generator reseeded every epoch)"
+    if strategy == "random":
+        return (f"random: each epoch a uniform permutation (torch.randperm) from torch.Generator seeded with "
+                f"xstilts.training.trainer.epoch_seed({seed}, epoch)")
+    return f"{strategy} (the transformers / accelerate sampler)"
 
 
 # ----------------------------------------------------------------------------- the Trainer
@@ -209,6 +242,7 @@ def trainer_class():
     from transformers.trainer_utils import rotate_checkpoints
 
     EpochSeeded = _length_grouped_sampler_class()
+    EpochSeededRandom = _random_sampler_class()
 
     class XTrainer(Trainer):
         """Trainer whose evaluation order is the dataset's order, whose training order is a function of
@@ -229,9 +263,11 @@ def trainer_class():
 
         def _get_train_sampler(self, train_dataset=None):
             sampler = super()._get_train_sampler(train_dataset)
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
             if type(sampler) is LengthGroupedSampler:
-                seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
                 return EpochSeeded(sampler.batch_size, sampler.lengths, seed)
+            if type(sampler) is torch.utils.data.RandomSampler:
+                return EpochSeededRandom(len(sampler.data_source), seed)
             return sampler
 
         def get_resumed_dataloader(self, dataloader, num_batches: int):
@@ -283,27 +319,26 @@ def trainer_class():
 
 
 def build_trainer(model, tokenizer, train_ds, dev_ds, training_args, kit_args, *, compute_metrics, metric: str,
-                  collator, output_dir: str | Path, preemption: Preemption):
-    """The kit's Trainer for one task: checkpoint selection on English dev by the task's ``metric``, early stopping
-    when asked, the run's pre-emption callback, and a divergence watch (``trainer.divergence_watch``: a non-finite
-    loss stops training, xstilts.training.divergence)."""
+                  collator, output_dir: str | Path, preemption: Preemption, selection: Selection | None = None):
+    """The kit's Trainer for one task: checkpoint selection by ``selection`` (default: best English dev on the
+    task's ``metric``; ``selection.metric`` may name a derived metric, added to ``compute_metrics``), early
+    stopping when asked (best_dev only), the run's pre-emption callback, and a divergence watch
+    (``trainer.divergence_watch``: a non-finite loss stops training, xstilts.training.divergence)."""
     from transformers import EarlyStoppingCallback
 
     Trainer = trainer_class()
-
+    selection = selection or Selection("best_dev", None, metric)
     training_args.output_dir = str(trainer_dir(output_dir).resolve())  # absolute: checkpoint paths in its state
-    training_args.load_best_model_at_end = dev_ds is not None
-    training_args.metric_for_best_model = metric
-    training_args.greater_is_better = True
-    if dev_ds is None:
-        training_args.eval_strategy = "no"
+    select.configure(training_args, selection, has_dev=dev_ds is not None)
     watch = DivergenceWatch()
-    callbacks = [preemption.callback(), watch.callback()]
-    if kit_args.early_stopping_patience and dev_ds is not None:
+    callbacks = [preemption.callback(), watch.callback(), *select.callbacks(selection)]
+    if kit_args.early_stopping_patience and dev_ds is not None and selection.uses_dev:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=kit_args.early_stopping_patience))
     trainer = Trainer(model=model, args=training_args, train_dataset=train_ds, eval_dataset=dev_ds,
-                      processing_class=tokenizer, data_collator=collator, compute_metrics=compute_metrics,
+                      processing_class=tokenizer, data_collator=collator,
+                      compute_metrics=select.with_derived_metric(compute_metrics, selection.metric),
                       callbacks=callbacks)
+    trainer.selection = selection
     trainer.divergence_watch = watch
     return trainer
 
@@ -386,19 +421,14 @@ def train(trainer, output_dir: str | Path, preemption: Preemption, *, resume: bo
     metrics["data_order"] = data_order(trainer.args)
     watch = getattr(trainer, "divergence_watch", None)
     metrics["non_finite"] = watch.record() if watch is not None else None
-    state = trainer.state
-    history = [{"step": h["step"], "epoch": h.get("epoch"), **{k: v for k, v in h.items() if k.startswith("eval_")}}
-               for h in state.log_history if any(k.startswith("eval_") for k in h)]
-    metrics["selection"] = {
-        "split": "English dev",
-        "metric": trainer.args.metric_for_best_model,
-        "best_checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None,
-        "best_metric": state.best_metric,
-        "global_step": state.global_step,
-        "evaluations": history,
-    }
-    logger.info("selected %s (English dev %s = %s)", metrics["selection"]["best_checkpoint"],
-                trainer.args.metric_for_best_model, state.best_metric)
+    selection = getattr(trainer, "selection", None) or Selection("best_dev", None, trainer.args.metric_for_best_model)
+    cadence = trainer.args.eval_steps if trainer.args.save_strategy == "steps" else "epoch"
+    metrics["selection"] = select.record(trainer, selection, cadence)
+    if selection.uses_dev:
+        logger.info("selected %s (English dev %s = %s)", metrics["selection"]["best_checkpoint"],
+                    trainer.args.metric_for_best_model, trainer.state.best_metric)
+    else:
+        logger.info("selection %s: the model after step %d", selection.name, trainer.state.global_step)
     return metrics
 
 
