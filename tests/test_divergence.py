@@ -92,6 +92,23 @@ def test_rule_margin_and_record_format():
     json.dumps(nan, allow_nan=False)  # strict JSON: non-finite values are stored as strings
 
 
+def test_final_and_step_rules_judge_the_model_evaluated_after_training():
+    """Under selection final / step:N (xstilts.training.selection) nothing is chosen on dev: the divergence rule
+    judges the final model's English dev value (final_dev), and a non-finite loss leaves no model to keep."""
+    final = {"rule": "final", "best_checkpoint": None, "best_metric": None, "global_step": 40, "evaluations": [],
+             "final_dev": {"accuracy": 0.61, "loss": 0.9}}
+    ok = D.assess("accuracy", final, None, 1 / 3, "majority", n_dev=90)
+    assert ok["dev_value"] == 0.61 and not ok["diverged"]
+    flat = D.assess("accuracy", dict(final, final_dev={"accuracy": 0.34}), None, 1 / 3, "majority")
+    assert flat["diverged"] and flat["reason"] == D.CHANCE_DEV
+    assert D.dev_at_selection(_selection([0.4, 0.5]), "accuracy") == 0.5  # best_dev: the best checkpoint's
+    nan = {"first_non_finite_step": 7, "loss": "nan"}
+    assert D.has_model(final, None) and not D.has_model(final, nan)
+    assert not D.has_model(dict(final, rule="step:30"), nan)
+    assert D.has_model(_selection([0.6]), nan)  # best_dev: the checkpoint selected before the NaN
+    assert not D.has_model(dict(_selection([0.6]), best_checkpoint=None), nan)
+
+
 def test_needs_replacement_command(tmp_path):
     diverged, fine = tmp_path / "a.json", tmp_path / "b.json"
     diverged.write_text(json.dumps({"divergence": {"diverged": True}}))
@@ -126,6 +143,21 @@ def test_nan_loss_stops_training_and_writes_the_diverged_result(tiny, tmp_path):
                                      "--eval_steps_or_epoch", "20", "--learning_rate", "1e10", "--output_dir",
                                      str(out), *BASE]) == 0
     assert read_results(out / "results.json")["provenance"]["created"] == r["provenance"]["created"]
+
+
+def test_final_rule_run_records_its_final_dev_as_the_value_judged_and_null_scores_after_nan(tiny, tmp_path):
+    common = ["--model", str(tiny), "--task", "xnli", "--languages", "de", "--max_steps", "6", "--selection", "final",
+              *BASE]
+    rc = run_script("run_target", [*common, "--output_dir", str(tmp_path / "final")])
+    assert rc == 0
+    r = read_results(tmp_path / "final" / "results.json")
+    assert r["selection"]["rule"] == "final" and r["divergence"]["dev_value"] == r["selection"]["final_dev"]["accuracy"]
+    assert r["average"]["accuracy"] is not None
+    rc = run_script("run_target", [*common, "--learning_rate", "1e10", "--output_dir", str(tmp_path / "nan")])
+    assert rc == 0
+    r = read_results(tmp_path / "nan" / "results.json")
+    assert r["divergence"]["reason"] == "non_finite_loss" and "final_dev" not in r["selection"]
+    assert r["average"]["accuracy"] is None  # the last model is the broken one: no numbers from NaN weights
 
 
 def test_phase2_nan_before_selection_exits_3_with_its_record(tiny, tmp_path):
