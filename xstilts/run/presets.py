@@ -4,6 +4,10 @@ A preset file holds ``defaults``, one entry per task (``tasks.<task>``), one blo
 (``multitask``) and per-model overrides (``by_model.<model>.<task>`` / ``by_model.<model>.multitask``). For one
 task: defaults < the task's entry < the model's entry for that task; for a mix of tasks (``--tasks``): defaults <
 the multi-task block < the model's multi-task entry. The command line overrides every value (``xstilts.run.start``).
+
+Two more blocks, read by their own resolvers: ``retrieval.<task>`` (settings of run_retrieval.py, e.g. BUCC's
+``duplicates``; ``retrieval_settings``) and ``encoder_recipes.<name>`` (the fine-tuning that makes the encoder a
+retrieval task embeds with, e.g. XTREME-R's SQuAD v1.1 model for Tatoeba; ``resolve_recipe``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from ..errors import UsageError, choices_error
 from ..paths import PRESETS
 
 MULTITASK_BLOCK = "multitask"
+RETRIEVAL_BLOCK = "retrieval"
+RECIPES_BLOCK = "encoder_recipes"
 
 
 @dataclass(frozen=True)
@@ -55,3 +61,29 @@ def resolve_preset(name: str, task: str | None, model_name: str) -> Preset:
     values.update(data["tasks"][task])
     values.update(data.get("by_model", {}).get(model_name, {}).get(task, {}))
     return Preset(name, values, header)
+
+
+def retrieval_settings(name: str, task: str) -> tuple[dict, dict]:
+    """(the preset's ``retrieval.<task>`` entry, or {}; the file's header) for run_retrieval.py."""
+    data = read_preset(name)
+    header = {k: data.get(k) for k in ("name", "description", "source")}
+    return dict(data.get(RETRIEVAL_BLOCK, {}).get(task, {})), header
+
+
+def resolve_recipe(name: str, recipe: str, model_name: str) -> Preset:
+    """The training values of the encoder recipe ``recipe`` (``encoder_recipes.<recipe>.training``) for a phase-2
+    style run of the recipe's ``task``: defaults < the recipe's training values < ``by_model.<model>.<recipe>``.
+    The header records the recipe itself (its task, encoder name, sources)."""
+    data = read_preset(name)
+    recipes = data.get(RECIPES_BLOCK, {})
+    if recipe not in recipes:
+        raise UsageError(f"preset {name!r} has no encoder recipe {recipe!r} (block \"{RECIPES_BLOCK}\"); it has: "
+                         f"{', '.join(sorted(recipes)) or '(none)'}. Add one to {PRESETS / f'{name}.json'} or use "
+                         f"another preset")
+    entry = recipes[recipe]
+    header = {k: data.get(k) for k in ("name", "description", "source")}
+    header["recipe"] = dict(entry, name=recipe)
+    values = dict(data.get("defaults", {}))
+    values.update(entry.get("training", {}))
+    values.update(data.get("by_model", {}).get(model_name, {}).get(recipe, {}))
+    return Preset(name, values, header, recipe)

@@ -145,6 +145,9 @@ class Task:
     # the same format; each trains on its train split, selects on its dev split, and hands the whole model,
     # head included, to the next stage; the task's own train split comes last). XCOPA: Social IQa, then COPA.
     stages: tuple["Task", ...] = ()
+    # retrieval: the encoder recipe (a preset's ``encoder_recipes.<name>``) whose fine-tuned encoder the task embeds
+    # with: run_retrieval.py refuses any other encoder. Empty: the pretrained or phase-2 encoder as it is
+    encoder_recipe: str = ""
     # a file in the data root that lists the languages the data holds, as {"languages": [{"code": ...}, ...]}
     # (a generated world: xstilts.synthetic writes world.json); when it is there the run evaluates those languages
     # instead of ``languages`` (English left out when ``languages`` leaves it out)
