@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+import torch
 
 from conftest import HUB, ROOT, run_script
 from xstilts.prepare import bucc as bucc_data
@@ -173,6 +174,36 @@ def test_tatoeba_squad_refuses_any_other_encoder(tiny, phase2, squad_encoders, t
                       str(squad_encoders / "none.tatoeba_squad"), "--preset", "xtreme") == 2
     assert "of preset 'tiny', which is not the recipe of preset 'xtreme'" in capsys.readouterr().err
     assert not any((tmp_path / d / "results.json").exists() for d in "abcd")
+
+
+# --------------------------------------------------------------------------------------------- dual encoder
+
+def test_dual_encoders_pool_with_berts_pooler(tiny):
+    """google-research/xtreme third_party/bert.py@838c13b:48-66: BertForRetrieval encodes outputs[1], the pooler
+    output (BertPooler: dense + tanh over the first token), L2-normalised; XLM-R uses it too (xlm_roberta.py:386-393)."""
+    from transformers import AutoTokenizer
+
+    from xstilts.formats import dual_encoder as de
+    from xstilts.training.modeling import load_for_task
+
+    for name in ("lareqa", "mewslix"):
+        settings = de.format_settings(TASKS[name])
+        assert settings["pooling"] == "pooler" and "bert.py@838c13b" in settings["pooling_source"]
+    model, handoff = load_for_task(de.model_class(), str(tiny), **de.model_kwargs(TASKS["lareqa"]))
+    # the tiny checkpoint is a masked LM without a pooler: the pooler starts fresh, and the hand-off says so
+    assert handoff["encoder_tensors_not_in_checkpoint"] == ["roberta.pooler.dense.bias", "roberta.pooler.dense.weight"]
+    tok = AutoTokenizer.from_pretrained(str(tiny))
+    q = tok(["who won", "where is it"], padding=True, return_tensors="pt")
+    model.eval()
+    with torch.no_grad():
+        got = model(q["input_ids"], q["attention_mask"]).logits
+        h0 = model.roberta(input_ids=q["input_ids"], attention_mask=q["attention_mask"]).last_hidden_state[:, 0]
+        dense = model.roberta.pooler.dense
+        want = torch.nn.functional.normalize(torch.tanh(h0 @ dense.weight.T + dense.bias), dim=-1)
+        cls = torch.nn.functional.normalize(h0, dim=-1)
+    assert torch.allclose(got, want, atol=1e-5) and not torch.allclose(got, cls, atol=1e-3)
+    # the pooler is trained: it is among the parameters the optimizer sees
+    assert any(n.startswith("roberta.pooler.") and p.requires_grad for n, p in model.named_parameters())
 
 
 # --------------------------------------------------------------------------------------------- BUCC
