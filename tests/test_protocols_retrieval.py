@@ -14,6 +14,7 @@ from xstilts.retrieval import bucc
 from xstilts.run import layout
 from xstilts.run.presets import read_preset, resolve_recipe, retrieval_settings
 from xstilts.run.results import read_results
+from xstilts.study import report
 from xstilts.tasks import TASKS, benchmarks
 
 
@@ -157,6 +158,9 @@ def test_tatoeba_squad_embeds_with_the_squad_encoder(inter, tiny, phase2, squad_
     raw = read_results(tmp_path / "raw" / "results.json")
     assert raw["retrieval"]["tatoeba_encoder"] == "raw" and raw["retrieval"]["protocol"].startswith("XTREME:")
     assert raw["intermediate_task"] == r["intermediate_task"]
+    # the report's protocol table says which arm matches which benchmark's protocol
+    assert "encoder squad_v1.1-finetuned = XTREME-R protocol" in report._retrieval_setup(r)
+    assert "encoder raw = XTREME protocol" in report._retrieval_setup(raw)
 
 
 def test_tatoeba_squad_refuses_any_other_encoder(tiny, phase2, squad_encoders, tmp_path, capsys):
@@ -259,6 +263,8 @@ def test_bucc_run_stores_rule_and_oracle(preset, rule, tiny, tmp_path):
     assert m["test_oracle_f1"] >= m["f1"] and r["average"]["test_oracle_f1"] == m["test_oracle_f1"]
     assert "COMPARABLE TO PUBLISHED" in r["retrieval"]["metric_definitions"]["test_oracle_f1"]
     assert r["metric"] == "f1"  # the headline stays the dev-threshold test F1
+    setup = report._retrieval_setup(r)
+    assert f"duplicates {rule}" in setup and f"test-ORACLE F1 {report.pct(m['test_oracle_f1'])}" in setup
     # with drop, no candidate names an id of a duplicated text; with expand, the duplicated gold pair is mined
     split = bucc_data.read_split(bucc_data.kit_dir(HUB), "de", "test")
     dup_ids = {i for ids in bucc.dedupe(split.trg_ids, split.trg_sentences)[1].values() if len(ids) > 1 for i in ids}
