@@ -3,6 +3,7 @@ BUCC's oracle F1 beside the dev-threshold headline, BUCC's duplicate-sentence ru
 candidate text and logit scale. Each preset value is pinned to the commit and file:line it cites."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -278,3 +279,29 @@ def test_bad_duplicates_rule_is_a_usage_error(tiny, tmp_path, capsys):
                                         "--duplicates", "keep", "--output_dir", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "keep" in err and "drop" in err and "expand" in err
+
+
+def test_slurm_recipe_arrays_run_after_phase2_and_before_their_cells(tmp_path):
+    """make slurm: the SQuAD fine-tunings (array recipe) wait for phase 2; the tatoeba_squad cells (array encoder)
+    wait for them; XTREME's tatoeba cells stay in baseline / phase3."""
+    import re
+
+    from test_grid import MAKE_ENV, _fake_sbatch, make
+
+    script = tmp_path / "grid.sh"
+    make("slurm", "MODELS=xlmr-large", "INTERMEDIATE=none mnli", "TARGETS=tatoeba tatoeba_squad", "SEEDS=1",
+         f"RESULTS={tmp_path}/r", f"CKPTS={tmp_path}/c", f"SLURM_SCRIPT={script}", "SLURM_TIME=1:00:00")
+    text = script.read_text()
+    block = lambda name: re.search(rf"^{name}_CELLS=\(\n(.*?)\n\)", text, re.S | re.M).group(1).split()
+    assert block("RECIPE") == [f"{tmp_path}/c/xlmr-large/{i}.tatoeba_squad/xstilts_meta.json" for i in ("none", "mnli")]
+    assert block("ENCODER") == [f"{tmp_path}/r/xlmr-large/{i}/tatoeba_squad/seed1/results.json" for i in ("none", "mnli")]
+    assert block("BASELINE") == [f"{tmp_path}/r/xlmr-large/none/tatoeba/seed1/results.json"]
+    assert block("PHASE3") == [f"{tmp_path}/r/xlmr-large/mnli/tatoeba/seed1/results.json"]
+    log = tmp_path / "sbatch.log"
+    _fake_sbatch(tmp_path / "bin", log)
+    env = dict(MAKE_ENV, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    sub = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert sub.returncode == 0, sub.stderr
+    calls = log.read_text().splitlines()
+    assert [c.split()[-1] for c in calls] == ["phase2", "baseline", "phase3", "recipe", "encoder"]
+    assert "--dependency=afterok:1001" in calls[3] and "--dependency=afterok:1004" in calls[4]
