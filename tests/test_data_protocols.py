@@ -124,3 +124,70 @@ def test_content_hash_ignores_row_order_and_label_dtype():
     c = Dataset.from_list([dict(r, label=int(r["label"])) for r in rows])
     assert content_hash(a, SIQA_STAGE.train) == content_hash(b, SIQA_STAGE.train) == content_hash(c, SIQA_STAGE.train)
     assert content_hash(a, SIQA_STAGE.train) != content_hash(Dataset.from_list(rows[:1]), SIQA_STAGE.train)
+
+
+# --------------------------------------------------------------------------------------------- UD-POS Greek
+
+# file names of the UD 2.5 release (ud-treebanks-v2.5/<dir>/<file>) for the languages where the rules disagree
+UD25 = ["UD_Greek-GDT/el_gdt-ud-test.conllu", "UD_Ancient_Greek-PROIEL/grc_proiel-ud-test.conllu",
+        "UD_Ancient_Greek-Perseus/grc_perseus-ud-test.conllu", "UD_Greek-GDT/el_gdt-ud-train.conllu",
+        "UD_French-GSD/fr_gsd-ud-test.conllu", "UD_Old_French-SRCMF/fro_srcmf-ud-test.conllu",
+        "UD_Arabic-PADT/ar_padt-ud-test.conllu", "UD_Arabic-NYUAD/ar_nyuad-ud-test.conllu",
+        "UD_English-EWT/en_ewt-ud-test.conllu"]
+
+GREEK_MWT = """# text = Πήγα στο σπίτι.
+1\tΠήγα\tπηγαίνω\tVERB\t_\t_\t0\troot\t_\t_
+2-3\tστο\t_\t_\t_\t_\t_\t_\t_\t_
+2\tσε\tσε\tADP\t_\t_\t4\tcase\t_\t_
+3\tτο\tο\tDET\t_\t_\t4\tdet\t_\t_
+4\tσπίτι\tσπίτι\tNOUN\t_\t_\t1\tobl\t_\t_
+5\t.\t.\tPUNCT\t_\t_\t1\tpunct\t_\t_
+
+# text = Ναι.
+1\tΝαι\tναι\tINTJ\t_\t_\t0\troot\t_\t_
+2\t.\t.\tPUNCT\t_\t_\t1\tpunct\t_\t_
+"""
+
+
+def test_hub_udpos_greek_reads_ancient_greek_xtreme_does_not():
+    """HF xtreme.py@8803c182e6^:922 (f"_{lang}" in path) vs XTREME download_data.sh@838c13b:61-97 (file prefix)."""
+    from xstilts.prepare.udpos_audit import extra_treebanks, hub_selects, xtreme_selects
+
+    names = {"el": "Greek", "fr": "French", "ar": "Arabic", "en": "English"}
+    extra = extra_treebanks(UD25, names)
+    assert extra == {
+        "el": {"hub_only": ["UD_Ancient_Greek-PROIEL/grc_proiel-ud-test.conllu",
+                            "UD_Ancient_Greek-Perseus/grc_perseus-ud-test.conllu"], "xtreme_only": []},
+        "fr": {"hub_only": ["UD_Old_French-SRCMF/fro_srcmf-ud-test.conllu"], "xtreme_only": []},
+        "ar": {"hub_only": [], "xtreme_only": ["UD_Arabic-NYUAD/ar_nyuad-ud-test.conllu"]},
+    }
+    assert hub_selects("UD_Greek-GDT/el_gdt-ud-test.conllu", "Greek", "test")
+    assert not xtreme_selects("UD_Greek-GDT/el_gdt-ud-train.conllu", "el", "test")
+    assert TASKS["udpos"].lang_codes["el"] == "Greek"  # the kit reads udpos.Greek: the Hub's merged set
+
+
+def test_multi_word_tokens_hub_vs_fused_forms():
+    from xstilts.prepare.ud27 import read_conllu
+    from xstilts.prepare.udpos_audit import mwt_counts
+
+    hub = read_conllu(GREEK_MWT)  # the Hub's reading (the kit's rows)
+    assert hub[0]["tokens"] == ["Πήγα", "σε", "το", "σπίτι", "."] and hub[0]["pos_tags"][1:3] == ["ADP", "DET"]
+    assert mwt_counts(GREEK_MWT) == {"mwt_ranges": 1, "syntactic_words_in_mwts": 2, "sentences_with_mwt": 1,
+                                     "tokens_hub": 7, "tokens_fused_forms": 6}
+
+
+def test_udpos_audit_cli_on_a_release_tree(tmp_path, capsys):
+    import json
+
+    from xstilts.prepare.udpos_audit import main
+
+    for p in UD25:
+        (tmp_path / p).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / p).write_text(GREEK_MWT, encoding="utf-8")
+    assert main([str(tmp_path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["treebank_differences"]["el"]["hub_only"][0].startswith("UD_Ancient_Greek")
+    assert out["multi_word_tokens"]["el"]["UD_Greek-GDT/el_gdt-ud-test.conllu"]["mwt_ranges"] == 1
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "nothing")])
+    assert e.value.code == 2 and "holds no UD_*" in capsys.readouterr().err

@@ -102,8 +102,11 @@ def check_source(source: Source | Concat, data, code: str | None = None) -> None
     elif source.fallback is not None:
         try:
             hub.check_source(source, data.root, code)
-        except UsageError:  # the mirror lacks it: its fallback must be there (load_source reads that one)
-            hub.check_source(source.fallback.source, data.root, code)
+        except UsageError as e:  # the mirror lacks it: its fallback must be there (load_source reads that one)
+            try:
+                hub.check_source(source.fallback.source, data.root, code)
+            except UsageError as f:
+                raise UsageError(f"{e}; and its fallback: {f}") from None
     else:
         hub.check_source(source, data.root, code)
 
