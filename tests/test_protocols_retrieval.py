@@ -305,3 +305,15 @@ def test_slurm_recipe_arrays_run_after_phase2_and_before_their_cells(tmp_path):
     calls = log.read_text().splitlines()
     assert [c.split()[-1] for c in calls] == ["phase2", "baseline", "phase3", "recipe", "encoder"]
     assert "--dependency=afterok:1001" in calls[3] and "--dependency=afterok:1004" in calls[4]
+
+
+def test_leaderboard_takes_only_the_benchmarks_tatoeba_arm(tmp_path):
+    from xstilts.errors import UsageError
+    from xstilts.study.leaderboard import gather
+
+    with pytest.raises(UsageError, match="xtreme-r takes tatoeba_squad"):
+        gather(tmp_path, "xtreme-r", "m", "none", 1, ["tatoeba"])
+    with pytest.raises(UsageError, match="xtreme takes tatoeba"):
+        gather(tmp_path, "xtreme", "m", "none", 1, ["tatoeba_squad"])
+    with pytest.raises(UsageError, match="cells without results.json"):  # the right arm passes the protocol check
+        gather(tmp_path, "xtreme-r", "m", "none", 1, ["tatoeba_squad"])
