@@ -174,16 +174,33 @@ $(call ckpt_meta,$(CKPTS),$(1),$(2)): | $(STAMP)
 	  --output_dir $$(@D) $(DATA_ARGS) $(TRAIN_ARGS) $$(CAL_FLAGS)
 endef
 
+# An encoder recipe (a preset's encoder_recipes.<name>: XTREME-R's SQuAD v1.1 model for Tatoeba) fine-tunes the
+# cell's encoder (none: the pretrained model) into its own checkpoint, recipe_ckpt_meta (mk/layout.mk); a retrieval
+# task that names the recipe (RECIPE_OF_<task>, mk/tasks.mk) embeds with that checkpoint.
+# $(1)=model $(2)=intermediate|none $(3)=recipe
+define recipe_rule
+$(call recipe_ckpt_meta,$(CKPTS),$(1),$(2),$(3)): $(if $(filter $(BASELINE),$(2)),,$(call ckpt_meta,$(CKPTS),$(1),$(2))) | $(STAMP)
+	$(RUN_ENV) $(LAUNCH) run_intermediate.py --model $(call model_arg,$(1)) --encoder_recipe $(3) --preset $(PRESET) --seed 1 \
+	  $(if $(filter $(BASELINE),$(2)),,--intermediate_checkpoint $(call ckpt_dir,$(CKPTS),$(1),$(2))) \
+	  --output_dir $$(@D) $(DATA_ARGS) $(TRAIN_ARGS)
+endef
+
+# the checkpoint a cell starts from: its recipe's (a recipe task), else the phase-2 one (none: no checkpoint)
+# $(1)=model $(2)=intermediate|none $(3)=target
+cell_ckpt = $(if $(RECIPE_OF_$(3)),$(call recipe_ckpt_dir,$(CKPTS),$(1),$(2),$(RECIPE_OF_$(3))),$(if $(filter $(BASELINE),$(2)),,$(call ckpt_dir,$(CKPTS),$(1),$(2))))
+
 # $(1)=model $(2)=intermediate|none $(3)=target $(4)=seed
 define cell_rule
-$(call cell_path,$(RESULTS),$(1),$(2),$(3),$(4)): $(if $(filter $(BASELINE),$(2)),,$(call ckpt_meta,$(CKPTS),$(1),$(2))) | $(STAMP)
-	$(RUN_ENV) $(if $(filter $(3),$(RETRIEVAL_TASKS)),$(PY) run_retrieval.py,$(LAUNCH) run_target.py --preset $(PRESET) $(TRAIN_ARGS) $$(CAL_FLAGS)) \
+$(call cell_path,$(RESULTS),$(1),$(2),$(3),$(4)): $(if $(call cell_ckpt,$(1),$(2),$(3)),$(call cell_ckpt,$(1),$(2),$(3))/$(META_FILE)) | $(STAMP)
+	$(RUN_ENV) $(if $(filter $(3),$(RETRIEVAL_TASKS)),$(PY) run_retrieval.py --preset $(PRESET),$(LAUNCH) run_target.py --preset $(PRESET) $(TRAIN_ARGS) $$(CAL_FLAGS)) \
 	  --model $(call model_arg,$(1)) --task $(3) --seed $(4) --output_dir $$(@D) \
-	  $(if $(filter $(BASELINE),$(2)),,--intermediate_checkpoint $(call ckpt_dir,$(CKPTS),$(1),$(2))) \
+	  $(if $(call cell_ckpt,$(1),$(2),$(3)),--intermediate_checkpoint $(call cell_ckpt,$(1),$(2),$(3))) \
 	  --write_labels $$(@D)/$(LABELS_DIR) $(DATA_ARGS) $(EVAL_ARGS)
 endef
 
+GRID_RECIPES = $(sort $(foreach t,$(filter $(RECIPE_TASKS),$(TARGETS)),$(RECIPE_OF_$(t))))
 $(foreach m,$(MODELS),$(foreach i,$(filter-out $(BASELINE),$(INTERMEDIATE)),$(eval $(call intermediate_rule,$(m),$(i)))))
+$(foreach m,$(MODELS),$(foreach i,$(INTERMEDIATE),$(foreach r,$(GRID_RECIPES),$(eval $(call recipe_rule,$(m),$(i),$(r))))))
 $(foreach m,$(MODELS),$(foreach i,$(INTERMEDIATE),$(foreach t,$(TARGETS),$(foreach s,$(SEEDS),\
   $(eval $(call cell_rule,$(m),$(i),$(t),$(s)))))))
 

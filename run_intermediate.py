@@ -7,6 +7,13 @@ retrieval start from this encoder with fresh heads.
     python run_intermediate.py --model xlmr-large --task mnli --preset phang2020
     python run_intermediate.py --model tiny-2l-h64 --task mnli --preset tiny --data_root tests/fixtures/hub
 
+An encoder recipe of the preset (``encoder_recipes.<name>``: its task and hyperparameters) fine-tunes the encoder
+of one grid cell, the pretrained model or a phase-2 checkpoint, into the encoder a retrieval task embeds with
+(``tatoeba_squad``: XTREME-R's SQuAD v1.1 model for Tatoeba); ``make grid`` runs it for that task's cells:
+
+    python run_intermediate.py --model xlmr-large --encoder_recipe tatoeba_squad --preset xtreme \
+        [--intermediate_checkpoint checkpoints/xlmr-large/mnli]      # -> checkpoints/xlmr-large/mnli.tatoeba_squad
+
 Multi-task (one shared encoder, one head per task, one encoder-only checkpoint; see xstilts/training/multitask.py):
 
     python run_intermediate.py --model xlmr-large --tasks mnli,qqp,squad_v1 --preset phang2020
@@ -26,7 +33,7 @@ from xstilts.run import layout
 from xstilts.run.hub import push_finished
 from xstilts.run.args import requested as multitask_requested
 from xstilts.run.protocol import record as protocol_record
-from xstilts.run.record import describe, hyperparameters, write_phase2_meta
+from xstilts.run.record import describe, hyperparameters, intermediate_of, meta_summary, write_phase2_meta
 from xstilts.run.results import check_selection
 from xstilts.run.start import begin, begin_multitask, script_main
 from xstilts.training.divergence import assess, assess_run, chance_level, has_model, mean_chance
@@ -98,6 +105,15 @@ def main(argv=None):
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
         "provenance": provenance(),
     }
+    if kit_args.encoder_recipe:  # the encoder of a retrieval task, fine-tuned from the cell's encoder
+        recipe = preset["recipe"]
+        meta["encoder_recipe"] = {
+            "name": recipe["name"], "encoder": recipe.get("encoder"), "task": task.name, "preset": preset["name"],
+            "recipe": recipe,
+            "base": {"intermediate": intermediate_of(run.intermediate_meta),
+                     "checkpoint": run.init_path if run.intermediate_meta else None,
+                     "model": run.model.path_or_id, "meta": meta_summary(run.intermediate_meta)},
+        }
     save(trainer, trainer.model, tokenizer, run.output_dir, meta, kit_args.keep_checkpoints)
     logger.info("phase 2 done: English dev %s = %.4f; encoder saved to %s", metric, meta["dev_metric"][metric],
                 run.output_dir)

@@ -42,9 +42,23 @@ BUCC_DEFINITIONS = {
     "precision": "test precision at the dev threshold", "recall": "test recall at the dev threshold",
     "threshold": "ratio-margin threshold that maximises F1 on the dev gold (BUCC sample release); null = no dev "
                  "candidate was a gold pair (nothing predicted)",
-    "dev_oracle_f1": "DEV F1 at the threshold tuned on that same dev gold: an ORACLE number (what XTREME's and "
-                     "jiant's scripts report as BUCC F1), never the task score",
+    "dev_oracle_f1": "DEV F1 at the threshold tuned on that same dev gold: an ORACLE number (what jiant's "
+                     "validation reports as BUCC F1), never the task score",
+    "test_oracle_f1": "TEST F1 at the threshold tuned on the TEST gold itself: an ORACLE number, the one COMPARABLE "
+                      "TO PUBLISHED BUCC FIGURES (LASER tasks/bucc/README.md: 'Optimized on the F-scores on the "
+                      "training corpus', the release scored here as test; XTREME utils_retrieve.py@838c13b:304-314 "
+                      "bucc_eval re-tunes on the gold it scores); never the task score",
+    "gold_pairs_with_duplicated_text": "gold pairs naming an id whose sentence text occurs more than once on its "
+                                       "side (with duplicates=drop they cannot be found; they count in recall)",
     "n_predicted": "test pairs written to the prediction file", "n_gold": "test gold pairs",
+}
+# which benchmark's Tatoeba protocol each encoder matches (xstilts.tasks.retrieval: tatoeba / tatoeba_squad)
+TATOEBA_PROTOCOLS = {
+    "raw": "XTREME: the pretrained model's layer, no fine-tuning (google-research/xtreme scripts/run_tatoeba.sh at "
+           "5d7e462; the model override of 838c13b:44-45 is absent before 0918248). Not XTREME-R's protocol",
+    "squad_v1.1-finetuned": "XTREME-R: the encoder first fine-tuned on SQuAD v1.1 as extractive QA "
+                            "(scripts/run_tatoeba.sh@838c13b:44-45, named by train_qa.sh@838c13b:41; recipe "
+                            "recorded in retrieval.encoder.recipe). Not XTREME's protocol",
 }
 TATOEBA_DEFINITIONS = {
     "accuracy": "English->foreign top-1 accuracy: each English sentence retrieves among the foreign sentences "
@@ -74,7 +88,7 @@ def _sources(run) -> list[dict]:
     return out
 
 
-def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir) -> dict:
+def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir, duplicates) -> dict:
     task = run.task
 
     def load_pairs(lang):
@@ -95,11 +109,21 @@ def run_tatoeba(run, model, tokenizer, args, layers, layer, embed_kwargs, search
             "data": {"sources": _sources(run)}}
 
 
-def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir) -> dict:
+DUPLICATE_RULES = {
+    "drop": "mined on unique sentence texts; a text that occurs more than once on its side maps to no id, so its "
+            "pairs are dropped (LASER tasks/bucc/bucc.py@74bc6ae:82-95,101-111; XTREME third_party/"
+            "utils_retrieve.py@838c13b:266-301)",
+    "expand": "mined on unique sentence texts; a mined text pair becomes every (source id, English id) pair of the "
+              "two texts (jiant Bucc2018EvaluationScheme.get_preds_from_accumulator, itertools.product)",
+}
+
+
+def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir, duplicates) -> dict:
     data_dir = local_root(run.data_root)
     bdir = bucc_data.kit_dir(data_dir)
     uses_faiss = search.backend == "faiss"
     mine_kwargs = {"k": args.k, "margin": args.margin, "strategy": args.strategy, "index": args.index,
+                   "duplicates": duplicates,
                    "search": search, "batch_size": args.knn_query_batch,
                    "db_batch_size": args.knn_db_chunk if args.index == "flat" else None}
     cand_dir = run.output_dir / layout.CANDIDATES_DIR
@@ -120,7 +144,7 @@ def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, search, p
                         layers, embed_kwargs=embed_kwargs, mine_kwargs=mine_kwargs,
                         memory_budget_bytes=args.embedding_memory_gb * 1e9, spill_dir=spill,
                         on_test_pairs=on_test_pairs)
-    keys = ("f1", "precision", "recall", "dev_oracle_f1")
+    keys = ("f1", "precision", "recall", "dev_oracle_f1", "test_oracle_f1")
     per_layer = {l: dict(summary.summarise(out["per_layer"][l], keys), per_language=out["per_layer"][l])
                  for l in layers}
     manifest_path = bdir / "manifest.json"
@@ -130,7 +154,7 @@ def run_bucc(run, model, tokenizer, args, layers, layer, embed_kwargs, search, p
     return {"per_layer": per_layer, "n_sentences": out["n_sentences"], "definitions": BUCC_DEFINITIONS,
             "mining": {"margin": args.margin, "k": args.k, "strategy": args.strategy,
                        "directions": "both (source->English and English->source)",
-                       "duplicates": "mined on unique sentence texts; every id of a duplicated text is kept",
+                       "duplicates": duplicates, "duplicates_rule": DUPLICATE_RULES[duplicates],
                        "threshold": "chosen per layer and language to maximise F1 on the dev gold (BUCC sample "
                                     "release) and applied unchanged to the test candidates (BUCC training release)",
                        "knn_db_chunk": mine_kwargs["db_batch_size"] if uses_faiss else None,
@@ -167,7 +191,7 @@ def main(argv=None):
     pred_dir = run.output_dir / layout.PREDICTIONS_DIR
 
     evaluate = run_bucc if bitext else run_tatoeba
-    out = evaluate(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir)
+    out = evaluate(run, model, tokenizer, args, layers, layer, embed_kwargs, search, pred_dir, rr.duplicates)
     if search.chunks:
         logger.info("search: chunks used (queries x database rows): %s",
                     ", ".join(f"{q} x {d}" for q, d in search.chunks))
@@ -176,7 +200,7 @@ def main(argv=None):
     metric = task.metric
     head = out["per_layer"][layer]
     per_language = head["per_language"]
-    result = base_result(run, model, seed=args.seed, preset=None)
+    result = base_result(run, model, seed=args.seed, preset=rr.preset)
     result["data"]["sources"] = out["data"]["sources"]
     result.update({
         "eval_split": "test (BUCC training release; threshold from the sample release)" if bitext
@@ -190,7 +214,12 @@ def main(argv=None):
             "pooling": pooling, "include_special_tokens": special, "pooling_source": rr.pooling_source,
             "normalisation": "L2 (cosine)", "search": search.describe(),
             "max_seq_length": data_args.max_seq_length, "metric_definitions": out["definitions"],
+            "encoder": rr.encoder,
             **({"mining": out["mining"]} if bitext else {"direction": out["direction"]}),
+            **({"tatoeba_encoder": rr.encoder["kind"],
+                "protocol": TATOEBA_PROTOCOLS.get(rr.encoder["kind"], f"the kit's (encoder recipe "
+                                                                      f"{rr.encoder['kind']!r})")}
+               if task.xtreme_name == "tatoeba" else {}),
             "per_layer": {str(l): {"average": pl["average"], "groups": pl["groups"], "per_language": pl["per_language"]}
                           for l, pl in out["per_layer"].items()},
         },
@@ -209,8 +238,10 @@ def main(argv=None):
     logger.info("%s %s: average %s (x100) by layer\nlayer %8s\n%s", run.model.name, task.name, metric, metric,
                 "\n".join(rows))
     if bitext:
-        logger.info("bucc2018 layer %d: test F1 %.2f (threshold from dev); dev-oracle F1 %.2f (NOT a test score)",
-                    layer, 100 * head["average"]["f1"], 100 * head["average"]["dev_oracle_f1"])
+        logger.info("bucc2018 layer %d: test F1 %.2f (threshold from dev: the task score); test-ORACLE F1 %.2f "
+                    "(threshold tuned on the test gold: comparable to published BUCC figures, not held out); "
+                    "dev-oracle F1 %.2f; duplicates=%s", layer, 100 * head["average"]["f1"],
+                    100 * head["average"]["test_oracle_f1"], 100 * head["average"]["dev_oracle_f1"], rr.duplicates)
     return 0
 
 

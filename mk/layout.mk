@@ -6,6 +6,9 @@ cell_path = $(1)/$(2)/$(3)/$(4)/seed$(5)/results.json
 # $(call ckpt_dir,CKPTS,MODEL,INTERMEDIATE): a phase-2 checkpoint; ckpt_meta: its file target
 ckpt_dir = $(1)/$(2)/$(3)
 ckpt_meta = $(call ckpt_dir,$(1),$(2),$(3))/xstilts_meta.json
+# $(call recipe_ckpt_dir,CKPTS,MODEL,INTERMEDIATE,RECIPE): that encoder fine-tuned by an encoder recipe; recipe_ckpt_meta
+recipe_ckpt_dir = $(1)/$(2)/$(3).$(4)
+recipe_ckpt_meta = $(call recipe_ckpt_dir,$(1),$(2),$(3),$(4))/xstilts_meta.json
 # $(call task_arg,INTERMEDIATE): run_intermediate.py's task flag (a mix a+b or all: --tasks a,b)
 task_arg = $(if $(or $(findstring +,$(1)),$(filter all,$(1))),--tasks $(subst +,$(comma),$(1)),--task $(1))
 override BASELINE := none
@@ -19,3 +22,4 @@ cal_phase2_dir = $(1)/$(2)/phase2/$(3)/lr$(4)/seed$(5)
 cal_phase2_meta = $(call cal_phase2_dir,$(1),$(2),$(3),$(4),$(5))/xstilts_meta.json
 cal_cell_path = $(1)/$(2)/$(3)/$(4)/lr$(5)/seed$(6)/results.json
 cal_arm = $(if $(filter none,$(1)),none,$(1)-lr$(2))
+override META_FILE := xstilts_meta.json

@@ -4,14 +4,18 @@
 # tasks by phase, in listing order (run_intermediate.py / run_target.py / run_retrieval.py)
 override INTERMEDIATE_TASKS := mnli qqp anli_plus sst2 ccg squad_v1 squad_v2 hellaswag cosmosqa csqa synth_nli
 override TARGET_TASKS := xnli pawsx udpos panx xquad mlqa tydiqa xcopa lareqa mewslix synth_pair synth_pos
-override RETRIEVAL_TASKS := tatoeba bucc2018 synth_tatoeba
+override RETRIEVAL_TASKS := tatoeba bucc2018 tatoeba_squad synth_tatoeba
 # the benchmarks' tasks, in evaluate.py's order (make xtreme / make xtreme-r)
 override XTREME_TASKS := pawsx xnli panx udpos bucc2018 tatoeba xquad mlqa tydiqa
-override XTREME_R_TASKS := xnli panx udpos tatoeba xcopa lareqa mewslix xquad mlqa tydiqa
+override XTREME_R_TASKS := xnli panx udpos tatoeba_squad xcopa lareqa mewslix xquad mlqa tydiqa
 # the study's defaults (make grid): Phang et al.'s nine intermediate tasks (also the multi-task mix
 # `all`) and every task of XTREME or XTREME-R
 override STUDY_INTERMEDIATE := anli_plus mnli qqp squad_v1 squad_v2 hellaswag ccg cosmosqa csqa
-override STUDY_TARGETS := xnli pawsx udpos panx xquad mlqa tydiqa xcopa lareqa mewslix bucc2018 tatoeba
+override STUDY_TARGETS := xnli pawsx udpos panx xquad mlqa tydiqa xcopa lareqa mewslix bucc2018 tatoeba tatoeba_squad
+# retrieval tasks that embed with a recipe-fine-tuned encoder: task -> recipe (its checkpoint is a file
+# target, recipe_ckpt_meta in mk/layout.mk)
+override RECIPE_TASKS := tatoeba_squad
+override RECIPE_OF_tatoeba_squad := tatoeba_squad
 # languages of the data that make targets prepare (make data-bucc, make data-udpos-ud27)
 override BUCC2018_LANGUAGES := de fr ru zh
 override UD27_LANGUAGES := lt pl uk wo ro

@@ -16,7 +16,9 @@ from xstilts.errors import UsageError
 from xstilts.scoring.xtreme import score_folders
 from xstilts.study.leaderboard import gather
 
-XTREME_R = "xnli xcopa udpos panx xquad mlqa tydiqa mewslix lareqa tatoeba".split()
+XTREME_R = "xnli xcopa udpos panx xquad mlqa tydiqa mewslix lareqa tatoeba".split()  # the leaderboard folders
+# the kit's cells: XTREME-R's Tatoeba embeds with the SQuAD v1.1-fine-tuned encoder (task tatoeba_squad)
+XTREME_R_CELLS = [t if t != "tatoeba" else "tatoeba_squad" for t in XTREME_R]
 
 
 def test_dry_run_lists_the_ten_xtreme_r_cells(tmp_path):
@@ -24,9 +26,12 @@ def test_dry_run_lists_the_ten_xtreme_r_cells(tmp_path):
                f"CKPTS={tmp_path}/c").stdout
     cells = dry_run_cells(out)
     assert cells[0] == ("run_intermediate.py", f"{tmp_path}/c/xlmr-large/mnli", False)
-    got = sorted(c[1].split("/")[-2] for c in cells[1:])
-    assert got == sorted(XTREME_R)
-    assert all(c[2] for c in cells[1:])  # every cell starts from the phase-2 checkpoint
+    # the SQuAD v1.1 fine-tuning of the mnli encoder (run_tatoeba.sh@838c13b:44-45), for Tatoeba
+    assert ("run_intermediate.py", f"{tmp_path}/c/xlmr-large/mnli.tatoeba_squad", True) in cells
+    results = [c for c in cells if c[1].startswith(f"{tmp_path}/r/")]
+    got = sorted(c[1].split("/")[-2] for c in results)
+    assert got == sorted(XTREME_R_CELLS) and len(cells) == 12
+    assert all(c[2] for c in results)  # every cell starts from the phase-2 checkpoint (or its SQuAD fine-tuning)
     assert "xstilts.leaderboard" in out and "--benchmark xtreme-r" in out
 
 

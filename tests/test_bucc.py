@@ -274,7 +274,11 @@ def test_convert_release(tmp_path):
             assert (kit / f"de-en.{split}.{ext}").read_bytes() == (FIX / f"de-en.{release}.{ext}").read_bytes()
     assert (kit / "de-en.test.gold").exists()  # XTREME deletes the test gold; we keep it
     assert manifest["splits"]["de-dev"] == {"release": "sample", "archive": archive_name("de", "sample"),
-                                            "src_sentences": 30, "en_sentences": 30, "gold_pairs": 10}
+                                            "src_sentences": 30, "en_sentences": 30, "gold_pairs": 10,
+                                            # one text twice a side; one gold pair names an id of the English one
+                                            "src_duplicated_texts": 1, "src_ids_with_duplicated_text": 2,
+                                            "en_duplicated_texts": 1, "en_ids_with_duplicated_text": 2,
+                                            "gold_pairs_with_duplicated_text": 1}
     assert read_split(kit, "de", "test").gold == read_split(FIX, "de", "training").gold
     # a checksum table file (sha256sum format) that does not match
     bad = tmp_path / "SHA256SUMS"

@@ -158,7 +158,8 @@ def test_model_in_batch_softmax_pooling_and_handoff(tiny):
     task = get_task("lareqa")
     model, handoff = load_for_task(de.model_class(), str(tiny), **de.model_kwargs(task))
     assert handoff["fresh_head_tensors"] == [] and handoff["transferred_tensors"] > 0
-    assert model.config.dual_encoder_pooling == "cls" and model.config.dual_encoder_logit_scale == 100.0
+    assert model.config.dual_encoder_pooling == "pooler" and model.config.dual_encoder_logit_scale == 100.0
+    model.config.dual_encoder_pooling = "cls"  # the pooler itself: tests/test_protocols_retrieval.py
     tok = AutoTokenizer.from_pretrained(str(tiny))
     q = tok(["who won", "where is it"], padding=True, return_tensors="pt")
     c = tok(["the broncos won", "it is in denver"], padding=True, return_tensors="pt")
@@ -228,7 +229,7 @@ def test_lareqa_trains_and_scores(tiny, tmp_path):
     assert r["average"]["map@20"] == pytest.approx(sum(m["map@20"] for m in r["per_language"].values()) / 11)
     assert r["selection"]["split"] == "English dev" and r["selection"]["metric"] == "map@20"
     assert r["selection"]["best_checkpoint"].startswith("checkpoint-")
-    assert r["format_settings"]["pooling"] == "cls" and r["format_settings"]["logit_scale"] == 100.0
+    assert r["format_settings"]["pooling"] == "pooler" and r["format_settings"]["logit_scale"] == 100.0
     assert r["timing"]["n_queries"] == 330 and r["timing"]["n_candidates"] > 20  # one pool of all 11 languages
     _scored_like_the_leaderboard(tmp_path, "lareqa", XQUAD_R, r)
     lab = json.loads((tmp_path / "lab" / "lareqa" / "test-th.json").read_text())

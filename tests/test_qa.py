@@ -276,6 +276,12 @@ def test_target_task_end_to_end_and_leaderboard_scores_agree(tiny, tmp_path, tas
     assert r["hyperparameters"]["doc_stride"] == 32 and r["hyperparameters"]["max_seq_length"] == 128
     assert r["selection"]["language"] == "en" and r["selection"]["evaluations"]
     assert all("eval_f1" in ev for ev in r["selection"]["evaluations"])
+    # train and dev answer offsets were checked at load, and the counts stored with each source (issue 18)
+    by_role = {s["role"]: s for s in r["data"]["sources"]}
+    for role in ("train", "dev (checkpoint selection)"):
+        offsets = by_role[role]["answer_offsets"]
+        assert offsets["answers_checked"] > 0 and offsets["offset_ok"] + offsets["repaired"] + offsets["not_found"] \
+            == offsets["answers_checked"]
     for lang, m in r["per_language"].items():
         assert 0 <= m["exact_match"] <= m["f1"] <= 1 and m["n"] > 0
         answers = json.loads((pred / task / f"test-{lang}.json").read_text())

@@ -295,15 +295,16 @@ def test_xtreme_score_and_groups(tmp_path):
     qa = rows[("mnli", "XTREME", "question answering")]
     assert float(qa["gain"]) == pytest.approx((g["xquad"] + g["mlqa"] + g["tydiqa"]) / 3, abs=1e-9)
     assert rows[("mnli", "XTREME", "classification")]["tasks"] == "pawsx xnli"
-    # XTREME-R needs xcopa, mewslix and lareqa, which this tree lacks: named, no score
+    # XTREME-R needs xcopa, mewslix, lareqa and its own Tatoeba (tatoeba_squad: the SQuAD v1.1-fine-tuned encoder;
+    # the tree's tatoeba is XTREME's raw-encoder arm, never counted for XTREME-R), which this tree lacks: named
     r_score = rows[("mnli", "XTREME-R", "score")]
-    assert r_score["gain"] == "" and r_score["missing"] == "xcopa mewslix lareqa"
-    assert "**not computable here: missing xcopa, mewslix, lareqa**" in md
+    assert r_score["gain"] == "" and r_score["missing"] == "xcopa tatoeba_squad mewslix lareqa"
+    assert "**not computable here: missing xcopa, tatoeba_squad, mewslix, lareqa**" in md
     xt = table_after(md, "### XTREME")
     assert row(xt, "tiny-2l-h64", "mnli")["XTREME score"].startswith(f"+{100 * sum(g.values()) / 9:.1f} [")
     assert row(xt, "tiny-2l-h64", "squad_v1")["XTREME score"].startswith("+3.0 [")
     xr = table_after(md, "### XTREME-R")
-    assert row(xr, "tiny-2l-h64", "mnli")["XTREME-R score"] == "n/a (3 missing)"
+    assert row(xr, "tiny-2l-h64", "mnli")["XTREME-R score"] == "n/a (4 missing)"
     assert "(1/2: no xcopa)" in row(xr, "tiny-2l-h64", "mnli")["classification"]
 
 

@@ -163,7 +163,7 @@ def phase2(tiny, tmp_path_factory):
 
 def _retrieval(tiny, task, out, *extra):
     return run_script("run_retrieval", ["--model", str(tiny), "--task", task, "--data_root", str(HUB),
-                                        "--output_dir", str(out), *extra])
+                                        "--preset", "tiny", "--output_dir", str(out), *extra])
 
 
 def test_tatoeba_41_languages_every_layer_scores_like_the_leaderboard(tiny, tmp_path):
@@ -212,7 +212,8 @@ def test_bucc_end_to_end(init, tiny, phase2, tmp_path):
     for entry in ret["per_layer"].values():
         for m in entry["per_language"].values():
             assert 0 <= m["f1"] <= 1 and 0 <= m["dev_oracle_f1"] <= 1 and m["n_gold"] == 10
-            assert m["test_sentences"] == {"src": 30, "en": 30, "src_unique": 29, "en_unique": 29}
+            assert m["test_sentences"] == {"src": 30, "en": 30, "src_unique": 29, "en_unique": 29,
+                                           "gold_pairs_with_duplicated_text": 1}
     # the leaderboard files score identically
     detailed = score_folders(str(preds), str(labels), "xtreme")["detailed"]["bucc2018"]
     for lang, m in r["per_language"].items():

@@ -39,6 +39,9 @@ class DataSettings:
 
     root: Path | None = None
     option_dirs: Mapping[str, str | None] = field(default_factory=dict)
+    # what this run read in place of a source that could not be loaded (load_source fills it, describe_source
+    # records it): "<hub_id>/<config>[<split>]" of the primary -> the fallback's description and checks
+    fallbacks_used: dict = field(default_factory=dict, compare=False)
 
 
 def as_settings(data: DataSettings | str | Path | None) -> DataSettings:
@@ -96,6 +99,14 @@ def check_source(source: Source | Concat, data, code: str | None = None) -> None
             hub.check_source(source, root, code)
         except UsageError as e:
             raise UsageError(f"{e} ({source.about or source.hub_id}: written by `make {source.make_target}`)") from None
+    elif source.fallback is not None:
+        try:
+            hub.check_source(source, data.root, code)
+        except UsageError as e:  # the mirror lacks it: its fallback must be there (load_source reads that one)
+            try:
+                hub.check_source(source.fallback.source, data.root, code)
+            except UsageError as f:
+                raise UsageError(f"{e}; and its fallback: {f}") from None
     else:
         hub.check_source(source, data.root, code)
 
@@ -109,13 +120,76 @@ def check_files(source: Source | Concat, data, code: str | None = None) -> None:
             check_files(part, data, code)
     elif isinstance(source, PreparedSource):
         hub.check_files(source, prepared_root(source, data.root), code)
+    elif isinstance(source, Source) and source.fallback is not None:
+        try:
+            hub.check_source(source, data.root, code)
+        except UsageError:
+            hub.check_files(source.fallback.source, data.root, code)
+        else:
+            hub.check_files(source, data.root, code)
     elif not isinstance(source, OptionDirSource):
         hub.check_files(source, data.root, code)
 
 
+def _key(source: Source, code: str | None) -> str:
+    return f"{source.hub_id}/{source.config_for(code)}[{source.split}]"
+
+
+def content_hash(ds, source: Source) -> str:
+    """sha256 of a split's rows over the columns ``source`` maps (a comma list counts as its columns), each row as
+    canonical JSON with every value a string, rows sorted: independent of row order and of dtype (a label
+    stored as int or as string hashes alike)."""
+    import hashlib
+    import json
+
+    columns = sorted({c for v in source.columns.values() for c in v.split(",") if "." not in c})
+    rows = sorted(json.dumps([str(r[c]) for c in columns], ensure_ascii=False) for r in ds.select_columns(columns))
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(row.encode("utf-8") + b"\n")
+    return h.hexdigest()
+
+
+def _load_fallback(source: Source, data: DataSettings, code: str | None, error: Exception):
+    """The fallback of ``source``, after a log line naming both and the primary's error; verified by its row count
+    and, when recorded, its content hash (a mismatch: UsageError); recorded in ``data.fallbacks_used``."""
+    import logging
+
+    log = logging.getLogger(__name__)
+    fb = source.fallback
+    where, fb_where = _key(source, code), _key(fb.source, code)
+    log.warning("data: %s could not be loaded (%s: %s); reading its FALLBACK %s instead (%s)", where,
+                type(error).__name__, str(error).splitlines()[0] if str(error) else "", fb_where, fb.evidence)
+    try:
+        ds = hub.load_source(fb.source, data.root, code)
+    except Exception as e:
+        raise UsageError(f"{where} could not be loaded ({type(error).__name__}: {error}) and neither could its "
+                         f"fallback {fb_where} ({type(e).__name__}: {e})") from None
+    if len(ds) != fb.rows:
+        raise UsageError(f"fallback {fb_where} of {where} has {len(ds)} rows, the primary has {fb.rows}: not the "
+                         f"same data; not used")
+    digest = content_hash(ds, source)
+    if fb.content_sha256 is not None and digest != fb.content_sha256:
+        raise UsageError(f"fallback {fb_where} of {where}: content sha256 {digest} differs from the primary's "
+                         f"{fb.content_sha256}: not the same rows; not used")
+    verified = "row count and content hash" if fb.content_sha256 else "row count only (no content hash recorded)"
+    log.warning("data: fallback %s for %s: %d rows, content sha256 %s; verified by %s", fb_where, where, len(ds),
+                digest, verified)
+    data.fallbacks_used[where] = dict(fb.source.describe(code), rows=len(ds), content_sha256=digest,
+                                      verified_by=verified, evidence=fb.evidence,
+                                      primary_error=f"{type(error).__name__}: {str(error)[:300]}")
+    return ds
+
+
 def load_source(source: Source, data, code: str | None = None):
-    """One split as a ``datasets.Dataset``."""
+    """One split as a ``datasets.Dataset``; a source with a ``fallback`` that cannot be loaded is read from the
+    fallback (``_load_fallback``)."""
     data = as_settings(data)
+    if type(source) is Source and source.fallback is not None:
+        try:
+            return hub.load_source(source, data.root, code)
+        except Exception as e:  # script-only repo, missing parquet export, absent from the mirror: try the copy
+            return _load_fallback(source, data, code, e)
     if isinstance(source, OptionDirSource):
         reader = READERS[source.reader]
         directory = option_directory(source, data)
@@ -132,6 +206,9 @@ def describe_source(source: Source | Concat, data, code: str | None = None) -> d
     if isinstance(source, Concat):
         return {"concatenation": [describe_source(p, data, code) for p in source.parts]}
     out = source.describe(code)
+    used = data.fallbacks_used.get(_key(source, code)) if isinstance(source, Source) else None
+    if used is not None:
+        out["read_from_fallback"] = used
     if isinstance(source, OptionDirSource):
         value = data.option_dirs.get(source.option)
         out[source.option] = str(Path(value).resolve()) if value else None

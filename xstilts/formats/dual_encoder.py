@@ -1,15 +1,21 @@
 """Dual-encoder retrieval: LAReQA (question -> answer sentence) and Mewsli-X (mention -> entity), XTREME-R.
 
 Model: one shared encoder tower (the phase-2 encoder, loaded like every other head's encoder), a pooled
-representation (``cls``: the first token's last hidden state, or ``mean`` over the non-padding tokens), L2
-normalised, trained with an in-batch sampled softmax: for a batch of B (query, positive) pairs the logits are
+representation, L2 normalised: ``pooler`` (the task declarations' value, XTREME-R's): BERT's pooler, dense + tanh
+over the first token's last hidden state, as google-research/xtreme ``third_party/bert.py@838c13b:19-21,48-66``
+(``BertForRetrieval`` encodes ``outputs[1]``, the pooler output, for XLM-R too: ``xlm_roberta.py:386-393``); its
+weights come from the checkpoint when it holds them (the pretrained XLM-R does) and are initialised fresh otherwise
+(an encoder-only phase-2 checkpoint of a head without pooler): the result's ``handoff.encoder_tensors_not_in_checkpoint``
+names them. Kit options: ``cls`` (the first token's last hidden state, no pooler) and ``mean`` (over the non-padding
+tokens). It is trained with an in-batch sampled softmax: for a batch of B (query, positive) pairs the logits are
 ``logit_scale * q @ c.T`` (B x B) and the loss is the cross-entropy of each query against its own positive,
 the other positives being its negatives (Roy et al. 2020, as XTREME-R's ``run_retrieval_qa.py`` /
-``run_retrieval_el.py``; fixed scale 100 there and here). ``softmax_group`` g fixes the number of negatives:
+``run_retrieval_el.py``). The scale is fixed at 100 here; XTREME-R's is a learnable parameter initialised at 100
+(``bert.py@838c13b:22-23``), a kit difference. ``softmax_group`` g fixes the number of negatives:
 each query's softmax runs over its group of g consecutive pairs of the per-device batch (XTREME's per-GPU
 batch: 4 for LAReQA, 8 for Mewsli-X), so the negatives do not change with the per-device batch the kit derives
-from the model size (a confound in a study over sizes); 0 = the whole per-device batch. The head has no parameters, so the hand-off has
-no fresh tensors. Pooling and scale are stored in the model config (``dual_encoder_pooling``,
+from the model size (a confound in a study over sizes); 0 = the whole per-device batch. The head has no parameters of its own (the pooler
+belongs to the encoder), so the hand-off has no fresh head tensors. Pooling and scale are stored in the model config (``dual_encoder_pooling``,
 ``dual_encoder_logit_scale``) and with every result (``format_settings``).
 
 Examples are one ``datasets.Dataset`` with a ``role`` column (the format interface passes one dataset):
@@ -59,7 +65,14 @@ from .base import Format, predict_sorted
 logger = logging.getLogger(__name__)
 
 TOP_K = 20
-POOLINGS = ("cls", "mean")
+POOLINGS = ("pooler", "cls", "mean")  # pooler: XTREME-R's (module docstring)
+POOLING_SOURCES = {
+    "pooler": "XTREME-R: BERT's pooler (dense + tanh over the first token), google-research/xtreme "
+              "third_party/bert.py@838c13b:19-21,48-66; weights from the checkpoint, else fresh "
+              "(handoff.encoder_tensors_not_in_checkpoint)",
+    "cls": "kit option: the first token's last hidden state, no pooler",
+    "mean": "kit option: mean of the last hidden states over the non-padding tokens",
+}
 DATA_KINDS = ("lareqa", "mewslix")
 CONFIG_PREFIX = "dual_encoder_"
 
@@ -102,7 +115,7 @@ def format_settings(task) -> dict:
     s = task_settings(task)
     negatives = (f"in-batch: the other positives of the query's group of {s.softmax_group} consecutive pairs of the "
                  f"per-device batch" if s.softmax_group else "in-batch: the other positives of the per-device batch")
-    return dict(s.describe(), top_k=TOP_K, metric=task.metric, similarity="cosine (L2-normalised, inner product)",
+    return dict(s.describe(), pooling_source=POOLING_SOURCES[s.pooling], top_k=TOP_K, metric=task.metric, similarity="cosine (L2-normalised, inner product)",
                 search="exact inner product: torch chunked matrix product on CUDA, else faiss.IndexFlatIP (the backend "
                        "used: timing.search)", negatives=negatives)
 
@@ -366,12 +379,16 @@ def dual_encoder_class(config):
     if encoder_cls in _CLASSES:
         return _CLASSES[encoder_cls]
     family = next(c for c in encoder_cls.__mro__[1:] if issubclass(c, PreTrainedModel) and c is not PreTrainedModel)
-    extra = {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(encoder_cls.__init__).parameters \
-        else {}
+    has_flag = "add_pooling_layer" in inspect.signature(encoder_cls.__init__).parameters
 
     class DualEncoder(family):
         def __init__(self, config):
             super().__init__(config)
+            pooler = getattr(config, f"{CONFIG_PREFIX}pooling", "cls") == "pooler"
+            if pooler and not has_flag:
+                raise UsageError(f"pooling 'pooler' needs an encoder with a BERT-style pooler; "
+                                 f"{encoder_cls.__name__} has none (valid choices here: cls, mean)")
+            extra = {"add_pooling_layer": pooler} if has_flag else {}
             setattr(self, self.base_model_prefix, encoder_cls(config, **extra))
             self.post_init()
 
@@ -388,9 +405,11 @@ def dual_encoder_class(config):
             return int(getattr(self.config, f"{CONFIG_PREFIX}softmax_group", 0) or 0)
 
         def encode(self, input_ids, attention_mask):
-            hidden = getattr(self, self.base_model_prefix)(input_ids=input_ids,
-                                                           attention_mask=attention_mask).last_hidden_state
-            if self.pooling == "mean":
+            out = getattr(self, self.base_model_prefix)(input_ids=input_ids, attention_mask=attention_mask)
+            hidden = out.last_hidden_state
+            if self.pooling == "pooler":  # dense + tanh over the first token (BertPooler / XLMRobertaPooler)
+                pooled = out.pooler_output
+            elif self.pooling == "mean":
                 mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             else:

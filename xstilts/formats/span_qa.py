@@ -19,8 +19,14 @@ mapping; n-best post-processing), with these choices:
   unanswerable question (no gold answer) counts as correct only for the prediction "", reported overall and
   split into ``HasAns_*`` / ``NoAns_*``.
 * Training windows that do not contain the answer (and unanswerable questions) point at ``<s>`` (position 0
-  for start and end), as in run_qa.py. A gold ``answer_start`` that does not point at its text (``XQuAD.ar``
-  on the Hub: off by one after strip) is moved to the nearest occurrence of the text.
+  for start and end), as in run_qa.py.
+* Answer offsets are checked at load for the train and dev sources (:func:`check_offsets`): the google/xtreme
+  QA configs strip ``context`` and answer ``text`` but keep ``answer_start`` (HF ``xtreme.py@8803c182e6^:637-643``),
+  so a context with leading whitespace shifts every span (``XQuAD.ar``: off by one). Each gold answer with
+  ``context[answer_start:answer_start + len(text)] != text`` is repaired to the nearest occurrence of its text
+  within ``REPAIR_WINDOW`` characters, or else removed; an example left with no answer (it had some) is dropped.
+  The counts are logged and stored with the source in the result (``answer_offsets``). Test data is not changed
+  (it is scored by answer text).
 * Evaluation windows also carry start/end positions, so the Trainer's English-dev evaluation gets label ids
   and calls ``compute_metrics`` (it only does when labels exist); predictions on other languages switch
   ``compute_metrics`` off, as the example's ``QuestionAnsweringTrainer`` does.
@@ -157,6 +163,56 @@ def load(task, source, data, languages=None, max_samples=None):
                         ",".join(sorted(wanted)), "the id prefix" if lang_of else src.lang_column)
         parts.append(ds)
     return combine_languages(parts, task, f"{source.hub_id}/{source.config}[{source.split}]", languages, max_samples)
+
+
+# ------------------------------------------------------------------------------------------ offsets
+
+REPAIR_WINDOW = 64  # characters: how far from its answer_start an answer's text may be found and still repaired
+
+
+def check_offsets(examples, where: str):
+    """Check every gold answer of ``examples`` (canonical rows): (the examples with repaired offsets, answers whose
+    text is not within ``REPAIR_WINDOW`` characters of ``answer_start`` removed, and examples left without any
+    answer dropped; the counts). Unanswerable examples (no answer at all) are kept as they are."""
+    counts = {"answers_checked": 0, "offset_ok": 0, "repaired": 0, "repair_shifts": {}, "not_found": 0,
+              "examples_dropped": 0, "repair_window_chars": REPAIR_WINDOW}
+    shifts, keep = Counter(), []
+    starts_out, texts_out = [], []
+    for context, texts, starts in zip(_column(examples, "context"), _column(examples, "answer_text"),
+                                      _column(examples, "answer_start")):
+        new_texts, new_starts = [], []
+        for text, start in zip(texts, starts):
+            counts["answers_checked"] += 1
+            span = align_answer(context, text, start)
+            if span is not None and span[0] == start:
+                counts["offset_ok"] += 1
+            elif span is not None and abs(span[0] - start) <= REPAIR_WINDOW:
+                counts["repaired"] += 1
+                shifts[span[0] - start] += 1
+                start = span[0]
+            else:
+                counts["not_found"] += 1
+                continue
+            new_texts.append(text)
+            new_starts.append(start)
+        keep.append(bool(new_texts) or not texts)
+        texts_out.append(new_texts)
+        starts_out.append(new_starts)
+    counts["repair_shifts"] = {str(k): v for k, v in sorted(shifts.items())}
+    counts["examples_dropped"] = keep.count(False)
+    if counts["repaired"] or counts["not_found"]:
+        examples = examples.remove_columns(["answer_text", "answer_start"])
+        examples = examples.add_column("answer_text", texts_out).add_column("answer_start", starts_out)
+        examples = examples.cast(_qa_features())
+        if counts["examples_dropped"]:
+            examples = examples.select([i for i, k in enumerate(keep) if k])
+        logger.warning("%s: answer offsets: %d of %d answers repaired (shift in characters: count %s), %d not "
+                       "found within %d characters and removed; %d example(s) left without an answer dropped",
+                       where, counts["repaired"], counts["answers_checked"], counts["repair_shifts"],
+                       counts["not_found"], REPAIR_WINDOW, counts["examples_dropped"])
+    else:
+        logger.info("%s: answer offsets: all %d answers point at their text", where, counts["answers_checked"])
+    return examples, counts
 
 
 # ------------------------------------------------------------------------------------------ features
@@ -502,7 +558,6 @@ class SpanQA(Format):
 
     name = "span_qa"
     metrics = ("f1", "exact_match")
-    load = staticmethod(load)
     model_class = staticmethod(model_class)
     gold = staticmethod(gold)
     score = staticmethod(score)
@@ -513,6 +568,20 @@ class SpanQA(Format):
         if unknown:
             raise UsageError(f"unknown span QA setting(s) {', '.join(unknown)}; valid: {', '.join(OPTIONS)}")
         self._options = dict(OPTIONS, **settings)
+        self._offsets: dict = {}  # id(source) -> check_offsets counts (train and dev sources; Source is unhashable)
+
+    def load(self, task, source, data, languages=None, max_samples=None):
+        """:func:`load`, then for the task's train and dev sources :func:`check_offsets` (counts kept for the
+        record: ``describe_source``)."""
+        examples = load(task, source, data, languages, max_samples)
+        if source is not None and any(source is s for s in (task.train, task.dev)):
+            examples, counts = check_offsets(examples, f"{task.name} {source.hub_id}/{source.config}[{source.split}]")
+            self._offsets[id(source)] = counts
+        return examples
+
+    def describe_source(self, source) -> dict:
+        counts = self._offsets.get(id(source))
+        return {} if counts is None else {"answer_offsets": counts}
 
     @classmethod
     def from_args(cls, data_args=None) -> "SpanQA":

@@ -37,6 +37,7 @@ from typing import Iterable, Mapping
 
 from ..errors import UsageError, choices_error, exits_on_usage_error
 from ..files import sha256_file
+from ..retrieval.bucc import dedupe, gold_with_duplicated_text
 from ..tasks.languages import BUCC2018
 from ..tasks.retrieval import BUCC2018_DIR
 from .downloads import SUMS_NAME, download_dir, fetch, read_sums, record_checksums, verify_file
@@ -206,13 +207,28 @@ def convert_release(archive_dir: str | os.PathLike, out_dir: str | os.PathLike,
             tmp.write_bytes(data)
             os.replace(tmp, target)
         s = read_split(out, lang, split)  # validates the written files
+        dup = duplicate_counts(s)
         manifest["splits"][f"{lang}-{split}"] = {
             "release": release, "archive": path.name, "src_sentences": len(s.src_ids),
-            "en_sentences": len(s.trg_ids), "gold_pairs": len(s.gold or ())}
-        logger.info("bucc2018 %s %s (%s): %d %s / %d en sentences, %d gold pairs", lang, split, release,
-                    len(s.src_ids), lang, len(s.trg_ids), len(s.gold or ()))
+            "en_sentences": len(s.trg_ids), "gold_pairs": len(s.gold or ()), **dup}
+        logger.info("bucc2018 %s %s (%s): %d %s / %d en sentences, %d gold pairs (%d involve a sentence text that "
+                    "occurs more than once: never found with duplicates=drop)", lang, split, release,
+                    len(s.src_ids), lang, len(s.trg_ids), len(s.gold or ()), dup["gold_pairs_with_duplicated_text"])
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+def duplicate_counts(split: BuccSplit) -> dict:
+    """Sentence texts that occur more than once on a side (LASER and XTREME drop them, jiant expands them to every
+    id: ``xstilts.retrieval.bucc.DUPLICATES``), the ids they cover, and the gold pairs that involve one."""
+    src, trg = dedupe(split.src_ids, split.src_sentences), dedupe(split.trg_ids, split.trg_sentences)
+    out = {}
+    for side, (_, t2i) in (("src", src), ("en", trg)):
+        dup = [ids for ids in t2i.values() if len(ids) > 1]
+        out[f"{side}_duplicated_texts"] = len(dup)
+        out[f"{side}_ids_with_duplicated_text"] = sum(len(ids) for ids in dup)
+    out["gold_pairs_with_duplicated_text"] = gold_with_duplicated_text(split.gold or (), src, trg)
+    return out
 
 
 def write_archive(archive_path: str | os.PathLike, src_dir: str | os.PathLike, lang: str, release: str) -> Path:

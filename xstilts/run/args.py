@@ -73,6 +73,11 @@ class DataArguments:
 @dataclass
 class KitArguments:
     preset: str = field(default="xtreme", metadata={"help": "Hyperparameter preset: configs/presets/<name>.json."})
+    encoder_recipe: str | None = field(default=None, metadata={
+        "help": "run_intermediate.py: fine-tune by the preset's encoder recipe NAME (encoder_recipes.NAME: its task "
+                "and hyperparameters; e.g. tatoeba_squad, XTREME-R's SQuAD v1.1 model for Tatoeba), starting from "
+                "--intermediate_checkpoint when given, else the pretrained model. Output: "
+                "<ckpts>/<model>/<intermediate|none>.NAME (the encoder the recipe's retrieval task embeds with)."})
     effective_train_batch_size: int | None = field(default=None, metadata={
         "help": "Effective batch (per-device x accumulation x devices). Gradient accumulation is derived from it."})
     eval_steps_or_epoch: str | None = field(default=None, metadata={
@@ -199,6 +204,10 @@ class RetrievalArguments:
     k: int = field(default=bucc.DEFAULT_K, metadata={"help": "BUCC: neighbourhood size of the margin (both directions)."})
     margin: str = field(default="ratio", metadata={"help": f"BUCC: {', '.join(bucc.MARGINS)}"})
     strategy: str = field(default="max", metadata={"help": f"BUCC: {', '.join(bucc.STRATEGIES)}"})
+    duplicates: str | None = field(default=None, metadata={
+        "help": f"BUCC: how a mined pair of sentence TEXTS becomes id pairs ({', '.join(bucc.DUPLICATES)}): drop = a "
+                "text that occurs more than once on its side maps to no id (LASER, XTREME); expand = every id of "
+                "both texts (jiant). Default: the preset's retrieval.bucc2018.duplicates (docs/retrieval.md)."})
     index: str = field(default="flat", metadata={
         "help": "BUCC kNN index: flat (exact faiss.IndexFlatIP) or hnsw (approximate, for corpora too large)."})
     knn_db_chunk: int = field(default=100_000, metadata={
@@ -219,6 +228,9 @@ class RetrievalArguments:
         "help": "BUCC: also write every test candidate with its score (configured layer) to "
                 "<output_dir>/candidates/bucc2018/test-<lang>.tsv (re-threshold without re-embedding)."})
     # common
+    preset: str = field(default="xtreme", metadata={
+        "help": "Preset (configs/presets/<name>.json) whose retrieval.<task> block gives the protocol settings "
+                "(BUCC duplicates); recorded with the result."})
     seed: int = field(default=1, metadata={"help": "Recorded for the grid layout; retrieval itself is deterministic."})
     output_dir: str | None = field(default=None, metadata={"help": "Default: results/<model>/<inter|none>/<task>/seed<k>"})
     write_predictions: str | None = field(default=None, metadata={

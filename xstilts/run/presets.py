@@ -13,6 +13,10 @@ the source did where the preset deliberately differs or where a switch can diffe
 effect"}``; a note named after a protocol dimension explains that dimension's deviation and shows only while it
 applies). A file's top level names its source: ``source`` (text) and ``commit``; ``by_model.<model>`` may hold
 ``notes`` for every task of that model (the XL/XXL values are the kit's extrapolation).
+
+Two more blocks, read by their own resolvers: ``retrieval.<task>`` (settings of run_retrieval.py, e.g. BUCC's
+``duplicates``; ``retrieval_settings``) and ``encoder_recipes.<name>`` (the fine-tuning that makes the encoder a
+retrieval task embeds with, e.g. XTREME-R's SQuAD v1.1 model for Tatoeba; ``resolve_recipe``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from ..paths import PRESETS
 
 MULTITASK_BLOCK = "multitask"
 INFO_KEYS = ("cite", "reference", "notes")  # what a level says about its source, not hyperparameter values
+RETRIEVAL_BLOCK = "retrieval"
+RECIPES_BLOCK = "encoder_recipes"
 
 
 @dataclass(frozen=True)
@@ -83,3 +89,29 @@ def resolve_preset(name: str, task: str | None, model_name: str) -> Preset:
     model_info = {k: model_block[k] for k in INFO_KEYS if k in model_block}  # the model's notes, for every task
     values, info = _merge([top, data.get("defaults", {}), entry, model_info, model_block.get(key, {})])
     return Preset(name, values, header, block, info)
+
+
+def retrieval_settings(name: str, task: str) -> tuple[dict, dict]:
+    """(the preset's ``retrieval.<task>`` entry, or {}; the file's header) for run_retrieval.py."""
+    data = read_preset(name)
+    header = {k: data.get(k) for k in ("name", "description", "source", "commit")}
+    return dict(data.get(RETRIEVAL_BLOCK, {}).get(task, {})), header
+
+
+def resolve_recipe(name: str, recipe: str, model_name: str) -> Preset:
+    """The training values of the encoder recipe ``recipe`` (``encoder_recipes.<recipe>.training``) for a phase-2
+    style run of the recipe's ``task``: defaults < the recipe's training values < ``by_model.<model>.<recipe>``.
+    The header records the recipe itself (its task, encoder name, sources)."""
+    data = read_preset(name)
+    recipes = data.get(RECIPES_BLOCK, {})
+    if recipe not in recipes:
+        raise UsageError(f"preset {name!r} has no encoder recipe {recipe!r} (block \"{RECIPES_BLOCK}\"); it has: "
+                         f"{', '.join(sorted(recipes)) or '(none)'}. Add one to {PRESETS / f'{name}.json'} or use "
+                         f"another preset")
+    entry = recipes[recipe]
+    header = {k: data.get(k) for k in ("name", "description", "source", "commit")}
+    header["recipe"] = dict(entry, name=recipe)
+    top = {k: data[k] for k in INFO_KEYS if k in data}
+    values, info = _merge([top, data.get("defaults", {}), entry.get("training", {}),
+                           data.get("by_model", {}).get(model_name, {}).get(recipe, {})])
+    return Preset(name, values, header, recipe, info)

@@ -71,9 +71,9 @@ def base_result(run, model, *, seed: int, preset: dict | None, training_args=Non
         "schema_version": SCHEMA_VERSION,
         "kind": run.kind,
         "model": model_record(run, model),
-        "intermediate_task": (run.intermediate_meta or {}).get("task") if run.kind != "intermediate" else None,
+        "intermediate_task": intermediate_of(run.intermediate_meta) if run.kind != "intermediate" else None,
         "intermediate_checkpoint": run.init_path if run.intermediate_meta else None,
-        "intermediate_meta": _meta_summary(run.intermediate_meta),
+        "intermediate_meta": meta_summary(run.intermediate_meta),
         "target_task": run.task.name if run.kind != "intermediate" else None,
         "task": run.task.name,
         "format": run.task.format,
@@ -92,11 +92,22 @@ def base_result(run, model, *, seed: int, preset: dict | None, training_args=Non
     }
 
 
-def _meta_summary(meta: dict | None) -> dict | None:
+def intermediate_of(meta: dict | None) -> str | None:
+    """The intermediate task of the cell a checkpoint belongs to: the phase-2 task, or for an encoder recipe's
+    checkpoint the cell's own intermediate (None: fine-tuned from the pretrained model), not the recipe's task."""
+    if not meta:
+        return None
+    recipe = meta.get("encoder_recipe")
+    if recipe:
+        return (recipe.get("base") or {}).get("intermediate")
+    return meta.get("task")
+
+
+def meta_summary(meta: dict | None) -> dict | None:
     if not meta:
         return None
     keys = ("task", "tasks", "seed", "dev_metric", "global_step", "preset", "model", "hyperparameters",
-            "provenance", "selection", "protocol", "hub", "divergence")
+            "provenance", "selection", "protocol", "hub", "divergence", "encoder_recipe")
     return {k: meta[k] for k in keys if k in meta}
 
 

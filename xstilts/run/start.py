@@ -37,9 +37,9 @@ from .deepspeed import ensure_distributed_env, read_deepspeed_config, refresh_de
 from .models import ModelEntry, resolve_model
 from . import protocol
 from .overlay import PHASE2, TARGET, resolve_learning_rate
-from .presets import resolve_preset
+from .presets import resolve_preset, resolve_recipe, retrieval_settings
 from .protocol import Protocol
-from .record import hyperparameters
+from .record import hyperparameters, intermediate_of
 from .results import ResultsSchemaError, check_selection, read_results
 
 logger = logging.getLogger(__name__)
@@ -116,15 +116,18 @@ def available_languages(task: Task, data: DataSettings) -> list[str]:
     return found
 
 
-def default_output_dir(kind: str, model_name: str, task: str, seed: int, intermediate: str | None) -> str:
+def default_output_dir(kind: str, model_name: str, task: str, seed: int, intermediate: str | None,
+                       recipe: str | None = None) -> str:
     """Where a run writes unless --output_dir says otherwise: the kit's path scheme (xstilts.run.layout)."""
+    if recipe:  # an encoder recipe's fine-tuning of the cell's encoder (none: the pretrained model)
+        return layout.recipe_checkpoint_dir(model_name, intermediate or layout.BASELINE, recipe)
     if kind == "intermediate":
         return layout.checkpoint_dir(model_name, task)
     return layout.cell_dir(model_name, intermediate or layout.BASELINE, task, seed)
 
 
 def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | None = None,
-            need_train: bool = True, fmt: Format | None = None) -> Run:
+            need_train: bool = True, fmt: Format | None = None, recipe: str | None = None) -> Run:
     """Resolve and check the task, languages, model, data and phase-2 checkpoint (all cheap). ``output_dir``:
     given explicitly by the user, else the kit's layout (results/<model>/<inter>/<task>/seed<k>)."""
     try:
@@ -155,14 +158,19 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
     init_path = entry.path_or_id
     ckpt = getattr(model_args, "intermediate_checkpoint", None)
     if ckpt:
-        if kind == "intermediate":
-            raise UsageError("--intermediate_checkpoint is for run_target.py / run_retrieval.py, not phase 2")
+        if kind == "intermediate" and not recipe:
+            raise UsageError("--intermediate_checkpoint is for run_target.py / run_retrieval.py (and an encoder "
+                             "recipe's fine-tuning, --encoder_recipe), not phase 2")
         init_path, meta = intermediate_checkpoint(ckpt, entry)  # a folder or a Hub id (xstilts.run.hub)
+        if recipe and meta.get("encoder_recipe"):
+            raise UsageError(f"--intermediate_checkpoint {ckpt!r} is already an encoder recipe's checkpoint "
+                             f"({meta['encoder_recipe'].get('name')}); --encoder_recipe starts from a pretrained "
+                             f"model or a phase-2 checkpoint")
 
     if output_dir:
         out = Path(output_dir)
     else:
-        out = Path(default_output_dir(kind, entry.name, task.name, seed, meta and meta.get("task")))
+        out = Path(default_output_dir(kind, entry.name, task.name, seed, intermediate_of(meta), recipe))
     return Run(kind, task, languages, entry, data, out, init_path, meta, format=fmt)
 
 
@@ -270,7 +278,22 @@ def parse_training_args(argv: list[str], *, phase: str, mixture: list[str] | Non
     model = A.prescan(argv, "model", A.ModelArguments.model)
     model_key = model if model in models.registry() else ""
     preset_values, header, block, training, preset_details = {}, {"name": preset_name}, None, False, {}
-    if mixture is not None:
+    recipe = A.prescan(argv, "encoder_recipe")
+    if recipe is not None:
+        if phase != "intermediate" or mixture is not None:
+            raise UsageError("--encoder_recipe is for run_intermediate.py with one task (the recipe names it)")
+        preset = resolve_recipe(preset_name, recipe, model_key)
+        recipe_task = preset.header["recipe"].get("task")
+        if task is not None and task != recipe_task:
+            raise UsageError(f"--task {task!r}: encoder recipe {recipe!r} of preset {preset_name!r} trains task "
+                             f"{recipe_task!r}; leave --task out")
+        A.get_task(recipe_task, phase="intermediate")  # a recipe naming no intermediate task: the error lists them
+        if task is None:
+            argv = [*argv, "--task", recipe_task]
+        task = recipe_task
+        preset_values, header, block, training = preset.values, preset.header, preset.block, True
+        preset_details = preset.info
+    elif mixture is not None:
         preset = resolve_preset(preset_name, None, model_key)
         preset_values, header, block, training = preset.values, preset.header, preset.block, True
         preset_details = preset.info
@@ -429,8 +452,9 @@ def begin(kind: str, argv=None) -> TrainingRun:
     task = A.get_task(data_args.task)
     fmt = get_format(task.format, data_args) if task.format in FORMATS else None  # its settings, validated now
     setup_logging()
+    recipe = kit_args.encoder_recipe if kind == "intermediate" else None
     run = prepare(kind, model_args, data_args, seed=training_args.seed,
-                  output_dir=training_args.output_dir if "output_dir" in given else None, fmt=fmt)
+                  output_dir=training_args.output_dir if "output_dir" in given else None, fmt=fmt, recipe=recipe)
     proto = protocol.resolve(run.task, kit_args, data_args, training_args, preset, given, fmt)
     if proto.selection_dev is not None:  # select on another task's dev split (jiant: MNLI for XNLI)
         run.task = proto.selection_task(run.task)
@@ -440,7 +464,7 @@ def begin(kind: str, argv=None) -> TrainingRun:
     kit_args.learning_rate_source = resolve_learning_rate(
         training_args, kit_args, given, preset, phase=PHASE2 if kind == "intermediate" else TARGET,
         model_name=run.model.name, path_or_id=run.model.path_or_id, task=task.name, arm=arm)
-    extra = {}
+    extra = {"encoder_recipe": preset["recipe"]} if recipe else {}
     if kit_args.replaces:
         run.replaces = replaced_run(kit_args.replaces, kind, run, training_args, given)
         extra["replaces"] = run.replaces["path"]
@@ -529,11 +553,16 @@ class RetrievalRun:
     special: bool  # mean pooling over the special tokens too
     pooling_source: str
     search: search_lib.Search
+    preset: dict  # the preset's header and its retrieval.<task> values (with where each setting came from)
+    duplicates: str | None = None  # BUCC: drop | expand (None: not a bitext task)
+    encoder: dict = field(default_factory=dict)  # what the embeddings come from (_retrieval_encoder)
 
 
 def _check_retrieval_choices(args, data_args) -> None:
     if args.pooling is not None and args.pooling not in embed.POOLINGS:
         raise UsageError(f"unknown pooling {args.pooling!r}; valid choices: {', '.join(embed.POOLINGS)}")
+    if args.duplicates is not None and args.duplicates not in bucc.DUPLICATES:
+        raise choices_error("--duplicates", args.duplicates, bucc.DUPLICATES)
     for name, valid in (("margin", bucc.MARGINS), ("strategy", bucc.STRATEGIES), ("index", bucc.INDEXES)):
         if getattr(args, name) not in valid:
             raise choices_error(f"--{name}", getattr(args, name), valid)
@@ -597,6 +626,64 @@ def _pooling(args, model_name: str) -> tuple[str, bool, str]:
     return pooling, special, "; ".join(source)
 
 
+def _retrieval_preset(args, task: Task) -> tuple[dict, str | None]:
+    """(the preset record of a retrieval run, BUCC's duplicates rule): the command line > the preset's
+    ``retrieval.<task>`` entry > the kit's default (expand), each recorded with its origin."""
+    task_name = task.name
+    values, header = retrieval_settings(args.preset, task_name)  # unknown preset -> UsageError listing them
+    record = dict(header, values=values, cli_overrides=[])
+    duplicates = None
+    if task.format == "bitext_mining":
+        if args.duplicates is not None:
+            duplicates, origin = args.duplicates, "command line"
+            record["cli_overrides"].append("duplicates")
+        elif "duplicates" in values:
+            duplicates, origin = values["duplicates"], f"preset {args.preset} (retrieval.{task_name}.duplicates)"
+        else:
+            duplicates, origin = "expand", "kit default (the preset has no retrieval.bucc2018.duplicates)"
+        if duplicates not in bucc.DUPLICATES:
+            raise UsageError(f"preset {args.preset!r}: retrieval.{task_name}.duplicates {duplicates!r}; valid "
+                             f"choices: {', '.join(bucc.DUPLICATES)}")
+        record["duplicates_source"] = origin
+    return record, duplicates
+
+
+RAW_ENCODER = "raw"  # the pretrained or phase-2 encoder as it is
+
+
+def _retrieval_encoder(run: Run, preset_name: str) -> dict:
+    """The encoder a retrieval task embeds with, checked: a task that names an encoder recipe
+    (``Task.encoder_recipe``: tatoeba_squad) takes only that recipe's checkpoint, fine-tuned by the recipe the
+    run's preset holds now; every other task takes the pretrained or phase-2 encoder, never a recipe's."""
+    task, meta = run.task, run.intermediate_meta or {}
+    made = meta.get("encoder_recipe")
+    if task.encoder_recipe:
+        recipe = task.encoder_recipe
+        if not made or made.get("name") != recipe:
+            got = (f"the encoder of recipe {made.get('name')!r}" if made else
+                   f"{'the phase-2 checkpoint' if meta else 'the pretrained model'} {run.init_path}")
+            raise UsageError(
+                f"task {task.name} embeds with the encoder fine-tuned by the preset's encoder recipe {recipe!r}, got "
+                f"{got}. Make it with `run_intermediate.py --model {run.model.name} --encoder_recipe {recipe} "
+                f"--preset {preset_name} [--intermediate_checkpoint <phase-2 checkpoint>]` (make grid does: "
+                f"{layout.recipe_checkpoint_dir(run.model.name, '<intermediate|none>', recipe)}) and pass it as "
+                f"--intermediate_checkpoint")
+        current = resolve_recipe(preset_name, recipe, "").header["recipe"]
+        if made.get("recipe") != current:
+            raise UsageError(
+                f"--intermediate_checkpoint {run.init_path} was fine-tuned by encoder recipe {recipe!r} of preset "
+                f"{made.get('preset')!r}, which is not the recipe of preset {preset_name!r} now ({made.get('recipe')} "
+                f"vs {current}): pass --preset {made.get('preset')}, or fine-tune it again (move the checkpoint "
+                f"aside; make then rebuilds it)")
+        return {"kind": made.get("encoder") or recipe, "recipe": made, "checkpoint": run.init_path}
+    if made:
+        base = (made.get("base") or {}).get("checkpoint") or "none (the pretrained model)"
+        raise UsageError(f"--intermediate_checkpoint {run.init_path} is the encoder of recipe {made.get('name')!r} "
+                         f"(fine-tuned on {made.get('task')}); task {task.name} embeds the pretrained or phase-2 "
+                         f"encoder as it is: pass {base} instead")
+    return {"kind": RAW_ENCODER, "checkpoint": run.init_path if meta else None}
+
+
 def begin_retrieval(argv=None) -> RetrievalRun:
     """The start of run_retrieval.py: parse, check every choice and the data, resolve the model, the layers
     (from the model's config), the pooling and the search backend, claim the output directory."""
@@ -615,6 +702,8 @@ def begin_retrieval(argv=None) -> RetrievalRun:
     if task is not None and task.phase == "retrieval":  # prepare() reports unknown tasks and other phases
         _check_retrieval_data(task, data_args)
     run = prepare("retrieval", model_args, data_args, seed=args.seed, output_dir=args.output_dir, need_train=False)
+    preset, duplicates = _retrieval_preset(args, run.task)
+    encoder = _retrieval_encoder(run, args.preset)
 
     num_layers = AutoConfig.from_pretrained(run.init_path).num_hidden_layers
     layer, layer_source = embed.resolve_layer(args.layer, num_layers, run.model.retrieval_layer)
@@ -625,13 +714,13 @@ def begin_retrieval(argv=None) -> RetrievalRun:
     settings = dict(seed=args.seed, layer=layer, layers=layers, pooling=pooling, include_special_tokens=special,
                     max_seq_length=data_args.max_seq_length)
     if bitext:
-        settings.update(k=args.k, margin=args.margin, strategy=args.strategy, index=args.index)
+        settings.update(k=args.k, margin=args.margin, strategy=args.strategy, index=args.index, duplicates=duplicates)
     if args.search_dtype != "float32":  # bf16 inputs can change the numbers; the backend alone does not (exact)
         settings.update(search_dtype=args.search_dtype)
     search = search_lib.resolve(args.search_backend, dtype=args.search_dtype, index=args.index if bitext else "flat")
     claim_output_dir(run, settings_fingerprint(run, **settings), args.overwrite)
     return RetrievalRun(run, data_args, args, num_layers, layer, layer_source, layers, pooling, special,
-                        pooling_source, search)
+                        pooling_source, search, preset, duplicates if bitext else None, encoder)
 
 
 # ============================================================================ how a run ends

@@ -6,7 +6,10 @@ Every grid cell writes its predictions (``<cell>/predictions/<task>/test-<lang>.
 and scores the folder with ``xstilts.scoring.xtreme`` (the official evaluate.py's numbers), writing ``scores.json``.
 
     python -m xstilts.leaderboard --results results --benchmark xtreme-r --model xlmr-large \\
-        --intermediate mnli --seed 1 --tasks xnli xcopa udpos panx xquad mlqa tydiqa mewslix lareqa tatoeba
+        --intermediate mnli --seed 1 --tasks xnli xcopa udpos panx xquad mlqa tydiqa mewslix lareqa tatoeba_squad
+
+A leaderboard folder holds the benchmark's own protocol: XTREME-R's Tatoeba is the task ``tatoeba_squad`` (the
+SQuAD v1.1-fine-tuned encoder), XTREME's is ``tatoeba`` (the raw one); the other is refused.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ..files import atomic_write_text
 from ..run import layout
 from ..scoring.xtreme import VERSIONS, score_folders
 from ..tasks import TASKS
+from ..tasks.benchmarks import BENCHMARK_TASKS
 
 
 def gather(results: Path, benchmark: str, model: str, intermediate: str, seed: int, tasks: list[str]) -> Path:
@@ -32,6 +36,11 @@ def gather(results: Path, benchmark: str, model: str, intermediate: str, seed: i
         if name not in TASKS:
             raise choices_error("task", name, TASKS)
         task = TASKS[name]
+        members = BENCHMARK_TASKS.get(benchmark, ())
+        own = [t.name for t in members if t.xtreme_name == task.xtreme_name]
+        if own and name not in own:  # the same leaderboard folder, another benchmark's protocol
+            raise UsageError(f"task {name} is not {benchmark}'s protocol for its leaderboard folder "
+                             f"{task.xtreme_name!r}: {benchmark} takes {', '.join(own)} (docs/retrieval.md)")
         cell = Path(layout.cell_dir(model, intermediate, name, seed, str(results)))
         if not (cell / layout.RESULTS_FILE).exists():
             missing.append(str(cell))

@@ -12,8 +12,13 @@
 listed here are the Makefile's file targets, name for name (a test checks this against ``make -n grid``):
 
 * phase 2: ``$(CKPTS)/<model>/<intermediate>/xstilts_meta.json`` (run_intermediate.py, seed 1);
+* encoder recipes: ``$(CKPTS)/<model>/<intermediate|none>.<recipe>/xstilts_meta.json`` (run_intermediate.py
+  --encoder_recipe), one per (model, intermediate) when a target names a recipe (``tatoeba_squad``: XTREME-R's
+  SQuAD v1.1 encoder), depending on the phase-2 checkpoint unless the intermediate is ``none``; priced as training
+  the recipe's task with the recipe's values (``encoder_recipes.<recipe>`` of the preset);
 * cells: ``$(RESULTS)/<model>/<intermediate|none>/<target>/seed<k>/results.json`` (run_target.py, or
-  run_retrieval.py for retrieval tasks), depending on the phase-2 checkpoint unless the intermediate is ``none``.
+  run_retrieval.py for retrieval tasks), depending on the phase-2 checkpoint unless the intermediate is ``none``
+  (a recipe task: on its recipe checkpoint).
 
 GPU-hour estimate of a cell (``estimate``), from ``configs/throughput.json`` (per model and GPU) and
 ``configs/dataset_sizes.json`` (Hub row counts, tokens per example), with the preset's epochs and batch:
@@ -59,7 +64,7 @@ from ..paths import CONFIGS, KIT_ROOT
 from ..run import layout
 from ..run.args import parse_task_list
 from ..run.models import registry, resolve_model
-from ..run.presets import resolve_preset
+from ..run.presets import resolve_preset, resolve_recipe
 from ..run.results import is_finished
 from ..tasks import TASKS
 from . import power, report, slurm
@@ -75,10 +80,10 @@ UNMEASURED = "estimate (not measured)"
 class Cell:
     """One Make file target: a phase-2 checkpoint or a result cell."""
 
-    kind: str  # "phase2" | "target" | "retrieval"
+    kind: str  # "phase2" | "recipe" | "target" | "retrieval"
     model: str
     intermediate: str  # BASELINE for cells without intermediate training
-    task: str  # the phase-2 task, or the target task
+    task: str  # the phase-2 task, the encoder recipe's name (kind "recipe"), or the target task
     seed: int
     target: str  # the file target, as Make spells it
     depends: str | None = None  # the phase-2 file target this cell needs
@@ -98,6 +103,7 @@ class Grid:
     ckpts: str = "checkpoints"
     preset: str = "xtreme"
     phase2: list[Cell] = field(default_factory=list)
+    recipes: list[Cell] = field(default_factory=list)  # encoder recipes' checkpoints (kind "recipe")
     cells: list[Cell] = field(default_factory=list)
 
     @property
@@ -106,7 +112,15 @@ class Grid:
 
     @property
     def dependent_cells(self) -> list[Cell]:
-        return [c for c in self.cells if c.depends is not None]
+        """Cells that start from a phase-2 checkpoint."""
+        recipes = {c.target for c in self.recipes}
+        return [c for c in self.cells if c.depends is not None and c.depends not in recipes]
+
+    @property
+    def recipe_cells(self) -> list[Cell]:
+        """Cells that embed with an encoder recipe's checkpoint."""
+        recipes = {c.target for c in self.recipes}
+        return [c for c in self.cells if c.depends in recipes]
 
 
 def _words(value) -> list[str]:
@@ -178,13 +192,21 @@ def build_grid(models, intermediate, targets, seeds, *, results: str = "results"
         for i in intermediate:
             if i != BASELINE:
                 grid.phase2.append(Cell("phase2", m, i, i, 1, layout.checkpoint_meta(m, i, ckpts)))
+    recipes = list(dict.fromkeys(TASKS[t].encoder_recipe for t in targets if t in TASKS and TASKS[t].encoder_recipe))
+    for m in models:
+        for i in intermediate:
+            for r in recipes:
+                grid.recipes.append(Cell("recipe", m, i, r, 1, layout.recipe_checkpoint_meta(m, i, r, ckpts),
+                                         None if i == BASELINE else layout.checkpoint_meta(m, i, ckpts)))
     for m in models:
         for i in intermediate:
             for t in targets:
                 kind = "retrieval" if TASKS.get(t) is not None and TASKS[t].phase == "retrieval" else "target"
+                recipe = TASKS[t].encoder_recipe if t in TASKS else ""
+                depends = (layout.recipe_checkpoint_meta(m, i, recipe, ckpts) if recipe else
+                           None if i == BASELINE else layout.checkpoint_meta(m, i, ckpts))
                 for s in seed_list:
-                    grid.cells.append(Cell(kind, m, i, t, s, layout.cell_file(m, i, t, s, results),
-                                           None if i == BASELINE else layout.checkpoint_meta(m, i, ckpts)))
+                    grid.cells.append(Cell(kind, m, i, t, s, layout.cell_file(m, i, t, s, results), depends))
     return grid
 
 
@@ -192,7 +214,7 @@ def status(cell: Cell) -> str:
     """done (a finished result / phase-2 checkpoint), partial (started: a Trainer checkpoint or run record
     exists), or todo."""
     out = Path(cell.output_dir)
-    if cell.kind == "phase2":
+    if cell.kind in ("phase2", "recipe"):
         meta = Path(cell.target)
         try:
             if meta.exists() and json.loads(meta.read_text()).get("finished"):
@@ -345,11 +367,13 @@ def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args:
                         f"multi-task upper bound: sum over {len(parts)} tasks", parts[0].unit)
 
     tp = throughput.get("models", {}).get(cell.model)
-    size = sizes.get("tasks", {}).get(cell.task)
+    recipe = resolve_recipe(preset, cell.task, cell.model) if cell.kind == "recipe" else None
+    size_task = recipe.header["recipe"]["task"] if recipe else cell.task  # a recipe trains its task
+    size = sizes.get("tasks", {}).get(size_task)
     if tp is None:
         return Estimate(None, None, False, f"no throughput for model {cell.model!r} in {THROUGHPUT_FILE.name}")
     if size is None:
-        return Estimate(None, None, False, f"no size for task {cell.task!r} in {SIZES_FILE.name}")
+        return Estimate(None, None, False, f"no size for task {size_task!r} in {SIZES_FILE.name}")
     if cell.kind == "retrieval":
         return _retrieval_estimate(cell, tp, size, throughput, eval_args)
     gpus = int(tp.get("gpus", 1))
@@ -358,7 +382,7 @@ def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args:
     min_step = float(tp.get("min_step_seconds", 0.0))
     eval_tokens = float(size.get("eval_tokens_per_example", size.get("tokens_per_example", 0)))
     parts = []
-    values = resolve_preset(preset, cell.task, cell.model).values
+    values = recipe.values if recipe else resolve_preset(preset, cell.task, cell.model).values
     values = dict(values, **_train_overrides(train_args))
     n_train = int(size["train"])
     if values.get("max_train_samples"):
@@ -435,9 +459,14 @@ def render_plan(grid: Grid, *, train_args: str = "", eval_args: str = "", throug
         lines.append("")
 
     section("Phase 2: intermediate checkpoints (run_intermediate.py)", grid.phase2)
+    if grid.recipes:
+        section("Encoder recipes: the encoder a retrieval task embeds with, fine-tuned per (model, intermediate) "
+                "(run_intermediate.py --encoder_recipe)", grid.recipes)
     section("Cells: target tasks (run_target.py) and retrieval (run_retrieval.py)", grid.cells)
     unit = units.pop() if len(units) == 1 else "device-h (GPU and CPU figures mixed)"
-    lines.append(f"Total: {len(grid.phase2)} phase-2 checkpoint(s) + {len(grid.cells)} cell(s); "
+    lines.append(f"Total: {len(grid.phase2)} phase-2 checkpoint(s) + "
+                 + (f"{len(grid.recipes)} encoder-recipe checkpoint(s) + " if grid.recipes else "")
+                 + f"{len(grid.cells)} cell(s); "
                  f"estimated {_hours(total['all'])} {unit} in all, {_hours(total['todo'])} {unit} still to run"
                  + (" (UNMEASURED estimate)" if unmeasured_models or unmeasured_search else ""))
     if unmeasured_models:
@@ -454,7 +483,7 @@ def render_plan(grid: Grid, *, train_args: str = "", eval_args: str = "", throug
             lines.append(f"  search {key}: {throughput['search'][key]['source']}")
         lines.append("  Measure: `make bench-scaling` (CPU) or `make bench-gpu`, then `python -m xstilts.plan from-bench "
                      "--search bench/results/scaling-*.json --write`.")
-    measured = sorted({c.model for c in grid.phase2 + grid.cells} - unmeasured_models
+    measured = sorted({c.model for c in grid.phase2 + grid.recipes + grid.cells} - unmeasured_models
                       & set(throughput.get("models", {})))
     for m in measured:
         lines.append(f"Throughput of {m}: {throughput['models'][m]['source']}")
@@ -842,8 +871,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         tp, sizes = load_json(THROUGHPUT_FILE), load_json(SIZES_FILE)
         path = slurm.write_script(grid, args, lambda c, ta, ea: estimate(c, tp, sizes, grid.preset, ta, ea))
+        recipes = (f", {len(grid.recipes)} encoder-recipe checkpoint(s) and {len(grid.recipe_cells)} cell(s) "
+                   f"after them" if grid.recipes else "")
         print(f"wrote {path}: {len(grid.phase2)} phase-2 task(s), {len(grid.baseline_cells)} baseline cell(s), "
-              f"{len(grid.dependent_cells)} cell(s) after phase 2. Submit with: bash {path}")
+              f"{len(grid.dependent_cells)} cell(s) after phase 2{recipes}. Submit with: bash {path}")
         return 0
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)

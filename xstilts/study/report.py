@@ -605,7 +605,18 @@ def _retrieval_setup(r: dict) -> str | None:
         return None
     special = ret.get("include_special_tokens")
     extra = "" if special is None else (", +special" if special else ", -special")
-    return f"layer {ret.get('layer')}/{ret.get('num_layers', '?')}, {ret.get('pooling')}{extra}"
+    out = f"layer {ret.get('layer')}/{ret.get('num_layers', '?')}, {ret.get('pooling')}{extra}"
+    if ret.get("tatoeba_encoder"):  # which benchmark's Tatoeba protocol this arm is (run_retrieval.py)
+        protocol = str(ret.get("protocol") or "").split(":")[0]
+        out += f"; encoder {ret['tatoeba_encoder']} = {protocol or '?'} protocol"
+    mining = ret.get("mining") or {}
+    if mining.get("duplicates"):
+        out += f"; duplicates {mining['duplicates']}"
+    oracle = (r.get("average") or {}).get("test_oracle_f1")
+    if oracle is not None:
+        out += (f"; test-ORACLE F1 {pct(oracle)} (threshold tuned on the test gold: comparable to published BUCC "
+                f"figures, not the score)")
+    return out
 
 
 def _wall_seconds(runs: list[dict]) -> str:

@@ -7,7 +7,10 @@ The generated script is both the submitter and the job body:
 * ``phase2``   array: one phase-2 checkpoint per task (``make $(CKPTS)/<model>/<task>/xstilts_meta.json``);
 * ``baseline`` array: cells without intermediate training (no dependency, they start at once);
 * ``phase3``   array: cells that start from a phase-2 checkpoint (target tasks and retrieval),
-  submitted with ``--dependency=afterok:<phase2 job id>`` (all phase-2 tasks must succeed).
+  submitted with ``--dependency=afterok:<phase2 job id>`` (all phase-2 tasks must succeed);
+* ``recipe``   array (only when a target names an encoder recipe, e.g. ``tatoeba_squad``): the recipe's
+  checkpoints, one per (model, intermediate), after the phase2 array;
+* ``encoder``  array: the cells that embed with a recipe's checkpoint, after the recipe array.
 
 Each array task runs ``make <its file target>`` with the grid's variables, so resumption is Make's: a finished
 cell is skipped, a failed or pre-empted one (SIGTERM: checkpoint saved, exit 143) is redone from its last
@@ -64,7 +67,8 @@ def _slurm_time(hours: float) -> str:
 def array_times(grid, args, estimate, train_args: str, eval_args: str = "") -> tuple[dict[str, str], str]:
     """--time per array: the given one, or 2 x the largest estimated wall time of its cells (at least 1 h).
     ``estimate(cell, train_args, eval_args)`` is the plan's estimate of one cell (xstilts.study.plan)."""
-    groups = {"phase2": grid.phase2, "baseline": grid.baseline_cells, "phase3": grid.dependent_cells}
+    groups = {"phase2": grid.phase2, "baseline": grid.baseline_cells, "phase3": grid.dependent_cells,
+              "recipe": grid.recipes, "encoder": grid.recipe_cells}
     if args.time:
         return {k: args.time for k in groups}, f"--time {args.time} (given)"
     out, unmeasured, unknown = {}, False, False
@@ -94,6 +98,8 @@ def render_script(grid, args, estimate) -> str:
     q = shlex.quote
     arrays = [("phase2", grid.phase2, None), ("baseline", grid.baseline_cells, None),
               ("phase3", grid.dependent_cells, "phase2")]
+    if grid.recipes:
+        arrays += [("recipe", grid.recipes, "phase2"), ("encoder", grid.recipe_cells, "recipe")]
     lines = [
         "#!/bin/bash",
         f"# xstilts study grid on SLURM, written by `make slurm` (python -m xstilts.plan slurm) on "
@@ -105,6 +111,8 @@ def render_script(grid, args, estimate) -> str:
         "#   phase2   = phase-2 checkpoints (run_intermediate.py)",
         "#   baseline = cells without intermediate training (no dependency)",
         "#   phase3   = cells from a phase-2 checkpoint, --dependency=afterok on the phase2 array",
+        *(["#   recipe   = encoder-recipe checkpoints (run_intermediate.py --encoder_recipe), after phase2",
+           "#   encoder  = cells that embed with a recipe checkpoint, after recipe"] if grid.recipes else []),
         f"# {time_note}",
         "# If a phase2 task fails, phase3 stays pending (DependencyNeverSatisfied): scancel it, fix, submit again.",
         "",

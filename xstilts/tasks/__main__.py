@@ -25,12 +25,16 @@ def makefile() -> str:
         + _line("TARGET_TASKS", names("target"))
         + _line("RETRIEVAL_TASKS", names("retrieval"))
         + "# the benchmarks' tasks, in evaluate.py's order (make xtreme / make xtreme-r)\n"
-        + _line("XTREME_TASKS", benchmarks.task_names("xtreme"))
-        + _line("XTREME_R_TASKS", benchmarks.task_names("xtreme-r"))
+        + _line("XTREME_TASKS", benchmarks.kit_task_names("xtreme"))
+        + _line("XTREME_R_TASKS", benchmarks.kit_task_names("xtreme-r"))
         + "# the study's defaults (make grid): Phang et al.'s nine intermediate tasks (also the multi-task mix\n"
         "# `all`) and every task of XTREME or XTREME-R\n"
         + _line("STUDY_INTERMEDIATE", [t.name for t in benchmarks.STUDY_INTERMEDIATE])
         + _line("STUDY_TARGETS", [t.name for t in benchmarks.STUDY_TARGETS])
+        + "# retrieval tasks that embed with a recipe-fine-tuned encoder: task -> recipe (its checkpoint is a file\n"
+        "# target, recipe_ckpt_meta in mk/layout.mk)\n"
+        + _line("RECIPE_TASKS", [t.name for t in TASKS.values() if t.encoder_recipe])
+        + "".join(_line(f"RECIPE_OF_{t.name}", [t.encoder_recipe]) for t in TASKS.values() if t.encoder_recipe)
         + "# languages of the data that make targets prepare (make data-bucc, make data-udpos-ud27)\n"
         + _line("BUCC2018_LANGUAGES", retrieval.BUCC2018.languages)
         + _line("UD27_LANGUAGES", languages.UD27)

@@ -12,15 +12,17 @@ from .classification import ANLI_PLUS, MNLI, PAWSX, QQP, XNLI
 from .dual_encoder import LAREQA, MEWSLIX
 from .multiple_choice import COSMOSQA, CSQA, HELLASWAG, XCOPA
 from .qa import MLQA, SQUAD_V1, SQUAD_V2, TYDIQA, XQUAD
-from .retrieval import BUCC2018, TATOEBA
+from .retrieval import BUCC2018, TATOEBA, TATOEBA_SQUAD
 from .tagging import CCG, PANX, UDPOS
 
 BENCHMARKS = ("xtreme", "xtreme-r")
 
-# evaluate.py XTREME_TASK2LANGS / XTREME_R_TASK2LANGS: the tasks, in that script's order
+# evaluate.py XTREME_TASK2LANGS / XTREME_R_TASK2LANGS: the tasks, in that script's order. Tatoeba is the same
+# leaderboard folder in both, evaluated by another protocol: XTREME embeds the raw encoder (tatoeba), XTREME-R the
+# SQuAD v1.1-fine-tuned one (tatoeba_squad; run_tatoeba.sh@838c13b:44-45, see xstilts.tasks.retrieval)
 BENCHMARK_TASKS = {
     "xtreme": (PAWSX, XNLI, PANX, UDPOS, BUCC2018, TATOEBA, XQUAD, MLQA, TYDIQA),
-    "xtreme-r": (XNLI, PANX, UDPOS, TATOEBA, XCOPA, LAREQA, MEWSLIX, XQUAD, MLQA, TYDIQA),
+    "xtreme-r": (XNLI, PANX, UDPOS, TATOEBA_SQUAD, XCOPA, LAREQA, MEWSLIX, XQUAD, MLQA, TYDIQA),
 }
 
 # evaluate.py XTREME_GROUP2TASK / XTREME_R_GROUP2TASK (the scorer's groups: its averages and file suffixes)
@@ -28,7 +30,7 @@ SCORER_GROUPS = {
     "xtreme": {"classification": (PAWSX, XNLI), "tagging": (UDPOS, PANX), "qa": (XQUAD, MLQA, TYDIQA),
                "retrieval": (BUCC2018, TATOEBA)},
     "xtreme-r": {"classification": (XNLI, XCOPA), "tagging": (UDPOS, PANX), "qa": (XQUAD, MLQA, TYDIQA),
-                 "retrieval": (TATOEBA, MEWSLIX), "multi_choice": (XCOPA,)},
+                 "retrieval": (TATOEBA_SQUAD, MEWSLIX), "multi_choice": (XCOPA,)},
 }
 
 # evaluate.py lists these tasks with an EMPTY language list (XTREME-R LAReQA: no languages, no metric); the
@@ -42,13 +44,18 @@ PAPER_GROUPS = {
     "XTREME": {"classification": (PAWSX, XNLI), "structured prediction": (UDPOS, PANX),
                "question answering": (XQUAD, MLQA, TYDIQA), "retrieval": (BUCC2018, TATOEBA)},
     "XTREME-R": {"classification": (XNLI, XCOPA), "structured prediction": (UDPOS, PANX),
-                 "question answering": (XQUAD, MLQA, TYDIQA), "retrieval": (TATOEBA, MEWSLIX, LAREQA)},
+                 "question answering": (XQUAD, MLQA, TYDIQA), "retrieval": (TATOEBA_SQUAD, MEWSLIX, LAREQA)},
 }
 
 
 def task_names(benchmark: str) -> list[str]:
     """The benchmark's task folder names, in evaluate.py's order."""
     return [t.xtreme_name for t in BENCHMARK_TASKS[benchmark]]
+
+
+def kit_task_names(benchmark: str) -> list[str]:
+    """The kit's tasks that make up the benchmark (the cells of `make xtreme` / `make xtreme-r`), in that order."""
+    return [t.name for t in BENCHMARK_TASKS[benchmark]]
 
 
 def task2langs(benchmark: str) -> dict[str, list[str]]:
@@ -75,4 +82,5 @@ STUDY_INTERMEDIATE = (ANLI_PLUS, MNLI, QQP, SQUAD_V1, SQUAD_V2, HELLASWAG, CCG, 
 MULTITASK_ALL = tuple(t.name for t in STUDY_INTERMEDIATE)
 # Every task of XTREME or XTREME-R, in the order of the benchmarks' tables (classification, structured prediction,
 # QA, then the retrieval tasks): the default TARGETS of `make grid`.
-STUDY_TARGETS = (XNLI, PAWSX, UDPOS, PANX, XQUAD, MLQA, TYDIQA, XCOPA, LAREQA, MEWSLIX, BUCC2018, TATOEBA)
+STUDY_TARGETS = (XNLI, PAWSX, UDPOS, PANX, XQUAD, MLQA, TYDIQA, XCOPA, LAREQA, MEWSLIX, BUCC2018, TATOEBA,
+                 TATOEBA_SQUAD)

@@ -40,7 +40,9 @@ LAREQA = Task(
     dev=_lareqa("squad", "validation"),
     test=_lareqa("xquad_r.{code}", "test"),
     format_options={
-        "data": "lareqa", "pooling": "cls", "logit_scale": "100", "query_max_length": "96",
+        "data": "lareqa",
+        # BERT's pooler: google-research/xtreme third_party/bert.py@838c13b:19-21,48-66 (outputs[1])
+        "pooling": "pooler", "logit_scale": "100", "query_max_length": "96",
         "softmax_group": "4",  # train_lareqa.sh: 4 pairs per GPU (x 4 accumulation)
         "selection": "the preset's rule (protocol.selection); English dev for best_dev: mAP@20 of the SQuAD v1.1 "
                      "dev questions over their paragraphs' sentences",
@@ -67,7 +69,9 @@ MEWSLIX = Task(
     dev=_mewslix("wikipedia_pairs", "validation", MEWSLIX_PAIR_COLUMNS),
     test=_mewslix("wikinews_mentions", "test", MEWSLIX_MENTION_COLUMNS, lang_column="lang"),
     format_options={
-        "data": "mewslix", "pooling": "cls", "logit_scale": "100", "query_max_length": "64",
+        "data": "mewslix",
+        # BERT's pooler: third_party/bert.py@838c13b, the model of run_retrieval_el.py:58-62
+        "pooling": "pooler", "logit_scale": "100", "query_max_length": "64",
         "softmax_group": "8",  # train_mewslix.sh (XLM-R): 8 pairs per GPU (x 4 accumulation)
         "candidates": "candidate_set_entities/train",
         "selection": "the preset's rule (protocol.selection); English dev for best_dev: mAP@20 of the "

@@ -12,13 +12,20 @@ Hub status (``../shared/reference/datasets.md`` section 2): ``tau/commonsense_qa
 hold parquet on ``main``. ``allenai/cosmos_qa`` and ``allenai/social_i_qa`` still hold a loading script, which
 ``datasets`` >= 4 refuses; ``Rowan/hellaswag``'s conversion was unconfirmed and ``aps/super_glue``'s unknown.
 Those four are read from the Hub's parquet export (``revision="refs/convert/parquet"``, recorded with every
-result): it exists for script repos and for converted ones alike and holds the same rows and features.
+result). The Hub no longer converts script repos, so an export exists only where one was made before; if it is
+missing the load fails. Social IQa therefore declares a fallback (``Source.fallback``): ``lighteval/siqa``, a
+parquet copy that lm-evaluation-harness PR #3943 (merged 2026-07-19) checked against ``allenai/social_i_qa``
+("train 33410 / validation 1954, all six used columns" md5-equal, loaded with datasets 3.6.0) and adopted; its
+columns (``context``, ``question``, ``answerA/B/C``, ``label`` "1"-"3") are the kit's. It is read automatically,
+with a log line, checked by its row count; the content hash of the primary is not recorded yet (no Hub access
+where this was written): record ``xstilts.data.sources.content_hash`` of ``allenai/social_i_qa`` in
+``SIQA_FALLBACK_SHA256``. Cosmos QA has no verified copy: its declaration has no fallback (docs/data.md).
 """
 
 from __future__ import annotations
 
 from . import languages as L
-from .types import PARQUET_EXPORT, Source, Task
+from .types import PARQUET_EXPORT, Fallback, Source, Task
 
 HELLASWAG_COLUMNS = {"context": "ctx_a", "question": "ctx_b", "choices": "endings", "label": "label"}
 COSMOS_COLUMNS = {"context": "context", "question": "question", "choices": "answer0,answer1,answer2,answer3",
@@ -55,14 +62,29 @@ CSQA = Task(
     dev=Source("tau/commonsense_qa", "default", "validation", CSQA_COLUMNS),
 )
 
+# Social IQa's fallback copy (module docstring): rows per split from lm-evaluation-harness PR #3943; the content
+# hash of allenai/social_i_qa per split is not recorded yet (None: checked by row count only, and the run says so)
+SIQA_FALLBACK_ID = "lighteval/siqa"
+SIQA_ROWS = {"train": 33410, "validation": 1954}
+SIQA_FALLBACK_SHA256 = {"train": None, "validation": None}
+SIQA_FALLBACK_EVIDENCE = ("lighteval/siqa == allenai/social_i_qa, train 33410 / validation 1954, md5 over the six "
+                          "used columns: EleutherAI/lm-evaluation-harness PR #3943 (merged 2026-07-19)")
+
+
+def _siqa(split: str) -> Source:
+    copy = Source(SIQA_FALLBACK_ID, "default", split, SIQA_COLUMNS)
+    return Source("allenai/social_i_qa", "default", split, SIQA_COLUMNS, revision=PARQUET_EXPORT,
+                  fallback=Fallback(copy, SIQA_ROWS[split], SIQA_FALLBACK_SHA256[split], SIQA_FALLBACK_EVIDENCE))
+
+
 # Stage 1 of XCOPA (not listed in TASKS: it only runs inside `run_target.py --task xcopa`).
 SIQA_STAGE = Task(
     name="siqa", phase="stage", format="multiple_choice",
     description="Social IQa (English), 3 answers: stage 1 of XTREME-R's XCOPA recipe",
     metric="accuracy", labels=("1", "2", "3"), languages=("en",),
     format_options={"template": "prompt"},
-    train=Source("allenai/social_i_qa", "default", "train", SIQA_COLUMNS, revision=PARQUET_EXPORT),
-    dev=Source("allenai/social_i_qa", "default", "validation", SIQA_COLUMNS, revision=PARQUET_EXPORT),
+    train=_siqa("train"),
+    dev=_siqa("validation"),
 )
 
 XCOPA = Task(

@@ -6,6 +6,20 @@ of github.com/facebookresearch/LASER (what XTREME's download script fetches). `m
 into the Hub-mirror layout under the data root (or data/ without one) with google/xtreme's tatoeba fields;
 never looked up on the Hub.
 
+Two Tatoeba tasks, one per benchmark protocol (the same data and scoring, another encoder):
+
+* ``tatoeba``: the encoder as given (pretrained, or the phase-2 checkpoint), XTREME's protocol
+  (``scripts/run_tatoeba.sh`` at 5d7e462 embeds the raw model);
+* ``tatoeba_squad``: XTREME-R's protocol. google-research/xtreme ``scripts/run_tatoeba.sh@838c13b:44-45`` overrides
+  the model with ``/mnt/disk-1/models/squad/xlm-roberta-large_LR3e-5_EPOCH2.0_maxlen384_batchsize2_gradacc16``, an
+  XLM-R large fine-tuned on SQuAD v1.1 as extractive QA (the directory name is ``train_qa.sh@838c13b:41``'s
+  ``${MODEL}_LR${LR}_EPOCH${NUM_EPOCHS}_maxlen${MAXL}_batchsize${BATCH_SIZE}_gradacc${GRAD_ACC}``); the XTREME-R
+  paper: "we move away from zero-shot retrieval and fine-tune models on SQuAD v1.1" (xtreme issue #97). Here the
+  encoder is the recipe ``tatoeba_squad`` of the preset (``encoder_recipes``) applied to the cell's encoder: the
+  pretrained model for ``none``, else the phase-2 checkpoint (``<ckpts>/<model>/<intermediate>.tatoeba_squad``,
+  ``xstilts.run.layout.recipe_checkpoint_dir``). Both write the leaderboard folder ``tatoeba``; XTREME-R's
+  membership (``benchmarks.py``) names ``tatoeba_squad``, XTREME's ``tatoeba``.
+
 BUCC 2018 (de fr ru zh, each against English) is evaluated on the FULL comparable corpora of the original
 release (hundreds of thousands of sentences a side, gold parallel pairs hidden among them), not on the
 gold-only ``google/xtreme`` ``bucc18.<lang>`` configs, which keep one row per gold pair and so cannot be
@@ -46,4 +60,16 @@ TATOEBA = Task(
     lang_sources={lang: TATOEBA_LASER for lang in L.TATOEBA_XTREME_R_ADDED},
 )
 
-TASKS = (BUCC2018, TATOEBA)
+TATOEBA_SQUAD_RECIPE = "tatoeba_squad"  # the encoder recipe (a preset's encoder_recipes.<name>) it embeds with
+
+TATOEBA_SQUAD = Task(
+    name="tatoeba_squad", phase="retrieval", format="retrieval", xtreme_name="tatoeba",
+    description="Tatoeba as XTREME-R evaluates it: 41 languages, embedded with the encoder first fine-tuned on "
+                "SQuAD v1.1 (extractive QA, the preset's encoder recipe tatoeba_squad)",
+    metric="accuracy", languages=L.TATOEBA_XTREME_R, lang_codes={**L.TATOEBA, **L.TATOEBA_XTREME_R_ADDED},
+    test=TATOEBA.test,
+    lang_sources={lang: TATOEBA_LASER for lang in L.TATOEBA_XTREME_R_ADDED},
+    encoder_recipe=TATOEBA_SQUAD_RECIPE,
+)
+
+TASKS = (BUCC2018, TATOEBA, TATOEBA_SQUAD)

@@ -42,13 +42,32 @@ class Source:
     columns: Mapping[str, str]
     lang_column: str | None = None
     revision: str | None = None  # pin a Hub revision (commit sha or branch); recorded in results
+    # read when this source cannot be loaded (xstilts.data.sources.load_source), after a clear log line; its rows
+    # are verified against the counts and content hash recorded here, and the result records which was read
+    fallback: "Fallback | None" = field(default=None, kw_only=True)
 
     def config_for(self, code: str | None) -> str:
         return self.config.format(code=code) if "{code}" in self.config else self.config
 
     def describe(self, code: str | None = None) -> dict:
-        return {"hub_id": self.hub_id, "config": self.config_for(code), "split": self.split,
-                "revision": self.revision}
+        out = {"hub_id": self.hub_id, "config": self.config_for(code), "split": self.split, "revision": self.revision}
+        if self.fallback is not None:
+            out["fallback"] = dict(self.fallback.source.describe(code), rows=self.fallback.rows,
+                                   content_sha256=self.fallback.content_sha256)
+        return out
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """A second copy of a source's rows (a parquet mirror of a script-only Hub repo). ``rows``: the primary's row
+    count of the split; ``content_sha256``: ``xstilts.data.sources.content_hash`` of the primary's rows over the
+    source's columns (None: not recorded yet, so the fallback is checked by its row count only, and the run says
+    so); ``evidence``: where the equality of the two copies was established."""
+
+    source: Source
+    rows: int
+    content_sha256: str | None
+    evidence: str
 
 
 @dataclass(frozen=True)
@@ -145,6 +164,9 @@ class Task:
     # the same format; each trains on its train split, selects on its dev split, and hands the whole model,
     # head included, to the next stage; the task's own train split comes last). XCOPA: Social IQa, then COPA.
     stages: tuple["Task", ...] = ()
+    # retrieval: the encoder recipe (a preset's ``encoder_recipes.<name>``) whose fine-tuned encoder the task embeds
+    # with: run_retrieval.py refuses any other encoder. Empty: the pretrained or phase-2 encoder as it is
+    encoder_recipe: str = ""
     # a file in the data root that lists the languages the data holds, as {"languages": [{"code": ...}, ...]}
     # (a generated world: xstilts.synthetic writes world.json); when it is there the run evaluates those languages
     # instead of ``languages`` (English left out when ``languages`` leaves it out)
