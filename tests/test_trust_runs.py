@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HUB, ROOT, run_script
+from xstilts.errors import UsageError
 from xstilts.run.results import read_results
 
 XNLI = ["--task", "xnli", "--languages", "en,de", "--preset", "tiny", "--data_root", str(HUB),
@@ -582,3 +583,32 @@ def test_report_shows_resumed_runs_and_their_warnings(tmp_path):
     section = md.split("### Resumed runs\n\n")[1].split("\n\n")[0]
     assert section == ("- tiny-2l-h64 / mnli / xnli / seed 2: resumed from `checkpoint-50`; **warning:** "
                        "checkpoint-50 was written with transformers 5.24.0, this run has 5.25.0")
+
+
+def test_a_lock_file_never_exists_without_its_holder_record(tmp_path, monkeypatch):
+    """A second run (or a person) reading the lock must never find it empty or half-written: the record is complete
+    before the lock's name exists (the first run's pid could not be named otherwise). Seen as a flaky
+    test_second_run_into_a_locked_directory_... under load, where the reader came between creation and write."""
+    from xstilts.run import rundir
+
+    lock = tmp_path / "xstilts.lock"
+    seen = []
+    real_dumps = rundir.json.dumps
+
+    def dumps(obj, *a, **k):  # the moment the record is serialised, the lock's name must not exist yet
+        if isinstance(obj, dict) and "pid" in obj:
+            seen.append(lock.exists())
+        return real_dumps(obj, *a, **k)
+
+    monkeypatch.setattr(rundir.json, "dumps", dumps)
+    held = rundir.acquire(tmp_path)
+    try:
+        assert seen == [False]
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["xstilts.lock"]  # no temporary file left
+        monkeypatch.setattr(rundir, "_alive", lambda pid, start=None: True)
+        with pytest.raises(UsageError, match="is in use by another run"):
+            rundir.acquire(tmp_path)  # the name exists: the second claim fails as with O_EXCL
+    finally:
+        rundir.release(held)
+    assert not lock.exists()

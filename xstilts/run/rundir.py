@@ -1,7 +1,8 @@
 """The output directory of a run: one run at a time, and nothing of an earlier run taken for the new one.
 
-* **Lock** (``xstilts.lock``): the main process of a run creates it with ``O_CREAT | O_EXCL`` (the check and
-  the claim are one step), writes who holds it (pid, host, start time, command) and removes it when the
+* **Lock** (``xstilts.lock``): the main process of a run creates it atomically with its record of who holds it
+  (pid, host, start time, command; written to a temporary file, then hard-linked to the lock's name: the check
+  and the claim are one step, and the lock is never seen empty) and removes it when the
   script ends, however it ends. A second run into the directory is refused naming the holder. A lock left by
   a process of this host that no longer runs (killed, crashed) is stale: the log says so and the new run takes
   it over. A lock of another host is refused (this host cannot tell whether that process still runs); the
@@ -136,21 +137,44 @@ def _describe(holder: dict) -> str:
 
 
 def _create(path: Path, record: dict) -> bool:
-    """Create the lock file with ``O_EXCL``: True if this process now holds it, False if it existed."""
-
+    """Claim the lock: True if this process now holds it, False if it existed. The record is written and synced to
+    a private temporary file first, which is then hard-linked to the lock's name (``link`` fails when the name
+    exists: one step, like ``O_EXCL``), so nobody ever reads an empty or half-written lock. Where the filesystem
+    has no hard links, the lock is created with ``O_CREAT | O_EXCL`` and written at once (readers re-read an empty
+    one for a moment: ``_read_holder``)."""
+    text = json.dumps(record, indent=2) + "\n"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}")
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, file_mode())
+        _write_new(tmp, text)
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        except OSError as e:  # no hard links here (some network and FUSE filesystems)
+            if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                raise
+            logger.debug("no hard links in %s (%s): creating the lock with O_EXCL", path.parent, e)
+    finally:
+        tmp.unlink(missing_ok=True)
+    try:
+        _write_new(path, text)
     except FileExistsError:
         return False
+    return True
+
+
+def _write_new(path: Path, text: str) -> None:
+    """Create ``path`` (``O_EXCL``) holding ``text``, synced; on failure (a full disk) nothing is left behind."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, file_mode())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(record, indent=2) + "\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
-    except BaseException:  # a full disk: no empty lock file left behind
+    except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return True
 
 
 def _remove_stale(path: Path, holder: dict) -> None:
