@@ -126,13 +126,14 @@ def train_mixture(argv: list[str]) -> int:
     trainer, mixture = mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_args,
                                        output_dir=run.output_dir, preemption=run.preemption,
                                        mixture_cap=mt.mt_args.mixture_cap,
-                                       mixture_temperature=mt.mt_args.mixture_temperature)
+                                       mixture_temperature=mt.mt_args.mixture_temperature,
+                                       auxiliary_proportion=mt.mt_args.mlm_proportion)
     train_metrics = train(trainer, run.output_dir, run.preemption)
     mixture["batches_drawn"] = dict(zip(names, model.batches_seen))  # by this process (restored on resume)
     dev = trainer.evaluate()  # the selected (best) model on every task's English dev split
 
     per_task = {t.name: {t.metric: dev[f"eval_{t.name}_{t.metric}"], "split": records[t.name]["dev_split"],
-                         "n": records[t.name]["n_dev_examples"]} for t in tasks}
+                         "n": records[t.name]["n_dev_examples"], "selected_on": not t.auxiliary} for t in tasks}
     options = {}  # the settings the formats took from the arguments (span QA), as the hyperparameters record them
     for fmt in dict.fromkeys(fmts):
         options.update(fmt.options)
@@ -144,7 +145,8 @@ def train_mixture(argv: list[str]) -> int:
         "model": {"name": run.model.name, "path_or_id": run.model.path_or_id},
         "seed": training_args.seed,
         "dev_metric": {SELECTION_METRIC: dev[f"eval_{SELECTION_METRIC}"], "per_task": per_task,
-                       "split": "English dev of every task (mean of the tasks' metrics)"},
+                       "split": "English dev of every task (mean of the tasks' metrics; auxiliary objectives such "
+                                "as mlm are recorded, not averaged)"},
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
         "data_order": "MixtureBatchSampler: the task of each batch and the rows within a task from numpy generators "
@@ -154,7 +156,9 @@ def train_mixture(argv: list[str]) -> int:
         "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
         "preset": mt.preset,
         "hyperparameters": dict(hyperparameters(training_args, data_args, kit_args, run.format), **options,
-                                task_max_train_samples=mt.caps),
+                                task_max_train_samples=mt.caps,
+                                **({"mlm_proportion": mt.mt_args.mlm_proportion}
+                                   if mt.mt_args.mlm_proportion is not None else {})),
         "handoff_in": handoff,
         "data": records,
         "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub

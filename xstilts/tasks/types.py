@@ -42,13 +42,19 @@ class Source:
     columns: Mapping[str, str]
     lang_column: str | None = None
     revision: str | None = None  # pin a Hub revision (commit sha or branch); recorded in results
+    # the language of every row when it is not English and no column says it (a translated training set: the
+    # rows of XNLI-MT's "de" config are German); None: English, or ``lang_column`` / ``{code}`` tells
+    language: str | None = None
 
     def config_for(self, code: str | None) -> str:
         return self.config.format(code=code) if "{code}" in self.config else self.config
 
     def describe(self, code: str | None = None) -> dict:
-        return {"hub_id": self.hub_id, "config": self.config_for(code), "split": self.split,
-                "revision": self.revision}
+        out = {"hub_id": self.hub_id, "config": self.config_for(code), "split": self.split,
+               "revision": self.revision}
+        if self.language is not None:
+            out["language"] = self.language
+        return out
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,12 @@ class Task:
     # (a generated world: xstilts.synthetic writes world.json); when it is there the run evaluates those languages
     # instead of ``languages`` (English left out when ``languages`` leaves it out)
     languages_file: str = ""
+    # an objective that only joins other intermediate tasks in a multi-task run and is never selected on (the
+    # multilingual MLM, ``--tasks mnli,mlm``): not trained alone, listed after a task it joins
+    auxiliary: bool = False
+    # an arm of an English intermediate task (its translated data, xstilts/tasks/translated.py): the English task
+    # it trains like (that task's preset entry) and is compared with in the report
+    variant_of: str = ""
 
     def code(self, lang: str) -> str:
         return self.lang_codes.get(lang, lang)
