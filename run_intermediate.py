@@ -14,6 +14,7 @@ Multi-task (one shared encoder, one head per task, one encoder-only checkpoint; 
 """
 
 import logging
+from collections import Counter
 import sys
 import time
 
@@ -79,7 +80,7 @@ def main(argv=None):
         "format_settings": fmt.settings(task),
         "handoff_in": handoff,
         "data": {"train": describe(run.data, fmt, task.train), "dev": describe(run.data, fmt, task.dev),
-                 "n_train": len(train_ex)},
+                 "n_train": len(train_ex), **train_rows_per_language(task, train_ex)},
         "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub
         "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
@@ -89,6 +90,15 @@ def main(argv=None):
     logger.info("phase 2 done: English dev %s = %.4f; encoder saved to %s", metric, meta["dev_metric"][metric],
                 run.output_dir)
     return push_finished(tr.push, run.output_dir)  # the main process only (the others hold no request)
+
+
+def train_rows_per_language(task, train_ex) -> dict:
+    """A translated intermediate task (``Task.variant_of``: mnli_tt, squad_v1_tta, ...): the training rows of each
+    language it read (English and every translation), as the record states them."""
+    if not task.variant_of:
+        return {}
+    rows = Counter(train_ex.with_format("arrow")["lang"].to_pylist())
+    return {"train_rows_per_language": dict(rows)}
 
 
 def train_mixture(argv: list[str]) -> int:

@@ -126,6 +126,30 @@ def test_recorded_checksums_cover_every_release_file():
         assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in files.values())
 
 
+# ----------------------------------------------------------------------------------------------- translated phase 2
+@pytest.mark.parametrize("task,target,per_lang", [("mnli_tta", "xnli", {"en": 40, **{l: 2 for l in L.XNLI_MT}}),
+                                                   ("squad_v1_tt", "xquad", {l: 2 for l in L.SQUAD_TRANSLATE_TRAIN})])
+def test_translated_intermediate_task_end_to_end(task, target, per_lang, tiny, tmp_path, capsys):
+    ckpt = tmp_path / task
+    n = sum(per_lang.values())
+    rc = run_script("run_intermediate", ["--model", str(tiny), "--task", task, "--preset", "tiny", "--data_root",
+                                         str(HUB), "--max_train_samples", str(n), "--num_train_epochs", "1",
+                                         "--output_dir", str(ckpt), "--disable_tqdm", "true"])
+    assert rc == 0, capsys.readouterr().err
+    meta = json.loads((ckpt / "xstilts_meta.json").read_text())
+    assert meta["task"] == task and meta["preset"]["task_entry"] == TASKS[task].variant_of  # the English task's entry
+    parts = meta["data"]["train"]["concatenation"]
+    assert [p.get("language", "en") for p in parts] == list(per_lang)  # every translation named, in order
+    assert meta["data"]["n_train"] == n and meta["data"]["train_rows_per_language"] == per_lang
+    rc = run_script("run_target", ["--model", str(tiny), "--intermediate_checkpoint", str(ckpt), "--task", target,
+                                   "--languages", "en,de", "--preset", "tiny", "--data_root", str(HUB),
+                                   "--max_train_samples", "16", "--num_train_epochs", "1",
+                                   "--output_dir", str(tmp_path / target), "--disable_tqdm", "true"])
+    assert rc == 0, capsys.readouterr().err
+    result = json.loads((tmp_path / target / "results.json").read_text())
+    assert result["intermediate_task"] == task and result["zero_shot"] is True  # the target itself is zero-shot
+
+
 # ----------------------------------------------------------------------------------------------- translate-train
 def test_train_languages_choices():
     xnli = TASKS["xnli"]
