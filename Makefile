@@ -78,7 +78,7 @@ SYNTH_MODELS = $(foreach s,$(SYNTH_SIZES),$(SYNTH_MODEL_DIR)/$(s)/model.safetens
 SYNTH_DATA ?= data/synthetic
 DEMO_RESULTS ?= results/demo-synthetic
 DEMO_CKPTS ?= checkpoints/demo-synthetic
-# processes at a time (demo lanes, pre-training), one intra-op thread each (two 2-thread torch processes on
+# processes at a time (demo stages, pre-training), one intra-op thread each (two 2-thread torch processes on
 # 2 cores are far slower)
 DEMO_JOBS ?= 2
 # `make demo-fixtures`: the pipeline on the test models (English fixture corpus) and the fixture data
@@ -194,7 +194,7 @@ report: | $(STAMP)
 
 # ---------------------------------------------------------------- demo: the grid on the synthetic world, offline
 # data -> tokenizer -> 3 pre-trained sizes -> {none, synth_nli} x {synth_pair x DEMO_SEEDS, synth_pos, synth_tatoeba}
-# -> report, in DEMO_JOBS lanes (mk/synthetic.mk: demo-run). docs/synthetic.md
+# -> report, in two stages of DEMO_JOBS processes (mk/synthetic.mk: demo-run). docs/synthetic.md
 demo: $(STAMP)
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory demo-run; \

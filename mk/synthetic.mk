@@ -26,7 +26,7 @@ DEMO_SEEDED_TARGETS ?= synth_pair
 DEMO_ONCE_TARGETS ?= synth_pos
 DEMO_RETRIEVAL_TARGETS ?= synth_tatoeba
 
-.PHONY: synthetic-data demo-run demo-prepare demo-cells demo-report clean-synthetic
+.PHONY: synthetic-data demo-run demo-prepare demo-models demo-cells demo-report clean-synthetic
 
 synthetic-data: $(SYNTH_DATA)/world.json
 
@@ -42,23 +42,24 @@ $(SYNTH_MODEL_DIR)/synth-%/model.safetensors: | $(SYNTH_TOKENIZER)/xstilts_token
 	  --tokenizer $(SYNTH_TOKENIZER) --tokenizer_kind words --vocab_size $(SYNTH_VOCAB) \
 	  --corpus $(SYNTH_DATA)/corpus.txt --mlm_steps $(SYNTH_MLM_STEPS) --group_by_length --seed $(SYNTH_SEED)
 
-# The demo uses the grid's own cell rules (Makefile) with these settings, in DEMO_JOBS lanes (one thread per
-# process): lane 1 = the largest size's chain (pre-training -> phase 2 -> its cells: the critical path), lane 2 =
-# every other size. A static split: make -j would start the largest model's phase 2 late (it finishes a pass
-# over the goals first), ~60 s longer on 2 cores. DEMO_JOBS=1: everything in one lane.
-DEMO_LANE1 = $(if $(filter 1,$(DEMO_JOBS)),$(SYNTH_SIZES),$(firstword $(SYNTH_SIZES)))
-DEMO_LANE2 = $(if $(filter 1,$(DEMO_JOBS)),,$(wordlist 2,$(words $(SYNTH_SIZES)),$(SYNTH_SIZES)))
-
+# The demo uses the grid's own cell rules (Makefile) with these settings, in two stages of DEMO_JOBS processes
+# at a time, one thread each: (1) pre-training of every size (largest first: the others together take about as
+# long); (2) one goal list: the phase-2 checkpoints, then the baseline cells, then the cells after an intermediate
+# task (their checkpoints are done by then), so make keeps every process busy to the end. (A static split into
+# lanes by size left one lane ~35 s longer than the other on 2 cores.)
 DEMO_GRID_VARS = MODELS="$(SYNTH_SIZES)" INTERMEDIATE="$(DEMO_INTERMEDIATE)" \
   TARGETS="$(DEMO_SEEDED_TARGETS) $(DEMO_ONCE_TARGETS) $(DEMO_RETRIEVAL_TARGETS)" SEEDS="$(DEMO_SEEDS)" PRESET=tiny \
   RESULTS=$(DEMO_RESULTS) CKPTS=$(DEMO_CKPTS) RUN_ENV="$(OFFLINE) OMP_NUM_THREADS=1" \
   DATA_ARGS="--data_root $(SYNTH_DATA)" TRAIN_ARGS="--disable_tqdm true" \
   $(if $(filter-out models,$(SYNTH_MODEL_DIR)),$(foreach m,$(SYNTH_SIZES),MODEL_DIR_$(m)=$(SYNTH_MODEL_DIR)/$(m)))
 
-# per model (largest first): the cells after an intermediate task first (phase 2 early), then the baseline
-DEMO_CELLS = $(foreach m,$(MODELS),$(foreach i,$(filter-out $(BASELINE),$(INTERMEDIATE)) $(filter $(BASELINE),$(INTERMEDIATE)),\
-  $(foreach t,$(DEMO_SEEDED_TARGETS),$(foreach s,$(SEEDS),$(call cell_path,$(RESULTS),$(m),$(i),$(t),$(s)))) \
-  $(foreach t,$(DEMO_ONCE_TARGETS) $(DEMO_RETRIEVAL_TARGETS),$(call cell_path,$(RESULTS),$(m),$(i),$(t),$(firstword $(SEEDS))))))
+DEMO_MODELS = $(foreach m,$(filter synth-%,$(MODELS)),$(SYNTH_MODEL_DIR)/$(m)/model.safetensors)
+DEMO_PHASE2 = $(foreach m,$(MODELS),$(foreach i,$(filter-out $(BASELINE),$(INTERMEDIATE)),$(call ckpt_meta,$(CKPTS),$(m),$(i))))
+# the baseline cells (they need no checkpoint), then those after an intermediate task; by target (paraphrase for
+# every seed, then tagging and retrieval once), each for every size (largest first)
+DEMO_CELLS = $(foreach i,$(filter $(BASELINE),$(INTERMEDIATE)) $(filter-out $(BASELINE),$(INTERMEDIATE)),\
+  $(foreach t,$(DEMO_SEEDED_TARGETS),$(foreach m,$(MODELS),$(foreach s,$(SEEDS),$(call cell_path,$(RESULTS),$(m),$(i),$(t),$(s))))) \
+  $(foreach t,$(DEMO_ONCE_TARGETS) $(DEMO_RETRIEVAL_TARGETS),$(foreach m,$(MODELS),$(call cell_path,$(RESULTS),$(m),$(i),$(t),$(firstword $(SEEDS))))))
 
 # A grid cell or phase-2 checkpoint of a synth-* model needs that model and the world (built when missing).
 $(foreach m,$(filter synth-%,$(MODELS)),$(eval \
@@ -68,17 +69,16 @@ $(foreach m,$(filter synth-%,$(MODELS)),$(eval \
 
 demo-run: | $(STAMP)
 	$(MAKE) --no-print-directory demo-prepare $(DEMO_GRID_VARS)
-	$(MAKE) --no-print-directory -j1 demo-cells $(DEMO_GRID_VARS) MODELS="$(DEMO_LANE1)" & lane1=$$!; \
-	lane2=; $(if $(DEMO_LANE2),$(MAKE) --no-print-directory -j1 demo-cells $(DEMO_GRID_VARS) MODELS="$(DEMO_LANE2)" \
-	  & lane2=$$!;) \
-	s1=0; s2=0; wait $$lane1 || s1=$$?; if [ -n "$$lane2" ]; then wait $$lane2 || s2=$$?; fi; \
-	if [ $$s1 -ne 0 ] || [ $$s2 -ne 0 ]; then echo "make demo: a lane failed (exit $$s1 / $$s2; see above)" >&2; exit 1; fi
+	$(MAKE) --no-print-directory -j$(DEMO_JOBS) demo-models $(DEMO_GRID_VARS)
+	$(MAKE) --no-print-directory -j$(DEMO_JOBS) demo-cells $(DEMO_GRID_VARS)
 	$(MAKE) --no-print-directory demo-report $(DEMO_GRID_VARS)
 
-# the world and the shared tokenizer (both lanes need them)
+# the world and the shared tokenizer (every size needs them)
 demo-prepare: $(SYNTH_TOKENIZER)/xstilts_tokenizer.json
 
-demo-cells: $(DEMO_CELLS)
+demo-models: $(DEMO_MODELS)
+
+demo-cells: $(DEMO_PHASE2) $(DEMO_CELLS)
 
 demo-report: $(DEMO_CELLS) | $(STAMP)
 	$(if $(filter synth-%,$(MODELS)),,$(error demo-report: run it through `make demo` (MODELS has no synth-* model)))

@@ -6,7 +6,8 @@
 Output (``DIR`` is then a ``--data_root`` for the phase scripts)::
 
     DIR/xstilts-synthetic/nli/README.md + default/{train,validation_matched}-00000-of-00001.parquet
-        English NLI, the schema of nyu-mll/glue mnli (premise, hypothesis, label ClassLabel, idx)
+        English NLI between single clauses, the schema of nyu-mll/glue mnli (premise, hypothesis, label
+        ClassLabel, idx); every premise with one hypothesis per label
     DIR/xstilts-synthetic/pair/README.md
         en/train-00000-of-00001.parquet            English paraphrase training pairs (MNLI-train schema,
                                                    label ClassLabel[not_paraphrase, paraphrase])
@@ -40,14 +41,14 @@ from ..tasks.classification import NLI_LABELS
 from ..tasks.synthetic import (NLI_CONFIG, NLI_REPO, ORG, PAIR_EVAL_CONFIG, PAIR_LABELS, PAIR_REPO, PAIR_TRAIN_CONFIG,
                                POS_CONFIG, POS_REPO, TATOEBA_CONFIG, TATOEBA_REPO, WORLD_FILE)
 from ..tasks.tagging import UPOS
-from .world import (CATALOGUE, DEFAULT_LANGUAGES, ENGLISH, World, english_order_tokens, nli_example, pair_example,
+from .world import (CATALOGUE, DEFAULT_LANGUAGES, ENGLISH, World, english_order_tokens, nli_triplet, pair_example,
                     parse_language, random_clause, seed_of, Scene)
 
 
 DEFAULT_SIZES = {  # the measured demo settings (docs/synthetic.md)
     "corpus": 4000,  # MLM lines per language (1-3 clauses each)
-    "nli_train": 9000,  # English NLI (multiples of 3: exactly balanced); large, as MNLI is
-    "nli_dev": 600,
+    "nli_train": 9000,  # English NLI: 3000 premises x one hypothesis per label (the demo trains one epoch)
+    "nli_dev": 600,  # 200 premises
     "pair_train": 1000,  # English paraphrase training pairs (balanced); small, where STILTs should help
     "pair_dev": 300,  # per language (English rows select the checkpoint; the others are for tuning)
     "pair_test": 600,  # per language
@@ -90,17 +91,21 @@ def _key(a, b) -> tuple:
 
 
 def gen_nli(world: World, n: int, split: str, seen: set) -> list[dict]:
+    """n // 3 premises, each with one hypothesis per label (so exactly balanced), in shuffled order; no
+    (premise, hypothesis) pair occurs twice in the task, across splits too."""
     rng = random.Random(seed_of(world.seed, "nli", split))
     rows = []
-    for label in _balanced(NLI_LABELS, n, rng):
-        while True:
-            p, h, got = nli_example(rng, world.kb, label)
-            if _key(p, h) not in seen:
-                seen.add(_key(p, h))
-                break
-        rows.append({"premise": world.realise(p, "en"), "hypothesis": world.realise(h, "en"),
-                     "label": NLI_LABELS.index(got), "idx": len(rows)})
-    return rows
+    while len(rows) < n - n % len(NLI_LABELS):
+        p, hyps = nli_triplet(rng, world.kb)
+        keys = [_key(p, h) for h, _, _ in hyps]
+        if any(k in seen for k in keys):
+            continue
+        seen.update(keys)
+        premise = world.realise(p, "en")
+        rows += [{"premise": premise, "hypothesis": world.realise(h, "en"), "label": NLI_LABELS.index(label)}
+                 for h, label, _ in hyps]
+    rng.shuffle(rows)
+    return [dict(r, idx=i) for i, r in enumerate(rows)]
 
 
 def gen_pairs(world: World, n: int, split: str, seen: set) -> list[tuple]:

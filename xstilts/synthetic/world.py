@@ -36,7 +36,7 @@ Text
     :class:`Knowledge` (Zipfian frequencies, typical properties and colours, selectional preferences)
     and :class:`Scene` (a small situation; every clause drawn from it is true in it) make monolingual
     text carry meaning: a corpus line is 1-3 clauses true in one scene. Task examples are edits of a
-    clause drawn from a fresh scene (:func:`nli_example`, :func:`pair_example`).
+    clause drawn from a fresh scene (:func:`nli_triplet`, :func:`pair_example`).
 
 Everything is deterministic from the world seed (``random.Random`` with integer seeds from crc32; no
 iteration over unordered sets).
@@ -48,6 +48,7 @@ import random
 import zlib
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from ..tasks.classification import NLI_LABELS
 from ..tasks.languages import SYNTHETIC
 from ..tasks.tagging import UPOS
 
@@ -718,18 +719,6 @@ def _flip_mod(m: Mod, rng: random.Random) -> Mod:
     return replace(m, value=_other(rng, COLOURS, m.value))
 
 
-def _mod_as_clause(ent: str, m: Mod, rng: random.Random, contradict: bool) -> Clause:
-    if m.kind == "prop":
-        pol = m.pole != contradict
-        pole = rng.random() < 0.5
-        return Clause("prop", ent, m.value, neg=pole != pol, pole=pole)
-    if contradict:
-        if rng.random() < 0.5:
-            return Clause("colour", ent, m.value, neg=True)
-        return Clause("colour", ent, _other(rng, COLOURS, m.value))
-    return Clause("colour", ent, m.value)
-
-
 def perturb(c: Clause, rng: random.Random, op: str) -> Clause | None:
     """A meaning-changing edit of ``c`` (None if ``op`` does not apply to this clause)."""
     mods = [(c.subj, "subj_mod", c.subj_mod)] + ([(c.obj, "obj_mod", c.obj_mod)] if c.obj else [])
@@ -829,63 +818,70 @@ class World:
 
 
 # ---------------------------------------------------------------------------- task generators
-NLI_OPS = {
-    # the label each edit usually gives (the label written is always computed from the meanings)
-    "entailment": ("resurface", "drop_mod", "mod_as_clause"),
-    "contradiction": ("negate", "antonym", "swap_more", "other_value_has", "other_colour", "mod_contradict",
-                      "flip_mod"),
-    "neutral": ("swap_rel", "other_value", "other_entity", "add_mod", "other_object", "mod_other_dim"),
+# NLI (the intermediate task): minimal triplets of bare clauses (docs/synthetic.md, "synth_nli").
+NLI_KINDS = ("prop", "rel")  # premise kinds: the ones whose meaning can be restated in another form
+NLI_EDITS = {
+    # the edit that makes each label's hypothesis (the label written is always recomputed from the meanings)
+    "entailment": ("restate",),  # the same meaning in another form: voice, "not slow" = "fast", synonym
+    "contradiction": ("negate", "antonym"),  # the opposite polarity: negation added / removed, antonym
+    "neutral": ("other_entity", "other_predicate", "swap_args"),  # a statement the premise leaves open
 }
+NLI_RESURFACE = 0.5  # share of contradiction / neutral hypotheses also given new surface choices
 
 
-NLI_RESURFACE = 0.35  # share of edited hypotheses also given new surface choices (voice, converse, ...)
+def _nli_edit(p: Clause, rng: random.Random, kb: Knowledge, edit: str) -> Clause | None:
+    """The hypothesis clause of one edit of a bare premise (None where the edit does not apply). New words
+    are drawn with the world's frequencies (as premises are), so no word is more frequent in one label's
+    hypotheses than in another's."""
+    if edit == "restate":
+        return resurface(p, rng)
+    if edit in ("negate", "antonym"):
+        return perturb(p, rng, edit)
+    if edit == "other_entity":
+        role = rng.choice(("subj", "obj") if p.obj else ("subj",))
+        return replace(p, **{role: kb.pick(rng, kb.entity_w, (p.subj, p.obj))})
+    if edit == "other_predicate":  # another verb, or another property of the same entity
+        weights = kb.verb_w if p.kind == "rel" else kb.dim_w
+        return replace(p, pred=kb.pick(rng, weights, (p.pred,)), syn=False)
+    if edit == "swap_args":  # the same words, the roles exchanged
+        return replace(p, subj=p.obj, obj=p.subj) if p.kind == "rel" else None
+    raise ValueError(edit)
 
 
-def _nli_hypothesis(p: Clause, rng: random.Random, op: str) -> Clause | None:
-    if op == "resurface":
-        return p
-    if op == "drop_mod":
-        return perturb(p, rng, "drop_mod")
-    if op in ("mod_as_clause", "mod_contradict"):
-        mods = [(e, m) for e, m in ((p.subj, p.subj_mod), (p.obj, p.obj_mod)) if m is not None]
-        if not mods:
-            return None
-        e, m = rng.choice(mods)
-        return _mod_as_clause(e, m, rng, contradict=op == "mod_contradict")
-    if op == "mod_other_dim":
-        ents = [e for e in (p.subj, p.obj) if e is not None]
-        e = rng.choice(ents)
-        used = {l[1] for l in meaning(p) if l[0] == "prop" and l[2] == e}
-        return Clause("prop", e, _other(rng, DIM_NAMES, *sorted(used)), pole=rng.random() < 0.5)
-    if op == "swap_more":
-        return perturb(p, rng, "swap") if p.kind == "more" else None
-    if op == "swap_rel":
-        return perturb(p, rng, "swap") if p.kind == "rel" else None
-    if op == "other_value_has":
-        return perturb(p, rng, "other_value") if p.kind == "has" else None
-    if op == "other_colour":
-        return perturb(p, rng, "other_value") if p.kind == "colour" and not p.neg else None
-    if op == "other_value":
-        return perturb(p, rng, "other_value") if p.kind in ("prop", "rel", "more") else None
-    return perturb(p, rng, op)
+def nli_triplet(rng: random.Random, kb: Knowledge, max_tries: int = 50) -> tuple[Clause, list[tuple[Clause, str, str]]]:
+    """A premise (a bare clause of a fresh scene: a property or a relation, no attributive adjective) and one
+    hypothesis per label, each [(clause, label, edit), ...] in ``NLI_LABELS`` order.
 
-
-def nli_example(rng: random.Random, kb: Knowledge, target: str, max_tries: int = 200) -> tuple[Clause, Clause, str]:
-    """(premise clause, hypothesis clause, label) with the label computed from the meanings == target."""
+    Every premise comes with all three labels, so the premise says nothing about the label; the edit is drawn
+    uniformly among those that apply to the premise's kind; contradiction and neutral hypotheses get new
+    surface choices as often as not, entailed ones always (a restatement in the same words would be the
+    premise itself). The label is the one computed from the two meanings (:func:`nli_label`).
+    """
     for _ in range(max_tries):
-        p = random_clause(rng, kb, mod_p=0.35)
-        op = rng.choice(NLI_OPS[target])
-        h = _nli_hypothesis(p, rng, op)
-        if h is None:
+        p = random_clause(rng, kb, mod_p=0.0)
+        if p.kind not in NLI_KINDS:
             continue
-        if op == "resurface" or rng.random() < NLI_RESURFACE:
-            h = resurface(h, rng)
-        if h == p:
-            continue
-        label = nli_label(meaning(p), meaning(h))
-        if label == target:
-            return p, h, label
-    raise RuntimeError(f"no {target} example in {max_tries} tries")
+        out = []
+        for label in NLI_LABELS:
+            edits = [e for e in NLI_EDITS[label] if e != "antonym" or p.kind == "prop"]
+            edits = [e for e in edits if e != "swap_args" or p.kind == "rel"]
+            for _ in range(max_tries):
+                edit = rng.choice(edits)
+                h = _nli_edit(p, rng, kb, edit)
+                if h is None:
+                    continue
+                if edit != "restate" and rng.random() < NLI_RESURFACE:
+                    h = resurface(h, rng)
+                if english_order_tokens(h, ENGLISH) == english_order_tokens(p, ENGLISH):
+                    continue
+                if nli_label(meaning(p), meaning(h)) == label:
+                    out.append((h, label, edit))
+                    break
+            else:
+                break
+        if len(out) == len(NLI_LABELS):
+            return p, out
+    raise RuntimeError(f"no NLI triplet in {max_tries} tries")
 
 
 PAIR_NEG_OPS = ("swap", "swap", "negate", "negate", "antonym", "drop_mod", "add_mod", "flip_mod", "other_value",

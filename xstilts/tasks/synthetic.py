@@ -1,6 +1,6 @@
 """The synthetic world's tasks (data written by ``python -m xstilts.synthetic.build``; docs/synthetic.md).
 
-* ``synth_nli``      intermediate: English 3-way NLI (schema of nyu-mll/glue mnli)
+* ``synth_nli``      intermediate: English 3-way NLI between single clauses (schema of nyu-mll/glue mnli)
 * ``synth_pair``     target: paraphrase identification (PAWS-X-like), English train, zero-shot on every
                      synthetic language (validation/test in the google/xtreme XNLI schema, one config
                      with a language column)
@@ -38,7 +38,7 @@ POS_COLUMNS = {"tokens": "tokens", "tags": "pos_tags"}
 
 SYNTH_NLI = Task(
     name="synth_nli", phase="intermediate", format="pair_classification",
-    description="synthetic English NLI (xstilts.synthetic), 3-way, labels from the meaning",
+    description="synthetic English NLI between single clauses (xstilts.synthetic), 3-way, labels from the meaning",
     metric="accuracy", labels=NLI_LABELS, languages=("en",),
     train=Source(NLI_REPO, NLI_CONFIG, "train", TRAIN_COLUMNS),
     dev=Source(NLI_REPO, NLI_CONFIG, "validation_matched", TRAIN_COLUMNS),
