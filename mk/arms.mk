@@ -22,3 +22,20 @@ data-squad-translate-train: | $(STAMP)
 data-tydiqa-translate-train: | $(STAMP)
 	$(PY) -m xstilts.prepare.translations tydiqa --out_dir $(DATA_DIR) $(if $(TT_LANGS),--langs $(TT_LANGS)) \
 	  $(if $(RECORD),--record_checksums,)
+
+# ---------------------------------------------------------------- the arms in the synthetic world (docs/synthetic.md)
+#   make demo-arms    the demo's grid (make demo) plus the two intermediate arms, in the demo's folders: synth_nli
+#                     with masked LM on new text of every world language (synth_nli+synth_mlm) and synth_nli's
+#                     training rows translated (synth_nli_tt: translations only, synth_nli_tta: English + them);
+#                     the report's "Alternative arms" section compares each with synth_nli at every size.
+#                     Not part of `make demo` (about 2.5 times its time). A world built before the arms existed
+#                     lacks their data: `make clean-synthetic` first.
+DEMO_ARMS ?= synth_nli+synth_mlm synth_nli_tt synth_nli_tta
+
+.PHONY: demo-arms
+
+demo-arms: | $(STAMP)
+	@test ! -f $(SYNTH_DATA)/world.json -o -f $(SYNTH_DATA)/xstilts-synthetic/text/README.md || \
+	  { echo "demo-arms: $(SYNTH_DATA) was built before the arms' data existed; run make clean-synthetic first" >&2; \
+	    exit 2; }
+	$(MAKE) --no-print-directory demo-run DEMO_INTERMEDIATE="$(BASELINE) synth_nli $(DEMO_ARMS)"
