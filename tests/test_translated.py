@@ -267,3 +267,16 @@ def test_plan_prices_the_arms(tmp_path):
     assert "mlm: 0.5 of the batches, 392,702 segments of" in line
     assert "translate-train tta: 15 training sets" in next(l for l in text.splitlines() if "/none/xnli@tta/" in l)
     assert "5,497,828 rows" in next(l for l in text.splitlines() if "/mnli_tt/xstilts_meta.json" in l)
+
+
+def test_leaderboard_refuses_a_translate_train_result_in_a_zero_shot_cell(tmp_path):
+    """A translate-train run given the zero-shot cell's folder by hand (--output_dir) must not reach a leaderboard
+    submission of zero-shot transfer."""
+    from xstilts.study.leaderboard import gather
+
+    cell = Path(layout.cell_dir("xlmr-base", "none", "xnli", 1, str(tmp_path)))
+    for kind in (layout.PREDICTIONS_DIR, layout.LABELS_DIR):
+        (cell / kind / TASKS["xnli"].xtreme_name).mkdir(parents=True)
+    (cell / layout.RESULTS_FILE).write_text(json.dumps({"zero_shot": False, "train_languages": ["en", "de"]}))
+    with pytest.raises(UsageError, match="holds a translate-train result \\(NOT zero-shot: trained on en, de\\)"):
+        gather(tmp_path, "xtreme", "xlmr-base", "none", 1, ["xnli"])
