@@ -575,6 +575,21 @@ def _demo_dirs(tmp: Path) -> list[str]:
             f"DEMO_CKPTS={tmp}/ckpts"]
 
 
+def test_make_demo_arms_adds_the_arms_to_the_demo_grid_and_demo_does_not(tmp_path):
+    """`make -n demo-arms`: the demo's grid plus the three arms' checkpoints and cells at every size, in the demo's
+    folders; `make demo` runs none of them."""
+    out = _make("-n", "demo-arms", *_demo_dirs(tmp_path)).stdout
+    arms = {"synth_nli+synth_mlm": "--tasks synth_nli,synth_mlm", "synth_nli_tt": "--task synth_nli_tt",
+            "synth_nli_tta": "--task synth_nli_tta"}
+    for size in ("synth-4l-h128", "synth-3l-h96", "synth-2l-h64"):
+        for arm, flag in arms.items():
+            assert any("run_intermediate.py" in l and flag in l and f"{tmp_path}/ckpts/{size}/{arm} " in l + " "
+                       for l in out.splitlines()), (size, arm)
+            assert f"--output_dir {tmp_path}/results/{size}/{arm}/synth_pair/seed2" in out
+    demo = _make("-n", "demo", *_demo_dirs(tmp_path)).stdout
+    assert not any(a in demo for a in ("synth_mlm", "synth_nli_tt"))
+
+
 def test_make_demo_plan_runs_every_size_and_cell(tmp_path):
     """`make -n demo`: the world, one tokenizer, every size pre-trained, phase 2 per size, and the demo cells
     (paraphrase for every seed, tagging and retrieval once) with the right script and hand-off."""
