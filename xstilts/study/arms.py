@@ -131,9 +131,10 @@ def section(groups, tt_groups, tools: Tools) -> str | None:
         parts += ["### Intermediate arms vs English-only intermediate training",
                   "Gain = arm − its English-only intermediate task (same model, same target), points (×100), with "
                   "the 95% CIs of the gain table; zero-shot on every target. `+ multilingual MLM`: the task trained "
-                  "together with masked LM on Wikipedia in XTREME's languages (mnli+mlm vs mnli); `translated data "
-                  "only` / `English + translations`: the task's training set machine-translated (mnli_tt / mnli_tta "
-                  "vs mnli, squad_v1_tt / squad_v1_tta vs squad_v1). Phang et al. 2020 found neither consistently "
+                  "together with masked LM on multilingual text (mnli+mlm vs mnli: Wikipedia in XTREME's languages; "
+                  "synth_nli+synth_mlm: the synthetic world's text); `translated data only` / `English + "
+                  "translations`: the task's training set translated (mnli_tt / mnli_tta vs mnli, squad_v1_tt / "
+                  "squad_v1_tta vs squad_v1: machine translations; synth_nli_tt / synth_nli_tta: exact ones). Phang et al. 2020 found neither consistently "
                   "better than English-only training (abstract of arXiv 2005.13013v2).",
                   tools.table(["model", "params", "arm", "kind", "compared with", *targets, "mean over targets"],
                               rows, right=5)]
