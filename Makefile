@@ -163,7 +163,8 @@ tasks-mk: | $(STAMP)
 
 # ---------------------------------------------------------------- the grid (file targets)
 # Paths: cell_path / ckpt_meta (mk/layout.mk). Multi-task intermediates in the grid: INTERMEDIATE="mnli+qqp all"
-# -> --tasks mnli,qqp / --tasks all (task_arg, mk/layout.mk).
+# -> --tasks mnli,qqp / --tasks all (task_arg, mk/layout.mk). Translate-train targets (NOT zero-shot):
+# TARGETS="xnli@tta" -> --task xnli --train_languages tta (target_arg, mk/layout.mk).
 # CCG (alone, in a "+" mix, or in "all") reads CCGbank from $(CCG_DIR)
 ccg_arg = $(if $(or $(filter ccg $(MIXTURE_ALL),$(1)),$(filter ccg,$(subst +, ,$(1)))),--ccg_dir $(CCG_DIR))
 
@@ -193,7 +194,7 @@ cell_ckpt = $(if $(RECIPE_OF_$(3)),$(call recipe_ckpt_dir,$(CKPTS),$(1),$(2),$(R
 define cell_rule
 $(call cell_path,$(RESULTS),$(1),$(2),$(3),$(4)): $(if $(call cell_ckpt,$(1),$(2),$(3)),$(call cell_ckpt,$(1),$(2),$(3))/$(META_FILE)) | $(STAMP)
 	$(RUN_ENV) $(if $(filter $(3),$(RETRIEVAL_TASKS)),$(PY) run_retrieval.py --preset $(PRESET),$(LAUNCH) run_target.py --preset $(PRESET) $(TRAIN_ARGS) $$(CAL_FLAGS)) \
-	  --model $(call model_arg,$(1)) --task $(3) --seed $(4) --output_dir $$(@D) \
+	  --model $(call model_arg,$(1)) $(call target_arg,$(3)) --seed $(4) --output_dir $$(@D) \
 	  $(if $(call cell_ckpt,$(1),$(2),$(3)),--intermediate_checkpoint $(call cell_ckpt,$(1),$(2),$(3))) \
 	  --write_labels $$(@D)/$(LABELS_DIR) $(DATA_ARGS) $(EVAL_ARGS)
 endef

@@ -21,6 +21,7 @@ Multi-task (one shared encoder, one head per task, one encoder-only checkpoint; 
 """
 
 import logging
+from collections import Counter
 import sys
 import time
 
@@ -99,7 +100,7 @@ def main(argv=None):
         "format_settings": fmt.settings(task),
         "handoff_in": handoff,
         "data": {"train": describe(run.data, fmt, task.train), "dev": describe(run.data, fmt, task.dev),
-                 "n_train": len(train_ex)},
+                 "n_train": len(train_ex), **train_rows_per_language(task, train_ex)},
         "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub
         "timing": {"wall_seconds": time.time() - t0, "train_runtime": train_metrics.get("train_runtime"),
                    "train_samples_per_second": train_metrics.get("train_samples_per_second")},
@@ -118,6 +119,15 @@ def main(argv=None):
     logger.info("phase 2 done: English dev %s = %.4f; encoder saved to %s", metric, meta["dev_metric"][metric],
                 run.output_dir)
     return push_finished(tr.push, run.output_dir)  # the main process only (the others hold no request)
+
+
+def train_rows_per_language(task, train_ex) -> dict:
+    """A translated intermediate task (``Task.variant_of``: mnli_tt, squad_v1_tta, ...): the training rows of each
+    language it read (English and every translation), as the record states them."""
+    if not task.variant_of:
+        return {}
+    rows = Counter(train_ex.with_format("arrow")["lang"].to_pylist())
+    return {"train_rows_per_language": dict(rows)}
 
 
 def train_mixture(argv: list[str]) -> int:
@@ -156,12 +166,14 @@ def train_mixture(argv: list[str]) -> int:
                                        output_dir=run.output_dir, preemption=run.preemption,
                                        mixture_cap=mt.mt_args.mixture_cap,
                                        mixture_temperature=mt.mt_args.mixture_temperature,
-                                       selection=mt.protocol.selection)
+                                       selection=mt.protocol.selection,
+                                       auxiliary_proportion=mt.mt_args.mlm_proportion)
     train_metrics = train(trainer, run.output_dir, run.preemption)
     mixture["batches_drawn"] = dict(zip(names, model.batches_seen))  # by this process (restored on resume)
-    chance, how = mean_chance([(t.name, *chance_level(t, f, dev_ex)) for t, f, (_, dev_ex, _) in
-                               zip(tasks, fmts, loaded)])
-    n_dev = sum(len(dev_ex) for _, dev_ex, _ in loaded)
+    # the selection average's chance level: of the tasks it averages (auxiliary objectives are not averaged)
+    averaged = [(t, f, dev_ex) for t, f, (_, dev_ex, _) in zip(tasks, fmts, loaded) if not t.auxiliary]
+    chance, how = mean_chance([(t.name, *chance_level(t, f, dev_ex)) for t, f, dev_ex in averaged])
+    n_dev = sum(len(dev_ex) for _, _, dev_ex in averaged)
     if not has_model(train_metrics["selection"], train_metrics["non_finite"]):
         no_encoder(trainer, run, mt.name, assess(SELECTION_METRIC, train_metrics["selection"],
                                                  train_metrics["non_finite"], chance, how, n_dev=n_dev),
@@ -173,7 +185,7 @@ def train_mixture(argv: list[str]) -> int:
                         n_dev=n_dev)
 
     per_task = {t.name: {t.metric: dev[f"eval_{t.name}_{t.metric}"], "split": records[t.name]["dev_split"],
-                         "n": records[t.name]["n_dev_examples"]} for t in tasks}
+                         "n": records[t.name]["n_dev_examples"], "selected_on": not t.auxiliary} for t in tasks}
     options = {}  # the settings the formats took from the arguments (span QA), as the hyperparameters record them
     for fmt in dict.fromkeys(fmts):
         options.update(fmt.options)
@@ -185,7 +197,8 @@ def train_mixture(argv: list[str]) -> int:
         "model": {"name": run.model.name, "path_or_id": run.model.path_or_id},
         "seed": training_args.seed,
         "dev_metric": {SELECTION_METRIC: dev[f"eval_{SELECTION_METRIC}"], "per_task": per_task,
-                       "split": "English dev of every task (mean of the tasks' metrics)"},
+                       "split": "English dev of every task (mean of the tasks' metrics; auxiliary objectives such "
+                                "as mlm are recorded, not averaged)"},
         "global_step": trainer.state.global_step,
         "selection": train_metrics["selection"],
         "divergence": divergence,
@@ -198,7 +211,9 @@ def train_mixture(argv: list[str]) -> int:
         "run_settings": run.fingerprint,  # = xstilts_run.json: what makes this the checkpoint of this run
         "preset": mt.preset,
         "hyperparameters": dict(hyperparameters(training_args, data_args, kit_args, run.format), **options,
-                                task_max_train_samples=mt.caps),
+                                task_max_train_samples=mt.caps,
+                                **({"mlm_proportion": mt.mt_args.mlm_proportion}
+                                   if mt.mt_args.mlm_proportion is not None else {})),
         "handoff_in": handoff,
         "data": records,
         "data_root": str(run.data_root) if run.data_root else None,  # None: the Hub

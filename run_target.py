@@ -6,10 +6,16 @@ in one pass.
     python run_target.py --model xlmr-large --task xnli --preset xtreme
     python run_target.py --model xlmr-large --intermediate_checkpoint checkpoints/xlmr-large/mnli --task xnli
     python run_target.py --model tiny-2l-h64 --task xnli --preset tiny --data_root tests/fixtures/hub
+
+Translate-train (NOT zero-shot: the result says ``zero_shot: false`` and lists ``train_languages``; the report
+keeps it out of every zero-shot table; xstilts/tasks/translated.py):
+
+    python run_target.py --model xlmr-large --task xnli --train_languages tta    # English + every translation
 """
 
 import logging
 import time
+from collections import Counter
 
 from transformers import set_seed
 
@@ -37,6 +43,8 @@ def main(argv=None):
     task, fmt, metric = run.task, run.format, run.task.metric
     logger.info("phase 3: %s (from %s) on %s, %d languages -> %s", run.model.name, run.init_path, task.name,
                 len(run.languages), run.output_dir)
+    if run.train_languages is not None:
+        logger.info("translate-train (NOT zero-shot): training on %s", ", ".join(run.train_languages))
     t0 = time.time()
     set_seed(training_args.seed)
 
@@ -99,6 +107,9 @@ def main(argv=None):
                    "train_samples_per_second": train_metrics.get("train_samples_per_second"),
                    "resumed_from": train_metrics.get("resumed_from"), **pred_timing},
     })
+    if run.train_languages is not None:  # rows per training language (the English data and each translation)
+        rows = Counter(train_ex.with_format("arrow")["lang"].to_pylist())
+        result["translate_train"]["train_rows"] = {lang: rows.get(lang, 0) for lang in run.train_languages}
     if not trainer.is_world_process_zero():  # multi-GPU: only the main process writes
         return 0
     write_results(run.output_dir / layout.RESULTS_FILE, result)

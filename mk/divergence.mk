@@ -25,7 +25,7 @@ define replacement_rule
 $(call replacement_path,$(RESULTS),$(1),$(2),$(3),$(4),$(5)): $(call replaced_path,$(1),$(2),$(3),$(4),$(5)) | $(STAMP)
 	if $(PY) -m xstilts.training.divergence needs-replacement $$<; then \
 	  $(RUN_ENV) $(LAUNCH) run_target.py --preset $(PRESET) $(TRAIN_ARGS) $$(CAL_FLAGS) \
-	  --model $(call model_arg,$(1)) --task $(3) --replaces $$< --output_dir $$(@D) \
+	  --model $(call model_arg,$(1)) $(call target_arg,$(3)) --replaces $$< --output_dir $$(@D) \
 	  $(if $(filter $(BASELINE),$(2)),,--intermediate_checkpoint $(call ckpt_dir,$(CKPTS),$(1),$(2))) \
 	  --write_labels $$(@D)/$(LABELS_DIR) $(DATA_ARGS) $(EVAL_ARGS); fi
 endef

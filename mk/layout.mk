@@ -11,6 +11,8 @@ recipe_ckpt_dir = $(1)/$(2)/$(3).$(4)
 recipe_ckpt_meta = $(call recipe_ckpt_dir,$(1),$(2),$(3),$(4))/xstilts_meta.json
 # $(call task_arg,INTERMEDIATE): run_intermediate.py's task flag (a mix a+b or all: --tasks a,b)
 task_arg = $(if $(or $(findstring +,$(1)),$(filter all,$(1))),--tasks $(subst +,$(comma),$(1)),--task $(1))
+# $(call target_arg,TARGET): run_target.py's task flags (a translate-train cell t@m: --task t --train_languages m)
+target_arg = $(if $(findstring @,$(1)),--task $(firstword $(subst @, ,$(1))) --train_languages $(lastword $(subst @, ,$(1))),--task $(1))
 override BASELINE := none
 override MIXTURE_ALL := all
 override LABELS_DIR := labels

@@ -2,7 +2,7 @@
 # tests/test_architecture.py checks that this file is current.
 
 # tasks by phase, in listing order (run_intermediate.py / run_target.py / run_retrieval.py)
-override INTERMEDIATE_TASKS := mnli qqp anli_plus sst2 ccg squad_v1 squad_v2 hellaswag cosmosqa csqa synth_nli
+override INTERMEDIATE_TASKS := mnli qqp anli_plus sst2 ccg squad_v1 squad_v2 hellaswag cosmosqa csqa mnli_tt mnli_tta squad_v1_tt squad_v1_tta mlm synth_nli synth_nli_tt synth_nli_tta synth_mlm
 override TARGET_TASKS := xnli pawsx udpos panx xquad mlqa tydiqa xcopa lareqa mewslix synth_pair synth_pos
 override RETRIEVAL_TASKS := tatoeba bucc2018 tatoeba_squad synth_tatoeba
 # the benchmarks' tasks, in evaluate.py's order (make xtreme / make xtreme-r)

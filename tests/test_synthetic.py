@@ -490,6 +490,74 @@ def test_synth_nli_is_learnt_by_a_small_model_within_a_short_phase_2(tmp_path):
     assert meta["dev_metric"]["accuracy"] >= 0.55, meta["dev_metric"]
 
 
+# ---------------------------------------------------------------------------- the alternative arms (issue 21)
+def test_translated_nli_holds_every_english_training_row_once_in_another_language(small_world):
+    from datasets import load_dataset
+
+    from xstilts.formats import pair_classification as PCF
+    from xstilts.run.args import get_task
+
+    world = World(seed=3)
+    en = load_dataset(str(small_world / "xstilts-synthetic" / "nli"), "default")["train"]
+    meanings = sbuild.gen_nli_meanings(world, SMALL["nli_train"], "train", set())
+    assert [world.realise(p, "en") for p, _, _ in meanings] == en["premise"]  # the same meanings as synth_nli
+    derived = [l.code for l in world.derived]
+    for j, code in enumerate(derived):
+        tr = load_dataset(str(small_world / "xstilts-synthetic" / "nli"), f"translated.{code}")["train"]
+        part = meanings[j::len(derived)]
+        assert tr["premise"] == [world.realise(p, code) for p, _, _ in part]
+        assert tr["hypothesis"] == [world.realise(h, code) for _, h, _ in part]
+        assert tr["label"] == en["label"][j::len(derived)]  # labels: the English row's
+    tt, tta = get_task("synth_nli_tt"), get_task("synth_nli_tta")
+    assert tt.variant_of == tta.variant_of == "synth_nli"
+    rows = PCF.load(tt, tt.train, small_world)
+    assert len(rows) == SMALL["nli_train"] and set(rows["lang"]) == set(derived)
+    assert Counter(PCF.load(tta, tta.train, small_world)["lang"])["en"] == SMALL["nli_train"]
+
+
+def test_mlm_arm_text_is_new_monolingual_text_in_every_language(small_world):
+    from datasets import load_dataset
+
+    corpus = set((small_world / "corpus.txt").read_text(encoding="utf-8").splitlines())
+    for code in DEFAULT_LANGUAGES:
+        docs = load_dataset(str(small_world / "xstilts-synthetic" / "text"), code)["train"]
+        assert list(docs.features) == ["id", "url", "title", "text"]  # the wikimedia/wikipedia schema
+        lines = [l for d in docs["text"] for l in d.split("\n")]
+        assert len(lines) == sbuild.DEFAULT_SIZES["text"] and len(docs) == len(lines) // sbuild.TEXT_LINES_PER_DOCUMENT
+        assert len(set(lines) - corpus) > 0.5 * len(set(lines))  # not the pre-training corpus
+
+
+def test_synthetic_arms_run_end_to_end(small_world, tmp_path):
+    """Both arms on the synthetic world: synth_nli + masked LM (the model's own LM head) and the translated NLI,
+    each then a zero-shot target; the report compares them with synth_nli."""
+    from conftest import run_script
+
+    from xstilts.study.report import write_report
+    from xstilts.tiny import build
+
+    build(tmp_path / "models", sizes=("synth-2l-h64",), corpus=small_world / "corpus.txt", vocab_size=300,
+          mlm_steps=5, tokenizer_dir=tmp_path / "tok", tokenizer_kind="words")
+    model = str(tmp_path / "models" / "synth-2l-h64")
+    common = ["--model", model, "--preset", "tiny", "--data_root", str(small_world), "--disable_tqdm", "true"]
+    for inter in ("synth_nli", "synth_nli+synth_mlm", "synth_nli_tt", "synth_nli_tta"):
+        flag = ["--tasks", inter.replace("+", ",")] if "+" in inter else ["--task", inter]
+        ckpt = tmp_path / "ckpts" / inter
+        assert run_script("run_intermediate", [*common, *flag, "--output_dir", str(ckpt)]) == 0, inter
+        meta = json.loads((ckpt / "xstilts_meta.json").read_text())
+        if inter == "synth_nli+synth_mlm":
+            assert meta["handoff_in"]["pretrained_head_tensors"]["synth_mlm"]  # the LM head reused, not fresh
+            assert set(meta["data"]["synth_mlm"]["format_settings"]["languages"]) == set(DEFAULT_LANGUAGES)
+        for seed in ("1", "2"):
+            out = tmp_path / "results" / "synth-2l-h64" / inter / "synth_pair" / f"seed{seed}"
+            assert run_script("run_target", [*common, "--task", "synth_pair", "--intermediate_checkpoint", str(ckpt),
+                                             "--seed", seed, "--output_dir", str(out), "--num_train_epochs", "1"]) == 0
+    report = write_report(tmp_path / "results", published=None)
+    md = Path(report.paths["report_md"]).read_text()
+    section = md.split("### Intermediate arms vs English-only intermediate training")[1]
+    for arm in ("synth_nli+synth_mlm", "synth_nli_tt", "synth_nli_tta"):
+        assert re.search(rf"\| synth-2l-h64 \| [^|]+ \| {re.escape(arm)} \| [^|]+ \| synth_nli \|", section), arm
+
+
 # ---------------------------------------------------------------------------- the demo through make
 MAKE_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
 MAKE_ENV.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
@@ -505,6 +573,21 @@ def _make(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
 def _demo_dirs(tmp: Path) -> list[str]:
     return [f"SYNTH_DATA={tmp}/data", f"SYNTH_MODEL_DIR={tmp}/models", f"DEMO_RESULTS={tmp}/results",
             f"DEMO_CKPTS={tmp}/ckpts", f"DEMO_CAL_DIR={tmp}/cal"]
+
+
+def test_make_demo_arms_adds_the_arms_to_the_demo_grid_and_demo_does_not(tmp_path):
+    """`make -n demo-arms`: the demo's grid plus the three arms' checkpoints and cells at every size, in the demo's
+    folders; `make demo` runs none of them."""
+    out = _make("-n", "demo-arms", *_demo_dirs(tmp_path)).stdout
+    arms = {"synth_nli+synth_mlm": "--tasks synth_nli,synth_mlm", "synth_nli_tt": "--task synth_nli_tt",
+            "synth_nli_tta": "--task synth_nli_tta"}
+    for size in ("synth-4l-h128", "synth-3l-h96", "synth-2l-h64"):
+        for arm, flag in arms.items():
+            assert any("run_intermediate.py" in l and flag in l and f"{tmp_path}/ckpts/{size}/{arm} " in l + " "
+                       for l in out.splitlines()), (size, arm)
+            assert f"--output_dir {tmp_path}/results/{size}/{arm}/synth_pair/seed2" in out
+    demo = _make("-n", "demo", *_demo_dirs(tmp_path)).stdout
+    assert not any(a in demo for a in ("synth_mlm", "synth_nli_tt"))
 
 
 def test_make_demo_plan_runs_every_size_and_cell(tmp_path):

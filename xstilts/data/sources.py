@@ -67,8 +67,10 @@ def prepared_root(source: PreparedSource, data_root: Path | None) -> Path:
         if isinstance(source, ReleaseSource):
             raise UsageError(f"{source.about} is not prepared under {where}: expected {r / source.hub_id} (Hub-mirror "
                              f"layout). Run `{target}` (docs/xtreme_r.md)")
+        leave_out = (f"leave {source.language} out of --train_languages" if source.language is not None  # translated
+                     else "leave these languages out (e.g. --languages xtreme)")
         raise UsageError(f"{source.about or source.hub_id} not prepared under {where}: expected {r / source.hub_id} "
-                         f"(Hub-mirror layout). Run `{target}`, or leave these languages out (e.g. --languages xtreme)")
+                         f"(Hub-mirror layout). Run `{target}`, or {leave_out}")
     return r
 
 

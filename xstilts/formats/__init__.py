@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .base import Format
 
-FORMATS = ("pair_classification", "token_tagging", "span_qa", "multiple_choice", "dual_encoder")
+FORMATS = ("pair_classification", "token_tagging", "span_qa", "multiple_choice", "dual_encoder", "masked_lm")
 
 
 def format_class(name: str) -> type[Format]:
@@ -26,6 +26,8 @@ def format_class(name: str) -> type[Format]:
         from .multiple_choice import MultipleChoice as cls  # on demand: see the docstring
     elif name == "dual_encoder":
         from .dual_encoder import DualEncoderFormat as cls  # on demand: see the docstring
+    elif name == "masked_lm":
+        from .masked_lm import MaskedLM as cls  # on demand: see the docstring
     else:
         raise ValueError(f"unknown format {name!r}; known: {', '.join(FORMATS)}")
     return cls

@@ -31,8 +31,11 @@ Required::
 
 Optional, with defaults here: ``model_kwargs(task)`` (config kwargs of the fresh head; none),
 ``collator(tokenizer)`` (dynamic padding), ``settings(task)`` (the task-dependent set-up stored with every
-result as ``format_settings``; empty) and ``describe_source(source)`` (what the format learnt from a source,
-added to its description in the record, e.g. the label set read from a train split; nothing).
+result as ``format_settings``; empty), ``describe_source(source)`` (what the format learnt from a source,
+added to its description in the record, e.g. the label set read from a train split; nothing) and
+``check_data(task, data)`` (what a multi-task run checks before any model loads; the task's train and dev
+sources). ``pretrained_head``: the head is the pretrained model's own and is reused, not initialised afresh
+(the masked-LM objective; xstilts/training/mlm.py builds it on the shared encoder).
 """
 
 from __future__ import annotations
@@ -43,12 +46,15 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..data.sources import check_task_data
+
 
 class Format(ABC):
     """One task format; an instance per run, holding that run's format settings."""
 
     name: ClassVar[str]
     metrics: ClassVar[tuple[str, ...]]  # the keys of ``score``: a task of the format selects one (Task.metric)
+    pretrained_head: ClassVar[bool] = False  # True: the pretrained model's own head is reused (masked LM)
 
     @classmethod
     def from_args(cls, data_args=None) -> "Format":
@@ -97,6 +103,9 @@ class Format(ABC):
 
     def describe_source(self, source) -> dict:
         return {}
+
+    def check_data(self, task, data) -> None:
+        check_task_data(task, [task.dev_language], data, train=True, dev=True, test=False)
 
 
 def predict_sorted(trainer, ds, predictions_from_logits) -> tuple[np.ndarray, dict]:

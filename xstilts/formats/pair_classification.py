@@ -62,7 +62,7 @@ def load(task, source, data, languages=None, max_samples=None):
             wanted = set(languages)
             ds = ds.filter(lambda v: v in wanted, input_columns=lang_col)
         cols = source.columns
-        fixed_lang = lang or "en"
+        fixed_lang = lang or source.language or "en"  # a translated training set names its language
 
         def convert(batch):
             n = len(batch[cols["text_a"]])

@@ -58,7 +58,9 @@ from ..files import atomic_write_text
 from ..scoring.qa import normalize_answer, squad_scores
 from ..scoring.xtreme import score_task
 from ..tasks.qa import LANG_FROM_ID_PREFIX, VERSION_2_WITH_NEGATIVE
+from ..tasks.types import Concat
 from .base import Format, predict_sorted
+from .pair_classification import proportional_shares
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +131,16 @@ def load(task, source, data, languages=None, max_samples=None):
 
     A source that mixes languages in one config (``lang_column``; TyDiQA: the id prefix) is filtered to
     ``languages``, or to the task's English (``dev_language``) when none are given: training data is English.
-    Every requested language must have rows (else a UsageError naming the source)."""
+    Every requested language must have rows (else a UsageError naming the source). A ``Concat`` (translated
+    training data: SQuAD and its translations) is loaded part by part into one dataset; with ``max_samples``
+    every part keeps the same share (proportional, from the start of each part)."""
+    if isinstance(source, Concat):
+        from datasets import concatenate_datasets
+
+        dss = [load(task, part, data, languages) for part in source.parts]
+        if max_samples is not None:
+            dss = [d.select(range(k)) for d, k in zip(dss, proportional_shares([len(d) for d in dss], max_samples))]
+        return concatenate_datasets(dss)
     features = _qa_features()
     parts = []
     for lang, code, src in language_groups(task, source, languages):
@@ -138,7 +149,7 @@ def load(task, source, data, languages=None, max_samples=None):
         check_columns(ds, src, code)
         cols = src.columns
         lang_of = _prefix_language(task, src.lang_column) if src.lang_column else None
-        fixed_lang = lang or task.dev_language
+        fixed_lang = lang or src.language or task.dev_language  # a translated training set names its language
 
         def convert(batch, cols=cols, lang_of=lang_of, fixed_lang=fixed_lang, lang_col=src.lang_column):
             n = len(batch[cols["id"]])

@@ -17,7 +17,8 @@ from ..retrieval import search as search_lib
 from .. import tasks
 from ..tasks import TASKS
 from ..tasks.benchmarks import MULTITASK_ALL as ALL_TASKS
-from ..tasks.types import Task
+from ..tasks.translated import MODES, TRANSLATE_TRAIN, TT, TTA
+from ..tasks.types import Concat, Task
 from . import models
 from .presets import available_presets
 
@@ -27,6 +28,9 @@ EVAL_BATCH_SIZE = 128  # kit default --per_device_eval_batch_size (bench/bench_e
 # --train_sampling_strategy values the kit resumes exactly (xstilts.training.trainer): random = the references'
 # RandomSampler; group_by_length = the kit's speed choice (batches of similar length, less padding)
 TRAIN_SAMPLINGS = ("random", "group_by_length")
+# kit default --mlm_proportion: the kit's choice (the paper's mixing ratio could not be established), an equal
+# share of MLM and task batches (docs/intermediate.md)
+MLM_PROPORTION = 0.5
 
 
 @dataclass
@@ -64,6 +68,21 @@ class DataArguments:
     sep_token_extra: bool | None = field(default=None, metadata={
         "help": "Tagging: end every input with two </s> and split long sentences at max_seq_length - 3 sub-words, "
                 "as XTREME's run_tag.py does for XLM-R (sep_token_extra); false: one </s>, max_seq_length - 2."})
+    # the multilingual MLM objective (task mlm, xstilts/formats/masked_lm.py); None = the format's default
+    mlm_languages: str | None = field(default=None, metadata={
+        "help": "mlm: corpus languages, 'xtreme' (XTREME's 40, default), 'xtreme-r' (50), 'all' or a comma list."})
+    mlm_max_documents: int | None = field(default=None, metadata={
+        "help": "mlm: cap on Wikipedia articles per language (default 10000), before segmenting."})
+    mlm_dev_documents: int | None = field(default=None, metadata={
+        "help": "mlm: held-out articles per language for the dev masked-token accuracy (default 20; never selected on)."})
+    mlm_alpha: float | None = field(default=None, metadata={
+        "help": "mlm: language sampling exponent, p(L) ~ n_L ** alpha over segments (default 0.3, XLM-R's)."})
+    # translate-train targets (xstilts/tasks/translated.py): NOT zero-shot, labelled so in results and report
+    train_languages: str | None = field(default=None, metadata={
+        "help": "run_target.py: train on machine-translated training data too (NOT zero-shot; the result says "
+                "zero_shot false): 'tt' (every translation), 'tta' (English + every translation, translate-train-all) "
+                "or a comma list (en = the English training data). Tasks with translations: xnli, pawsx, xquad, "
+                "mlqa, tydiqa."})
     # licensed data that is not on the Hub (xstilts/data/sources.py: OptionDirSource)
     ccg_dir: str | None = field(default=None, metadata={
         "help": "CCG (task ccg): directory with train.txt/dev.txt, one sentence per line of word|supertag tokens; "
@@ -131,6 +150,9 @@ class MultiTaskArguments:
     task_max_train_samples: str | None = field(default=None, metadata={
         "help": "Per-task cap on the training examples loaded, e.g. 'mnli=20000,qqp=5000' (overrides "
                 "--max_train_samples for those tasks)."})
+    mlm_proportion: float | None = field(default=None, metadata={
+        "help": f"With mlm in --tasks: the share of batches drawn from the MLM objective (default {MLM_PROPORTION}), on "
+                "top of the other tasks' epoch."})
 
 
 def requested(argv: list[str]) -> bool:
@@ -164,6 +186,14 @@ def parse_task_list(spec: str) -> list[str]:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise UsageError(f"--tasks lists {', '.join(dup)} more than once")
+    auxiliary = [n for n in names if TASKS[n].auxiliary]
+    if auxiliary and len(auxiliary) == len(names):
+        raise UsageError(f"{', '.join(auxiliary)} is an auxiliary objective: it joins an intermediate task, listed "
+                         f"after it (e.g. --tasks mnli,{auxiliary[0]}; grid name mnli+{auxiliary[0]}); intermediate "
+                         f"tasks: {', '.join(n for n in valid if not TASKS[n].auxiliary)}")
+    if auxiliary and TASKS[names[0]].auxiliary:
+        raise UsageError(f"--tasks {spec}: list {names[0]} after the task(s) it joins, e.g. --tasks "
+                         f"{','.join(n for n in names if n not in auxiliary)},{','.join(auxiliary)} (one name per mix)")
     return names
 
 
@@ -247,6 +277,56 @@ def get_task(name: str, phase: str | None = None) -> Task:
     except (KeyError, ValueError):
         valid = tasks.names(phase) if phase else tasks.names()
         raise choices_error(f"{phase + ' ' if phase else ''}task", name, valid) from None
+
+
+def preset_entry(name: str) -> str:
+    """The preset entry a task trains with: its own, or its English task's for a translated arm (``mnli_tt`` ->
+    ``mnli``), so that the arm differs from the English task only by its data."""
+    task = TASKS.get(name)
+    return task.variant_of if task is not None and task.variant_of else name
+
+
+def check_not_auxiliary(name: str, phase: str) -> None:
+    """An auxiliary objective (mlm) is never the task of a run: a UsageError naming it and the valid tasks."""
+    task = TASKS.get(name)
+    if task is not None and task.auxiliary:
+        valid = [t.name for t in TASKS.values() if t.phase == phase and not t.auxiliary]
+        raise UsageError(f"task {name!r} is an auxiliary phase-2 objective ({task.description}): it only joins an "
+                         f"intermediate task, e.g. run_intermediate.py --tasks mnli,{name} (grid name mnli+{name}); "
+                         f"valid {phase} tasks: {', '.join(valid)}")
+
+
+def parse_train_languages(task: Task, spec: str) -> tuple[str, list[str]]:
+    """``--train_languages`` of a translate-train target run -> (folder label, training languages): ``tt`` = every
+    translation of the task, ``tta`` = English + every translation, else a comma (or ``-``) list of ``en`` and
+    the task's translation languages. Bad values are a UsageError naming the valid choices."""
+    tt = TRANSLATE_TRAIN.get(task.name)
+    if tt is None:
+        raise UsageError(f"--train_languages: task {task.name!r} has no translated training data; tasks with "
+                         f"translations: {', '.join(TRANSLATE_TRAIN)}")
+    spec = (spec or "").strip()
+    if spec == TT:
+        return TT, list(tt.sources)
+    if spec == TTA:
+        return TTA, [task.dev_language, *tt.sources]
+    langs = list(dict.fromkeys(w.strip() for w in spec.replace("-", ",").split(",") if w.strip()))
+    valid = [task.dev_language, *tt.sources]
+    for lang in langs:
+        if lang not in valid:
+            raise choices_error(f"--train_languages language of task {task.name} ({tt.about})", lang,
+                                [*valid, *MODES])
+    if not langs:
+        raise UsageError(f"--train_languages is empty; valid choices: {', '.join([*MODES, *valid])}")
+    if langs == [task.dev_language]:
+        raise UsageError(f"--train_languages {spec}: English alone is the zero-shot run; leave --train_languages out")
+    return "-".join(langs), langs
+
+
+def translate_train_source(task: Task, langs: list[str]) -> Concat:
+    """The training data of a translate-train run: the task's English training data for ``en``, its translation
+    for every other language, in the order given."""
+    sources = TRANSLATE_TRAIN[task.name].sources
+    return Concat(tuple(task.train if lang == task.dev_language else sources[lang] for lang in langs))
 
 
 LANGUAGE_SETS = ("xtreme", "xtreme-r", "all", "available")

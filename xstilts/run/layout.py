@@ -21,7 +21,8 @@ A target-task calibration arm is ``none`` (from the pretrained model) or ``<inte
 phase-2 calibration encoder trained at the chosen phase-2 rate). Rates are written ``f"{rate:g}"`` (1e-05).
 
 A multi-task intermediate is named ``a+b+c`` (its tasks, in the order given), or ``all`` for the study's nine
-(``xstilts.tasks.benchmarks.MULTITASK_ALL``). Inside a run folder: the finish file (``results.json`` /
+(``xstilts.tasks.benchmarks.MULTITASK_ALL``). A translate-train cell (NOT zero-shot) files its target as
+``<task>@<tt|tta|languages>`` (``translate_train_name``). Inside a run folder: the finish file (``results.json`` /
 ``xstilts_meta.json``, written last), ``xstilts_run.json`` (the run's settings), ``xstilts.lock`` (while a run
 writes), ``trainer/`` (Trainer checkpoints), ``predictions/`` / ``labels/`` (leaderboard layout), a retrieval
 cell's ``per_layer.{png,csv}`` and ``superseded/`` (earlier runs' outputs, never deleted).
@@ -52,6 +53,7 @@ CANDIDATES_DIR = "candidates"  # BUCC: every test candidate with its score (--wr
 EMBEDDINGS_DIR = "embeddings.tmp"  # BUCC: embeddings spilled to disk while a split is mined
 LEADERBOARD_DIR = "leaderboard"
 MIXTURE_SEP, MIXTURE_ALL = "+", "all"
+TRANSLATE_TRAIN_SEP = "@"  # a translate-train cell's target folder: <task>@<tt|tta|de-fr> (NOT zero-shot)
 
 CALIBRATION = "calibration"  # default root of the calibration runs (make calibrate CAL_DIR)
 OVERLAY_FILE = "overlay.json"  # the overlay make calibrate writes in it (CAL_OUT)
@@ -166,6 +168,18 @@ def mixture_tasks(name: str) -> list[str]:
     return list(MULTITASK_ALL) if name == MIXTURE_ALL else name.split(MIXTURE_SEP)
 
 
+def translate_train_name(task: str, label: str) -> str:
+    """The target folder (and grid name) of a translate-train cell: ``xnli@tta`` = run_target.py --task xnli
+    --train_languages tta. Kept apart from the zero-shot cell ``xnli`` of the same model and checkpoint."""
+    return f"{task}{TRANSLATE_TRAIN_SEP}{label}"
+
+
+def split_target(name: str) -> tuple[str, str | None]:
+    """(task, translate-train label or None) of a target grid name."""
+    task, sep, label = name.partition(TRANSLATE_TRAIN_SEP)
+    return task, (label if sep else None)
+
+
 def _make(template: str, params: tuple[str, ...]) -> str:
     for i, p in enumerate(params, 1):
         template = template.replace("{" + p + "}", f"$({i})")
@@ -195,6 +209,8 @@ recipe_ckpt_dir = {recipe}
 recipe_ckpt_meta = $(call recipe_ckpt_dir,$(1),$(2),$(3),$(4))/{META_FILE}
 # $(call task_arg,INTERMEDIATE): run_intermediate.py's task flag (a mix a{MIXTURE_SEP}b or {MIXTURE_ALL}: --tasks a,b)
 task_arg = $(if $(or $(findstring {MIXTURE_SEP},$(1)),$(filter {MIXTURE_ALL},$(1))),--tasks $(subst {MIXTURE_SEP},$(comma),$(1)),--task $(1))
+# $(call target_arg,TARGET): run_target.py's task flags (a translate-train cell t{TRANSLATE_TRAIN_SEP}m: --task t --train_languages m)
+target_arg = $(if $(findstring {TRANSLATE_TRAIN_SEP},$(1)),--task $(firstword $(subst {TRANSLATE_TRAIN_SEP}, ,$(1))) --train_languages $(lastword $(subst {TRANSLATE_TRAIN_SEP}, ,$(1))),--task $(1))
 override BASELINE := {BASELINE}
 override MIXTURE_ALL := {MIXTURE_ALL}
 override LABELS_DIR := {LABELS_DIR}

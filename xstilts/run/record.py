@@ -11,6 +11,7 @@ from ..data.sources import describe_source
 from ..files import atomic_write_json, file_mode
 from ..paths import kit_relative
 from ..provenance import provenance
+from ..tasks.translated import TRANSLATE_TRAIN
 from ..training.modeling import count_parameters
 from .results import SCHEMA_VERSION, check_selection
 
@@ -65,9 +66,19 @@ def model_record(run, model) -> dict:
     }
 
 
+def translate_train_record(run) -> dict:
+    """How a result relates to zero-shot transfer: ``zero_shot`` false for a translate-train run (trained on
+    machine-translated target-task data too), with its training languages and the translation used."""
+    if getattr(run, "train_languages", None) is None:
+        return {"zero_shot": True}
+    return {"zero_shot": False, "train_languages": list(run.train_languages),
+            "translate_train": {"label": run.train_label, "translation": TRANSLATE_TRAIN[run.task.name].about}}
+
+
 def base_result(run, model, *, seed: int, preset: dict | None, training_args=None, data_args=None,
                 kit_args=None) -> dict:
     return {
+        **translate_train_record(run),
         "schema_version": SCHEMA_VERSION,
         "kind": run.kind,
         "model": model_record(run, model),

@@ -28,7 +28,7 @@ from ..prepare import bucc as bucc_data
 from ..retrieval import bucc, embed
 from ..retrieval import search as search_lib
 from ..tasks import Task
-from ..training.multitask import mixture_rates
+from ..training.multitask import mixture_rates, with_auxiliary
 from ..training.trainer import Preemption, last_checkpoint
 from . import args as A
 from . import layout, models, rundir
@@ -73,6 +73,10 @@ class Run:
     skip: bool = False
     fingerprint: dict | None = None  # the settings (claim_output_dir); stored with the result as run_settings
     replaces: dict | None = None  # the diverged run this one replaces (--replaces; make grid DIVERGED_RETRIES)
+    # translate-train (run_target.py --train_languages): the training languages and the folder label (tt, tta,
+    # de-fr); None: the zero-shot run, trained on the task's English data only
+    train_languages: list[str] | None = None
+    train_label: str | None = None
 
     @property
     def data_root(self) -> Path | None:
@@ -139,6 +143,14 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
         raise UsageError(f"task {other.name!r} is a{'n' if other.phase[0] in 'ai' else ''} {other.phase} task: "
                          f"use {script}") from None
     entry = resolve_model(model_args.model)
+    train_label = train_languages = None
+    if getattr(data_args, "train_languages", None) is not None:
+        if kind != "target":
+            raise UsageError(f"--train_languages is for run_target.py (translate-train target tasks), not "
+                             f"{'phase 2' if kind == 'intermediate' else 'retrieval'}: the translated intermediate "
+                             f"tasks have names of their own (mnli_tt, mnli_tta, squad_v1_tt, squad_v1_tta)")
+        train_label, train_languages = A.parse_train_languages(task, data_args.train_languages)
+        task = replace(task, train=A.translate_train_source(task, train_languages))
     data = DataSettings(hub.resolve_data_root(data_args.data_root), {"ccg_dir": getattr(data_args, "ccg_dir", None)})
     task = data_languages(task, data.root)
     if (data_args.languages or "").strip() == "available":
@@ -170,8 +182,10 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
     if output_dir:
         out = Path(output_dir)
     else:
-        out = Path(default_output_dir(kind, entry.name, task.name, seed, intermediate_of(meta), recipe))
-    return Run(kind, task, languages, entry, data, out, init_path, meta, format=fmt)
+        folder = layout.translate_train_name(task.name, train_label) if train_label else task.name
+        out = Path(default_output_dir(kind, entry.name, folder, seed, intermediate_of(meta), recipe))
+    return Run(kind, task, languages, entry, data, out, init_path, meta, format=fmt,
+               train_languages=train_languages, train_label=train_label)
 
 
 # ============================================================================ the output directory
@@ -184,6 +198,8 @@ def settings_fingerprint(run: Run, **settings) -> dict:
         "kind": run.kind, "task": run.task.name, "model": run.model.path_or_id, "init_path": run.init_path,
         "languages": run.languages, "data_root": str(run.data_root) if run.data_root else None, **settings,
     }
+    if run.train_languages is not None:  # translate-train: another run than the zero-shot one
+        fp["train_languages"] = run.train_languages
     return json.loads(json.dumps(fp, default=str))  # as stored: a fingerprint read back compares equal
 
 
@@ -294,14 +310,24 @@ def parse_training_args(argv: list[str], *, phase: str, mixture: list[str] | Non
         preset_values, header, block, training = preset.values, preset.header, preset.block, True
         preset_details = preset.info
     elif mixture is not None:
-        preset = resolve_preset(preset_name, None, model_key)
+        # one intermediate task and auxiliary objectives (mnli + mlm) train with that task's entry, so that the
+        # arm differs from the task alone only by the objective; several tasks take the multi-task block
+        main = [n for n in mixture if not A.get_task(n).auxiliary]
+        entry = A.preset_entry(main[0]) if len(main) == 1 and len(mixture) > 1 else None
+        preset = resolve_preset(preset_name, entry, model_key)
         preset_values, header, block, training = preset.values, preset.header, preset.block, True
         preset_details = preset.info
+        if entry is not None:
+            header = dict(header, task_entry=entry)
     elif task is not None:
+        A.check_not_auxiliary(task, phase)
         training = A.get_task(task).phase != "retrieval"  # unknown task -> UsageError listing valid ones
         if training:
-            preset = resolve_preset(preset_name, task, model_key)
+            entry = A.preset_entry(task)
+            preset = resolve_preset(preset_name, entry, model_key)
             preset_values, header, preset_details = preset.values, preset.header, preset.info
+            if entry != task:
+                header = dict(header, task_entry=entry)
 
     defaults = {
         # kit defaults (fast and explicit): dynamic padding happens in the collator
@@ -512,6 +538,16 @@ def begin_multitask(argv: list[str]) -> MultiTaskRun:
     instances = {t.format: get_format(t.format, data_args) for t in tasks}  # settings with the mixture's values
     caps = A.parse_task_caps(mt_args.task_max_train_samples, names)
     mixture_rates({n: 1 for n in names}, mt_args.mixture_cap, mt_args.mixture_temperature)  # validate now
+    auxiliary = [t.name for t in tasks if t.auxiliary]
+    if auxiliary:
+        mt_args.mlm_proportion = A.MLM_PROPORTION if mt_args.mlm_proportion is None else mt_args.mlm_proportion
+        with_auxiliary({}, 1, auxiliary, mt_args.mlm_proportion)  # validate now
+    elif mt_args.mlm_proportion is not None:
+        raise UsageError(f"--mlm_proportion {mt_args.mlm_proportion} is the share of MLM batches, but --tasks "
+                         f"{','.join(names)} has no mlm (e.g. --tasks {names[0]},mlm)")
+    for t in tasks:
+        if t.auxiliary:
+            instances[t.format].languages(t)  # --mlm_languages: valid choices, before any data is read
     name = layout.mixture_name(names)
 
     out = training_args.output_dir if "output_dir" in given else None
@@ -520,7 +556,7 @@ def begin_multitask(argv: list[str]) -> MultiTaskRun:
     run = prepare("intermediate", model_args, data_args, seed=training_args.seed, output_dir=out,
                   fmt=instances[tasks[0].format])
     for t in tasks[1:]:
-        check_task_data(t, ["en"], run.data, train=True, dev=True, test=False)
+        instances[t.format].check_data(t, run.data)  # the task's sources (mlm: every corpus language)
     proto = protocol.resolve(None, kit_args, data_args, training_args, preset, given)
     finalize_training_args(training_args, kit_args, run.model, given)
     if kit_args.replaces:
@@ -528,10 +564,13 @@ def begin_multitask(argv: list[str]) -> MultiTaskRun:
     kit_args.learning_rate_source = resolve_learning_rate(
         training_args, kit_args, given, preset, phase=PHASE2, model_name=run.model.name,
         path_or_id=run.model.path_or_id, task=name)
+    extra = {}
+    if auxiliary:
+        extra = {"mlm_proportion": mt_args.mlm_proportion, "mlm": instances["masked_lm"].options}
     fingerprint = settings_fingerprint(
         run, preset=preset["name"], seed=training_args.seed, tasks=names, mixture_cap=mt_args.mixture_cap,
         mixture_temperature=mt_args.mixture_temperature, task_max_train_samples=caps,
-        hyperparameters=hyperparameters(training_args, data_args, kit_args, run.format))
+        hyperparameters=hyperparameters(training_args, data_args, kit_args, run.format), **extra)
     _claim(run, fingerprint, training_args, kit_args.overwrite)
     return MultiTaskRun(run, tasks, [instances[t.format] for t in tasks], mt_args, model_args, data_args, kit_args,
                         training_args, preset, name, caps, proto, push_request(training_args))

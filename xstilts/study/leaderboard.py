@@ -45,6 +45,11 @@ def gather(results: Path, benchmark: str, model: str, intermediate: str, seed: i
         if not (cell / layout.RESULTS_FILE).exists():
             missing.append(str(cell))
             continue
+        result = json.loads((cell / layout.RESULTS_FILE).read_text(encoding="utf-8"))
+        if result.get("zero_shot", True) is False:  # translate-train (run_target.py --train_languages)
+            raise UsageError(f"{cell} holds a translate-train result (NOT zero-shot: trained on "
+                             f"{', '.join(result.get('train_languages') or [])}): a leaderboard submission of "
+                             f"zero-shot transfer cannot include it; its cell is {name}@<languages>")
         for kind in (layout.PREDICTIONS_DIR, layout.LABELS_DIR):
             src = cell / kind / task.xtreme_name
             if not src.is_dir():

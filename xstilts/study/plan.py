@@ -62,7 +62,8 @@ from ..data.hub import resolve_data_root
 from ..errors import UsageError, choices_error
 from ..paths import CONFIGS, KIT_ROOT
 from ..run import layout
-from ..run.args import parse_task_list
+from ..run.args import (MLM_PROPORTION, check_not_auxiliary, parse_task_list, parse_train_languages,
+                        preset_entry)
 from ..run.models import registry, resolve_model
 from ..run.presets import resolve_preset, resolve_recipe
 from ..run.results import is_finished
@@ -160,11 +161,15 @@ def check_tasks(intermediate: list[str], targets: list[str]) -> None:
         if name != BASELINE and (t is None or t.phase != "intermediate"):
             raise choices_error("intermediate task", name, [BASELINE] + sorted(
                 t.name for t in TASKS.values() if t.phase == "intermediate"))
+        check_not_auxiliary(name, "intermediate")  # mlm alone: it only joins a task (mnli+mlm)
     for name in targets:
-        t = TASKS.get(name)
+        base, label = layout.split_target(name)  # xnli@tta: a translate-train cell (NOT zero-shot)
+        t = TASKS.get(base)
         if t is None or t.phase not in ("target", "retrieval"):
             raise choices_error("target task", name, sorted(t.name for t in TASKS.values()
                                                             if t.phase in ("target", "retrieval")))
+        if label is not None:
+            parse_train_languages(t, label)  # a task without translations, an unknown language -> the choices
 
 
 def build_grid(models, intermediate, targets, seeds, *, results: str = "results", ckpts: str = "checkpoints",
@@ -359,12 +364,27 @@ def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args:
              eval_args: str = "") -> Estimate:
     if cell.kind == "phase2" and layout.is_mixture(cell.task):
         # the sum of the tasks' single-task estimates: an upper bound (the mixture's per-task cap lowers it)
-        parts = [estimate(replace(cell, task=t), throughput, sizes, preset, train_args)
-                 for t in layout.mixture_tasks(cell.task)]
+        names = layout.mixture_tasks(cell.task)
+        main = [t for t in names if not (t in TASKS and TASKS[t].auxiliary)]
+        parts = [estimate(replace(cell, task=t), throughput, sizes, preset, train_args) for t in main]
+        if len(main) < len(names):  # mlm: its share of the batches on top (auxiliary_estimate)
+            parts.append(auxiliary_estimate(cell, main, throughput, sizes, preset, train_args))
         if any(p.gpu_hours is None for p in parts):
             return Estimate(None, None, False, "; ".join(p.detail for p in parts if p.gpu_hours is None))
         return Estimate(sum(p.gpu_hours for p in parts), parts[0].gpus, all(p.measured for p in parts),
-                        f"multi-task upper bound: sum over {len(parts)} tasks", parts[0].unit)
+                        f"multi-task upper bound: sum over {len(parts)} tasks"
+                        + "".join(f" ({p.detail})" for p in parts[len(main):]), parts[0].unit)
+    base, label = layout.split_target(cell.task)
+    if label is not None:  # translate-train: every training set counted at the English set's size
+        langs = parse_train_languages(TASKS[base], label)[1]
+        entry = sizes.get("tasks", {}).get(base)
+        if entry is None:
+            return Estimate(None, None, False, f"no size for task {base!r} in {SIZES_FILE.name}")
+        scaled = {"tasks": {base: dict(entry, train=int(entry["train"]) * len(langs))}}
+        est = estimate(replace(cell, task=base), throughput, scaled, preset, train_args, eval_args)
+        est.detail += (f"; translate-train {label}: {len(langs)} training sets, each counted at the English "
+                       f"set's size (approximate)")
+        return est
 
     tp = throughput.get("models", {}).get(cell.model)
     recipe = resolve_recipe(preset, cell.task, cell.model) if cell.kind == "recipe" else None
@@ -382,7 +402,7 @@ def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args:
     min_step = float(tp.get("min_step_seconds", 0.0))
     eval_tokens = float(size.get("eval_tokens_per_example", size.get("tokens_per_example", 0)))
     parts = []
-    values = recipe.values if recipe else resolve_preset(preset, cell.task, cell.model).values
+    values = recipe.values if recipe else resolve_preset(preset, preset_entry(cell.task), cell.model).values
     values = dict(values, **_train_overrides(train_args))
     n_train = int(size["train"])
     if values.get("max_train_samples"):
@@ -409,6 +429,27 @@ def estimate(cell: Cell, throughput: dict, sizes: dict, preset: str, train_args:
         parts.append(f"eval {dev_rows + test_rows:,} rows")
     hours = seconds * gpus / 3600.0
     return Estimate(hours, gpus, is_measured(tp), "; ".join(parts), unit_for(tp))
+
+
+def auxiliary_estimate(cell: Cell, main: list[str], throughput: dict, sizes: dict, preset: str,
+                       train_args: str = "") -> Estimate:
+    """The MLM batches of a ``<tasks>+mlm`` mix: ``--mlm_proportion`` p (TRAIN_ARGS, else the kit's default) of
+    all batches on top of the tasks' epoch, i.e. p / (1 - p) MLM rows per task row, each a full segment of
+    max_seq_length tokens; dev: dataset_sizes.json's ``mlm`` entry (approximate)."""
+    p = float(flag_value(train_args, "mlm_proportion") or MLM_PROPORTION)
+    rows = 0
+    for t in main:
+        entry = sizes.get("tasks", {}).get(t)
+        if entry is None:
+            return Estimate(None, None, False, f"no size for task {t!r} in {SIZES_FILE.name}")
+        rows += int(entry["train"])
+    values = resolve_preset(preset, preset_entry(main[0]), cell.model).values
+    max_len = int(values.get("max_seq_length") or 128)
+    mlm = dict(sizes.get("tasks", {}).get("mlm", {}), train=math.ceil(rows * p / (1.0 - p)), eval=0,
+               tokens_per_example=max_len)
+    est = estimate(replace(cell, task=main[0]), throughput, {"tasks": {main[0]: mlm}}, preset, train_args)
+    est.detail = f"mlm: {p:g} of the batches, {mlm['train']:,} segments of {max_len} tokens per epoch; {est.detail}"
+    return est
 
 
 # ----------------------------------------------------------------------------- the printed plan

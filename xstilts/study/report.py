@@ -1,7 +1,9 @@
 """Turn a results tree into a report a researcher can paste: report.md, two CSVs and two figures.
 
 Input: every ``results.json`` below a root (``<root>/<model>/<intermediate|none>/<target>/seed<k>/``,
-found with ``rglob``, at any depth). Each file is read with :func:`xstilts.results.read_results`; a file
+found with ``rglob``, at any depth). Translate-train results (``zero_shot: false``) are kept out of every
+zero-shot table, gain, mean and figure; the section on the alternative arms (``xstilts.study.arms``) shows them,
+and compares MLM co-training and translated intermediate data with English-only intermediate training. Each file is read with :func:`xstilts.results.read_results`; a file
 that fails the schema stops the report with :class:`ResultsSchemaError` naming it (nothing is skipped
 silently). Results of kind ``intermediate`` (no target task) are not tabulated; the report says how
 many there were.
@@ -59,7 +61,7 @@ from ..files import atomic_write_text
 from ..run.results import RESULTS_FILE, ResultsSchemaError, read_results
 from ..run.layout import BASELINE
 from ..tasks.benchmarks import paper_groups
-from . import decompose, divergence, power, protocols, published as pubnum, rates
+from . import arms, decompose, divergence, power, protocols, published as pubnum, rates
 from .figures import new_figure, save_figure
 from .markdown import format_params, md_table, pct, signed
 
@@ -666,7 +668,7 @@ def resume_notes(groups: list[Group]) -> str | None:
 def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note: str | None, n_files: int,
                     n_skipped: int, has_layers_png: bool, group_gains: list[GroupGain] | None = None,
                     heatmaps: dict[str, str] | None = None, published: dict | None = None,
-                    study: StudySections | None = None) -> str:
+                    study: StudySections | None = None, arms_section: str | None = None) -> str:
     out = [f"# {title}", ""]
     if note:
         out += [note.strip(), ""]
@@ -687,6 +689,8 @@ def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note:
     if group_gains is not None:
         out += ["## Gain per task group and benchmark score", "", benchmark_tables(group_gains), ""]
     out += ["## Best intermediate task per size", "", best_intermediate_table(groups, gains), ""]
+    if arms_section:
+        out += ["## Alternative arms: MLM co-training, translated data, translate-train", "", arms_section, ""]
     if heatmaps:
         out += ["## Intermediate × target gains per size", "",
                 "Colour: gain (×100) on one scale shared by all sizes; `*`: the 95% CI excludes 0; grey: no "
@@ -716,6 +720,9 @@ def render_markdown(groups: list[Group], gains: list[Gain], *, title: str, note:
     files += study.files if study is not None else []
     if has_layers_png:
         files.append(f"- Figure: [{LAYERS_PNG}]({LAYERS_PNG})")
+    if arms_section:
+        files.append(f"- Alternative arms vs English-only training, and translate-train vs zero-shot (fractions): "
+                     f"[arms.csv](arms.csv)")
     out += ["## Files", "", *files, "",
             "_In the size plot, points of different series are offset slightly along x so that their error bars "
             "do not overlap._", ""]
@@ -971,7 +978,9 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, title: str
     if not min_gain > 0:
         raise ValueError(f"--min_gain {min_gain!r}: the gain to size the seeds for must be > 0 points (e.g. 0.5)")
     results = collect(root)
-    groups = group_results(results)
+    # translate-train results (zero_shot false) never enter the zero-shot groups: only the arms section shows them
+    zero_shot, translated = arms.split_zero_shot(results)
+    groups = group_results(zero_shot)
     out = Path(out_dir if out_dir is not None else root)
     if not groups:
         if not any(d["kind"] in TABULATED_KINDS for d in results):
@@ -992,12 +1001,19 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, title: str
     heatmaps = plot_heatmaps(groups, gains, out)
     paths.update({f"heatmap_png:{m}": p for m, p in heatmaps.items()})
     n_skipped = sum(1 for d in results if d["kind"] not in TABULATED_KINDS)
-    study = study_sections(results, groups, out, min_gain)
+    study = study_sections(zero_shot, groups, out, min_gain)
     paths.update(study.paths)
+    tools = arms.Tools(target_gain, mean_gain, _gain_cell, md_table, format_params)
+    tt_groups = group_results(translated)
+    arms_md = arms.section(groups, tt_groups, tools)
+    if arms_md is not None:
+        paths["arms_csv"] = out / arms.ARMS_CSV
+        arms.write_csv(paths["arms_csv"], groups, tt_groups, tools, lambda x: _fmt_num(x, 12))
     md = render_markdown(groups, gains, title=title or "X-STILTs: gain from intermediate training by model size",
                          note=note, n_files=len(results), n_skipped=n_skipped,
                          has_layers_png="layers_png" in paths, group_gains=ggs,
-                         heatmaps={m: p.name for m, p in heatmaps.items()}, published=pub, study=study)
+                         heatmaps={m: p.name for m, p in heatmaps.items()}, published=pub, study=study,
+                         arms_section=arms_md)
     paths["report_md"] = out / REPORT_MD
     atomic_write_text(paths["report_md"], md)  # last: its presence means the report is complete
     return Report({k: str(v) for k, v in paths.items()}, main_table(groups))

@@ -19,6 +19,13 @@ Output (``DIR`` is then a ``--data_root`` for the phase scripts)::
     DIR/xstilts-synthetic/pos/README.md + pos.<code>/{train (en only),validation,test}-00000-of-00001.parquet
         part-of-speech tagging, the google/xtreme udpos.<Language> schema (tokens, pos_tags ClassLabel[17 UPOS]);
         the same sentences in every language (validation/test)
+    DIR/xstilts-synthetic/nli/translated.<code>/train-00000-of-00001.parquet
+        the alternative arms' translated NLI (synth_nli_tt / synth_nli_tta): English training row i realised in
+        derived language i mod k (k derived languages), so the k configs together hold every English training
+        row exactly once, in another language (the same meanings and labels as synth_nli's training set)
+    DIR/xstilts-synthetic/text/README.md + <code>/train-00000-of-00001.parquet
+        the MLM arm's text (synth_mlm): new monolingual lines of every language (not corpus.txt's), grouped into
+        documents, the wikimedia/wikipedia schema (id, url, title, text)
     DIR/corpus.txt     monolingual MLM text, every language, NO parallel sentences (independent samples)
     DIR/world.json     settings, lexicons, sizes, label counts, sha256 of every file
 
@@ -38,8 +45,9 @@ from pathlib import Path
 from ..data.mirror import parquet_name, write_parquet
 from ..data.mirror import write_readme as _write_readme
 from ..tasks.classification import NLI_LABELS
-from ..tasks.synthetic import (NLI_CONFIG, NLI_REPO, ORG, PAIR_EVAL_CONFIG, PAIR_LABELS, PAIR_REPO, PAIR_TRAIN_CONFIG,
-                               POS_CONFIG, POS_REPO, TATOEBA_CONFIG, TATOEBA_REPO, WORLD_FILE)
+from ..tasks.synthetic import (NLI_CONFIG, NLI_REPO, NLI_TRANSLATED_CONFIG, ORG, PAIR_EVAL_CONFIG, PAIR_LABELS,
+                               PAIR_REPO, PAIR_TRAIN_CONFIG, POS_CONFIG, POS_REPO, TATOEBA_CONFIG, TATOEBA_REPO,
+                               TEXT_CONFIG, TEXT_REPO, WORLD_FILE)
 from ..tasks.tagging import UPOS
 from .world import (CATALOGUE, DEFAULT_LANGUAGES, ENGLISH, World, english_order_tokens, nli_triplet, pair_example,
                     parse_language, random_clause, seed_of, Scene)
@@ -56,7 +64,9 @@ DEFAULT_SIZES = {  # the measured demo settings (docs/synthetic.md)
     "pos_train": 500,  # English tagged sentences (1-2 clauses); tagging is learnt fast
     "pos_dev": 300,  # per language (English rows select the checkpoint)
     "pos_test": 500,  # per language
+    "text": 600,  # the MLM arm's lines per language (documents of TEXT_LINES_PER_DOCUMENT lines)
 }
+TEXT_LINES_PER_DOCUMENT = 10
 
 
 def _features():
@@ -71,6 +81,7 @@ def _features():
         "xnli": Features({"language": s, "sentence1": s, "sentence2": s, "gold_label": s}),
         "tatoeba": Features({"source_sentence": s, "target_sentence": s, "source_lang": s, "target_lang": s}),
         "udpos": Features({"tokens": List(s), "pos_tags": List(ClassLabel(names=list(UPOS)))}),
+        "wikipedia": Features({"id": s, "url": s, "title": s, "text": s}),
     }
 
 
@@ -90,9 +101,9 @@ def _key(a, b) -> tuple:
     return tuple(english_order_tokens(a, ENGLISH)), tuple(english_order_tokens(b, ENGLISH))
 
 
-def gen_nli(world: World, n: int, split: str, seen: set) -> list[dict]:
-    """n // 3 premises, each with one hypothesis per label (so exactly balanced), in shuffled order; no
-    (premise, hypothesis) pair occurs twice in the task, across splits too."""
+def gen_nli_meanings(world: World, n: int, split: str, seen: set) -> list[tuple]:
+    """(premise clause, hypothesis clause, label) of n // 3 premises, each with one hypothesis per label (so exactly
+    balanced), in shuffled order; no (premise, hypothesis) pair occurs twice in the task, across splits too."""
     rng = random.Random(seed_of(world.seed, "nli", split))
     rows = []
     while len(rows) < n - n % len(NLI_LABELS):
@@ -101,11 +112,26 @@ def gen_nli(world: World, n: int, split: str, seen: set) -> list[dict]:
         if any(k in seen for k in keys):
             continue
         seen.update(keys)
-        premise = world.realise(p, "en")
-        rows += [{"premise": premise, "hypothesis": world.realise(h, "en"), "label": NLI_LABELS.index(label)}
-                 for h, label, _ in hyps]
+        rows += [(p, h, label) for h, label, _ in hyps]
     rng.shuffle(rows)
-    return [dict(r, idx=i) for i, r in enumerate(rows)]
+    return rows
+
+
+def nli_rows(world: World, meanings: list[tuple], code: str) -> list[dict]:
+    return [{"premise": world.realise(p, code), "hypothesis": world.realise(h, code), "label": NLI_LABELS.index(l),
+             "idx": i} for i, (p, h, l) in enumerate(meanings)]
+
+
+def gen_nli(world: World, n: int, split: str, seen: set) -> list[dict]:
+    """English NLI rows (``gen_nli_meanings`` realised in English)."""
+    return nli_rows(world, gen_nli_meanings(world, n, split, seen), "en")
+
+
+def translated_nli(world: World, meanings: list[tuple]) -> dict[str, list[tuple]]:
+    """The training meanings dealt out to the derived languages: row i to derived language i mod k, so that the
+    languages together hold every row once (the translated arm's data: same meanings, same budget)."""
+    codes = [l.code for l in world.derived]
+    return {code: meanings[j::len(codes)] for j, code in enumerate(codes)}
 
 
 def gen_pairs(world: World, n: int, split: str, seen: set) -> list[tuple]:
@@ -154,19 +180,26 @@ def gen_pos(world: World, n: int, split: str, seen: set) -> list[list]:
 CORPUS_CLAUSES = ((1, 0.35), (2, 0.5), (3, 0.15))  # clauses per corpus line (joined by "and")
 
 
-def gen_corpus(world: World, n: int) -> list[str]:
+def corpus_by_language(world: World, n: int, stream: str = "corpus") -> dict[str, list[str]]:
     """n lines per language, each 1-3 clauses true in one scene (so text carries meaning), sampled
-    independently per language (no line is generated as a translation of another), interleaved."""
-    per_lang = []
+    independently per language (no line is generated as a translation of another); ``stream`` names the random
+    stream (``corpus``: pre-training, ``text``: the MLM arm's new text)."""
+    out = {}
     counts, probs = zip(*CORPUS_CLAUSES)
     for lang in world.languages:
-        rng = random.Random(seed_of(world.seed, "corpus", lang.code))
+        rng = random.Random(seed_of(world.seed, stream, lang.code))
         lines = []
         for _ in range(n):
             k = rng.choices(counts, probs)[0]
             scene = Scene(world.kb, rng, 2 if rng.random() < 0.7 else 3)
             lines.append(world.realise(scene.text(k), lang.code))
-        per_lang.append(lines)
+        out[lang.code] = lines
+    return out
+
+
+def gen_corpus(world: World, n: int) -> list[str]:
+    """The pre-training corpus: ``corpus_by_language``, interleaved."""
+    per_lang = list(corpus_by_language(world, n).values())
     return [per_lang[j][i] for i in range(n) for j in range(len(per_lang))]
 
 
@@ -217,13 +250,23 @@ def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes:
     seen: set = set()
     repo = out / NLI_REPO
     nli_splits = {"train": sizes["nli_train"], "validation_matched": sizes["nli_dev"]}
+    nli_configs = {NLI_CONFIG: list(nli_splits)}
     for split, n in nli_splits.items():
-        rows = gen_nli(world, n, split, seen)
+        meanings = gen_nli_meanings(world, n, split, seen)
+        rows = nli_rows(world, meanings, "en")
         write_parquet(repo / parquet_name(NLI_CONFIG, split), rows, feats["mnli"])
         counts[f"nli/{split}"] = dict(Counter(NLI_LABELS[r["label"]] for r in rows))
-    write_readme(repo, "xstilts synthetic English NLI", {NLI_CONFIG: list(nli_splits)},
+        if split == "train":  # the translated arm (synth_nli_tt / synth_nli_tta)
+            for code, part in translated_nli(world, meanings).items():
+                config = NLI_TRANSLATED_CONFIG.format(code=code)
+                write_parquet(repo / parquet_name(config, "train"), nli_rows(world, part, code), feats["mnli"])
+                nli_configs[config] = ["train"]
+                counts[f"nli/{config}/train"] = len(part)
+    write_readme(repo, "xstilts synthetic English NLI", nli_configs,
                  "Synthetic English NLI from `xstilts.synthetic` (schema of `nyu-mll/glue` `mnli`). "
-                 "Labels are computed from the sentences' meanings. See `world.json` one level up.\n")
+                 "Labels are computed from the sentences' meanings. See `world.json` one level up. Configs "
+                 "`translated.<code>` (train): English training row i realised in derived language i mod k, for the "
+                 "translated-data arms `synth_nli_tt` / `synth_nli_tta`.\n")
 
     # paraphrase target task
     seen = set()
@@ -288,6 +331,22 @@ def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes:
                  "`train`; every language has `validation` and `test`, the same sentences in every language. A token's "
                  "tag is the category of the English word it translates.\n")
 
+    # the MLM arm's text (synth_mlm): new lines, not corpus.txt's, as documents
+    repo = out / TEXT_REPO
+    configs = {}
+    for code, lines in corpus_by_language(world, sizes["text"], "text").items():
+        docs = [lines[i:i + TEXT_LINES_PER_DOCUMENT] for i in range(0, len(lines), TEXT_LINES_PER_DOCUMENT)]
+        rows = [{"id": str(i), "url": f"synthetic://{code}/{i}", "title": f"{code} {i}", "text": "\n".join(d)}
+                for i, d in enumerate(docs)]
+        config = TEXT_CONFIG.format(code=code)
+        write_parquet(repo / parquet_name(config, "train"), rows, feats["wikipedia"])
+        configs[config] = ["train"]
+    write_readme(repo, "xstilts synthetic monolingual text", configs,
+                 "Monolingual text of every synthetic language for the MLM arm (`synth_mlm`), in the "
+                 "`wikimedia/wikipedia` schema (id, url, title, text; url and title are synthetic): documents of "
+                 f"{TEXT_LINES_PER_DOCUMENT} lines, each line 1-3 clauses true in one scene, sampled independently per "
+                 "language (no line is a translation of another) and apart from `corpus.txt` (pre-training).\n")
+
     # MLM corpus
     corpus = gen_corpus(world, sizes["corpus"])
     (out / "corpus.txt").write_text("".join(l + "\n" for l in corpus), encoding="utf-8", newline="\n")
@@ -295,7 +354,7 @@ def build(out: str | Path, *, seed: int = 1, languages=DEFAULT_LANGUAGES, sizes:
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != WORLD_FILE)
     desc = world.describe()
     desc.update({
-        "hub_ids": {"nli": NLI_REPO, "pair": PAIR_REPO, "tatoeba": TATOEBA_REPO, "pos": POS_REPO},
+        "hub_ids": {"nli": NLI_REPO, "pair": PAIR_REPO, "tatoeba": TATOEBA_REPO, "pos": POS_REPO, "text": TEXT_REPO},
         "pair_test_overlap_with_english": overlap,
         "sizes": sizes,
         "label_counts": counts,

@@ -8,15 +8,16 @@ Adding a task = one ``Task`` in its family module (and in that module's ``TASKS`
 ``tests/fixtures/hub`` (same Hub layout). Adding a language = one entry in ``languages.py``.
 
     languages.py    every language table          benchmarks.py   XTREME / XTREME-R membership, groups, the study's lists
+    translated.py   translated training data      mlm.py          the multilingual MLM objective (auxiliary)
     types.py        Source, Concat, Task          <family>.py     the tasks of one family, as module constants
 """
 
 from __future__ import annotations
 
-from . import classification, dual_encoder, multiple_choice, qa, retrieval, synthetic, tagging
+from . import classification, dual_encoder, mlm, multiple_choice, qa, retrieval, synthetic, tagging, translated
 from .types import PHASES, Task
 
-FAMILIES = (classification, tagging, qa, multiple_choice, retrieval, dual_encoder, synthetic)
+FAMILIES = (classification, tagging, qa, multiple_choice, retrieval, dual_encoder, translated, mlm, synthetic)
 FIRST = (classification.MNLI, classification.XNLI, retrieval.TATOEBA)  # listed first
 
 

@@ -68,6 +68,13 @@ BUCC2018 = ("de", "fr", "ru", "zh")  # each mined against English
 XQUAD_R = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")  # LAReQA's XQuAD-R languages
 MEWSLIX = ("ar", "de", "en", "es", "fa", "ja", "pl", "ro", "ta", "tr", "uk")  # Mewsli-X WikiNews mention languages
 
+# ----------------------------------------------------------------------------- translated training data
+# (xstilts/tasks/translated.py) the languages each machine translation of an English training set covers
+XNLI_MT = tuple(l for l in XNLI if l != "en")  # XNLI-MT 1.0: MultiNLI train in facebook/xnli's <lang> configs
+SQUAD_TRANSLATE_TRAIN = ("ar", "de", "el", "es", "hi", "ru", "th", "tr", "vi", "zh")  # XTREME: SQuAD v1.1 train
+TYDIQA_TRANSLATE_TRAIN = ("ar", "bn", "fi", "id", "ko", "ru", "sw", "te")  # XTREME: TyDiQA-GoldP English train
+PAWSX_TRANSLATED = tuple(l for l in PAWSX if l != "en")  # PAWS-X's own translated train (google/xtreme)
+
 # ----------------------------------------------------------------------------- the synthetic world
 # the default world of `make demo` (xstilts.synthetic.world.CATALOGUE codes; English first)
 SYNTHETIC = ("en", "ord", "c75", "c75hf", "c75cy", "c75nf", "c50")

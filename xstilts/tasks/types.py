@@ -42,6 +42,9 @@ class Source:
     columns: Mapping[str, str]
     lang_column: str | None = None
     revision: str | None = None  # pin a Hub revision (commit sha or branch); recorded in results
+    # the language of every row when it is not English and no column says it (a translated training set: the
+    # rows of XNLI-MT's "de" config are German); None: English, or ``lang_column`` / ``{code}`` tells
+    language: str | None = None
     # read when this source cannot be loaded (xstilts.data.sources.load_source), after a clear log line; its rows
     # are verified against the counts and content hash recorded here, and the result records which was read
     fallback: "Fallback | None" = field(default=None, kw_only=True)
@@ -51,6 +54,8 @@ class Source:
 
     def describe(self, code: str | None = None) -> dict:
         out = {"hub_id": self.hub_id, "config": self.config_for(code), "split": self.split, "revision": self.revision}
+        if self.language is not None:
+            out["language"] = self.language
         if self.fallback is not None:
             out["fallback"] = dict(self.fallback.source.describe(code), rows=self.fallback.rows,
                                    content_sha256=self.fallback.content_sha256)
@@ -171,6 +176,12 @@ class Task:
     # (a generated world: xstilts.synthetic writes world.json); when it is there the run evaluates those languages
     # instead of ``languages`` (English left out when ``languages`` leaves it out)
     languages_file: str = ""
+    # an objective that only joins other intermediate tasks in a multi-task run and is never selected on (the
+    # multilingual MLM, ``--tasks mnli,mlm``): not trained alone, listed after a task it joins
+    auxiliary: bool = False
+    # an arm of an English intermediate task (its translated data, xstilts/tasks/translated.py): the English task
+    # it trains like (that task's preset entry) and is compared with in the report
+    variant_of: str = ""
 
     def code(self, lang: str) -> str:
         return self.lang_codes.get(lang, lang)

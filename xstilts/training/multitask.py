@@ -23,11 +23,14 @@ collator / dev_metrics), so every format mixes with every other:
   T=1 a task below the cap sees each of its examples once per epoch on average. Within a task, examples are
   drawn without replacement (a fresh shuffle whenever a task is exhausted), grouped by length when the kit's
   ``train_sampling_strategy`` is ``group_by_length``.
+* **Auxiliary objectives** (``Task.auxiliary``: the multilingual MLM, ``--tasks mnli,mlm``): a fixed share
+  ``--mlm_proportion`` of the batches (``with_auxiliary``) on top of the other tasks' epoch, the pretrained LM
+  head reused (``xstilts.training.mlm``), evaluated on held-out text but never part of the selection metric.
 * **Selection** (the preset's ``selection``, ``xstilts.training.selection``): ``best_dev`` evaluates every task's
   English dev split (its format's ``dev_metrics``) at the cadence; the selection metric ``eval_average`` is the
-  unweighted mean of the tasks' dev metrics (each task's ``metric``, a fraction in [0, 1]), and early stopping
-  (``--early_stopping_patience``) watches the same average. ``final`` (jiant's intermediate phase) keeps the
-  last model and evaluates once after training.
+  unweighted mean of the tasks' dev metrics (each task's ``metric``, a fraction in [0, 1]; auxiliary objectives
+  are logged, not averaged), and early stopping (``--early_stopping_patience``) watches the same average.
+  ``final`` (jiant's intermediate phase) keeps the last model and evaluates once after training.
 * **Checkpoint**: one encoder-only checkpoint (``modeling.save_encoder_only``), consumed by ``run_target.py``
   and ``run_retrieval.py`` like a single-task one; the meta stores the mixture (sizes, cap, temperature,
   rates, batches drawn per task) and every task's dev metric.
@@ -50,6 +53,7 @@ import torch
 from ..errors import UsageError
 from . import selection as select
 from .divergence import DivergenceWatch
+from .mlm import masked_lm_on_encoder
 from .modeling import load_for_task, reinit_module
 from .selection import Selection
 from .trainer import trainer_class, trainer_dir
@@ -76,6 +80,20 @@ def mixture_rates(sizes: dict[str, int], cap: int | None = None, temperature: fl
 
 def batches_per_epoch(sizes: dict[str, int], cap: int | None, batch_size: int) -> int:
     return max(1, math.ceil(sum(min(n, cap) if cap is not None else n for n in sizes.values()) / batch_size))
+
+
+def with_auxiliary(rates: dict[str, float], per_epoch: int, auxiliary: list[str],
+                   proportion: float) -> tuple[dict[str, float], int]:
+    """Rates and epoch length once auxiliary objectives (mlm) join: they draw ``proportion`` of all batches
+    (shared equally), the other tasks keep their relative rates in the rest, and an epoch grows to
+    ``ceil(per_epoch / (1 - proportion))`` batches, so the other tasks still see their data once per epoch on
+    average (the auxiliary batches come on top; the corpus size does not set the epoch)."""
+    if not 0.0 < proportion < 1.0:
+        raise UsageError(f"--mlm_proportion must be strictly between 0 and 1 (the share of batches drawn from "
+                         f"{', '.join(auxiliary)}), got {proportion}")
+    out = {t: r * (1.0 - proportion) for t, r in rates.items()}
+    out.update({t: proportion / len(auxiliary) for t in auxiliary})
+    return out, max(1, math.ceil(per_epoch / (1.0 - proportion)))
 
 
 class MixtureBatchSampler:
@@ -277,19 +295,37 @@ def init_head(model, task_name: str, seed: int) -> None:
 
 
 def build_model(tasks: list, fmts: list, init_path: str, seed: int = 0):
-    """(MultiTaskModel, hand-off record of the encoder load, with the task the encoder was loaded with)."""
-    pooled = [i for i, (t, f) in enumerate(zip(tasks, fmts)) if _needs_pooler(f, t, init_path)]
-    first = pooled[0] if pooled else 0
+    """(MultiTaskModel, hand-off record of the encoder load, with the task the encoder was loaded with).
+
+    A format whose head is the pretrained model's own (``Format.pretrained_head``: the masked-LM objective) gets
+    that head on the shared encoder (``xstilts.training.mlm``), not a fresh one; the encoder is never loaded
+    with it."""
+    own = [bool(f.pretrained_head) for f in fmts]
+    if all(own):
+        raise UsageError("a multi-task run needs at least one task with a head of its own (not only mlm)")
+    pooled = [i for i, (t, f) in enumerate(zip(tasks, fmts)) if not own[i] and _needs_pooler(f, t, init_path)]
+    first = pooled[0] if pooled else own.index(False)
     primary, handoff = load_for_task(fmts[first].model_class(), init_path, **fmts[first].model_kwargs(tasks[first]))
     encoder = primary.base_model
-    models = [primary if i == first else _with_shared_encoder(*_head_donor(f, t, init_path), encoder)
-              for i, (t, f) in enumerate(zip(tasks, fmts))]
-    for t, m in zip(tasks, models):
-        init_head(m, t.name, seed)
+    models, reused = [], {}
+    for i, (t, f) in enumerate(zip(tasks, fmts)):
+        if i == first:
+            models.append(primary)
+        elif own[i]:
+            m, names = masked_lm_on_encoder(f, t, init_path, encoder)
+            models.append(m)
+            reused[t.name] = sorted(f"heads.{t.name}.{k}" for k in names)
+        else:
+            models.append(_with_shared_encoder(*_head_donor(f, t, init_path), encoder))
+    for t, m, keep in zip(tasks, models, own):
+        if not keep:
+            init_head(m, t.name, seed)
     model = MultiTaskModel(encoder, models, [t.name for t in tasks])
     handoff = dict(handoff, encoder_loaded_with=tasks[first].name, head_init=f"per task, seed {seed} + task name",
                    fresh_head_tensors={t.name: sorted(f"heads.{t.name}.{k}" for k in model.heads[t.name].state_dict())
-                                       for t in tasks})
+                                       for t, keep in zip(tasks, own) if not keep})
+    if reused:
+        handoff["pretrained_head_tensors"] = reused  # taken from the pretrained checkpoint, not initialised
     return model, handoff
 
 
@@ -355,7 +391,11 @@ def multitask_trainer_class():
                         raise RuntimeError(f"{spec['name']}: dev evaluation returned no {spec['metric']!r} "
                                            f"(got {sorted(out.metrics)})")
                     metrics.update(out.metrics)
-                    values.append(float(out.metrics[key]))
+                    value = float(out.metrics[key])
+                    if not spec.get("selected", True):
+                        n_samples += out.num_samples
+                        continue  # an auxiliary objective (mlm): recorded, never selected on
+                    values.append(value)
                     if not 0.0 <= values[-1] <= 1.0:
                         raise RuntimeError(f"{spec['name']}: dev {spec['metric']} = {values[-1]} is not a fraction in "
                                            f"[0, 1]; the mean over tasks needs every format's metric on that scale")
@@ -392,7 +432,8 @@ def gathered_parameters(params, modifier_rank=None):
 
 # ============================================================================================ the trainer of a mix
 def mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_args, *, output_dir, preemption,
-                    mixture_cap: int | None, mixture_temperature: float, selection: Selection | None = None):
+                    mixture_cap: int | None, mixture_temperature: float, selection: Selection | None = None,
+                    auxiliary_proportion: float | None = None):
     """The MultiTaskTrainer of ``model`` on the tasks' model-ready data (``loaded``: per task (train features,
     dev examples, dev features)), with the mixture sampler and the checkpoint rule ``selection`` (default: the
     best mean English-dev metric); returns (trainer, the mixture record)."""
@@ -407,15 +448,21 @@ def mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_ar
         specs.append({"name": task.name, "metric": task.metric,
                       "eval_ds": TaskRows([_model_ready(dev_ds, task_model)], [i]),
                       "compute_metrics": fmt.dev_metrics(task, dev_ex, dev_ds),
-                      "label_names": find_labels(type(task_model))})
+                      "label_names": find_labels(type(task_model)), "selected": not task.auxiliary})
 
-    # mixture: rates over training features (what one batch row is), batches per epoch, sampler
+    # mixture: rates over training features (what one batch row is), batches per epoch, sampler; auxiliary
+    # objectives (mlm) take a fixed share of the batches on top (with_auxiliary)
     names = [t.name for t in tasks]
     sizes = {t.name: len(d) for t, d in zip(tasks, train_sets)}
-    rates = mixture_rates(sizes, mixture_cap, mixture_temperature)
+    auxiliary = [t.name for t in tasks if t.auxiliary]
+    main = {n: k for n, k in sizes.items() if n not in auxiliary}
     world = max(1, training_args.world_size)
     global_batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * world
-    per_epoch = batches_per_epoch(sizes, mixture_cap, training_args.per_device_train_batch_size * world)
+    rates = mixture_rates(main, mixture_cap, mixture_temperature)
+    per_epoch = batches_per_epoch(main, mixture_cap, training_args.per_device_train_batch_size * world)
+    if auxiliary:
+        rates, per_epoch = with_auxiliary(rates, per_epoch, auxiliary, auxiliary_proportion)
+    rates = {n: rates[n] for n in names}
     group = str(getattr(training_args, "train_sampling_strategy", "")).endswith("group_by_length")
     sampler = MixtureBatchSampler(list(sizes.values()), list(rates.values()), training_args.per_device_train_batch_size,
                                   per_epoch * world, seed=training_args.seed,
@@ -424,6 +471,10 @@ def mixture_trainer(model, tokenizer, tasks, fmts, loaded, training_args, kit_ar
                "rates": rates, "batches_per_epoch": per_epoch,
                "optimizer_steps_per_epoch": math.ceil(per_epoch / training_args.gradient_accumulation_steps),
                "global_batch_size": global_batch, "unit": "training features (rows after featurize)"}
+    if auxiliary:
+        mixture["auxiliary"] = {"tasks": auxiliary, "proportion": auxiliary_proportion,
+                                "epoch": "the other tasks' batches per epoch / (1 - proportion): the auxiliary "
+                                         "batches come on top; not part of the selection metric"}
     logger.info("mixture (cap %s, temperature %s): %s", mixture["cap"], mixture["temperature"],
                 ", ".join(f"{n} {sizes[n]} ex -> {rates[n]:.3f}" for n in names))
 
