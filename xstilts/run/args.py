@@ -9,7 +9,7 @@ Precedence, lowest first: TrainingArguments defaults < kit defaults < preset fil
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import UsageError, choices_error
 from ..retrieval import bucc
@@ -64,6 +64,10 @@ class DataArguments:
     sep_token_extra: bool | None = field(default=None, metadata={
         "help": "Tagging: end every input with two </s> and split long sentences at max_seq_length - 3 sub-words, "
                 "as XTREME's run_tag.py does for XLM-R (sep_token_extra); false: one </s>, max_seq_length - 2."})
+    source_variant: str | None = field(default=None, metadata={
+        "help": "Read the task's data from a named alternative source (Task.source_variants; recorded with the "
+                "result): udpos: 'xtreme' = XTREME's own UD-POS files rebuilt from UD 2.5 (make data-udpos-xtreme; "
+                "docs/tagging.md). Default: the declared (Hub) sources, also called 'hub'."})
     # licensed data that is not on the Hub (xstilts/data/sources.py: OptionDirSource)
     ccg_dir: str | None = field(default=None, metadata={
         "help": "CCG (task ccg): directory with train.txt/dev.txt, one sentence per line of word|supertag tokens; "
@@ -247,6 +251,16 @@ def get_task(name: str, phase: str | None = None) -> Task:
     except (KeyError, ValueError):
         valid = tasks.names(phase) if phase else tasks.names()
         raise choices_error(f"{phase + ' ' if phase else ''}task", name, valid) from None
+
+
+def select_source_variant(task: Task, name: str | None) -> Task:
+    """``task`` reading the sources of its variant ``name`` (None or ``hub``: the declared ones); else a UsageError
+    listing the task's variants."""
+    if name is None or name == "hub":
+        return task
+    if name not in task.source_variants:
+        raise choices_error(f"--source_variant of task {task.name!r}", name, ["hub", *task.source_variants])
+    return replace(task, **task.source_variants[name])
 
 
 LANGUAGE_SETS = ("xtreme", "xtreme-r", "all", "available")

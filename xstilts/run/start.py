@@ -73,6 +73,7 @@ class Run:
     skip: bool = False
     fingerprint: dict | None = None  # the settings (claim_output_dir); stored with the result as run_settings
     replaces: dict | None = None  # the diverged run this one replaces (--replaces; make grid DIVERGED_RETRIES)
+    source_variant: str | None = None  # --source_variant (Task.source_variants) other than the declared sources
 
     @property
     def data_root(self) -> Path | None:
@@ -138,6 +139,9 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
                   "retrieval": "run_retrieval.py"}[other.phase]
         raise UsageError(f"task {other.name!r} is a{'n' if other.phase[0] in 'ai' else ''} {other.phase} task: "
                          f"use {script}") from None
+    variant = getattr(data_args, "source_variant", None)
+    task = A.select_source_variant(task, variant)
+    variant = None if variant in (None, "hub") else variant
     entry = resolve_model(model_args.model)
     data = DataSettings(hub.resolve_data_root(data_args.data_root), {"ccg_dir": getattr(data_args, "ccg_dir", None)})
     task = data_languages(task, data.root)
@@ -171,7 +175,7 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
         out = Path(output_dir)
     else:
         out = Path(default_output_dir(kind, entry.name, task.name, seed, intermediate_of(meta), recipe))
-    return Run(kind, task, languages, entry, data, out, init_path, meta, format=fmt)
+    return Run(kind, task, languages, entry, data, out, init_path, meta, format=fmt, source_variant=variant)
 
 
 # ============================================================================ the output directory
@@ -184,6 +188,8 @@ def settings_fingerprint(run: Run, **settings) -> dict:
         "kind": run.kind, "task": run.task.name, "model": run.model.path_or_id, "init_path": run.init_path,
         "languages": run.languages, "data_root": str(run.data_root) if run.data_root else None, **settings,
     }
+    if run.source_variant:  # other data, so another run (absent for the declared sources: older results match)
+        fp["source_variant"] = run.source_variant
     return json.loads(json.dumps(fp, default=str))  # as stored: a fingerprint read back compares equal
 
 
