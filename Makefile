@@ -10,7 +10,7 @@
 #   make calibrate MODELS=... INTERMEDIATE=... TARGETS=... [CAL_SEEDS=...]   learning rates per size x task (English dev)
 #   make -n grid   show the exact commands;   make slurm ...   the same grid as SLURM array jobs (docs/cluster.md)
 #   make xtreme-r MODEL=xlmr-large INTERMEDIATE=mnli    one checkpoint on all ten XTREME-R tasks (also: make xtreme)
-#   make data-bucc data-tatoeba data-udpos-ud27 data-lareqa data-mewslix data-ccg   data that is not on the Hub
+#   make data-bucc data-tatoeba data-udpos-ud27 data-udpos-xtreme data-lareqa data-mewslix data-ccg   data that is not on the Hub
 #   make report    turn $(RESULTS) into report.md + CSV + PNG (gain vs size with CIs)
 #   make bench-cpu | bench-gpu | bench-commands    throughput benchmarks -> bench/results (bench/README.md)
 #

@@ -9,7 +9,7 @@ Precedence, lowest first: TrainingArguments defaults < kit defaults < preset fil
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import UsageError, choices_error
 from ..retrieval import bucc
@@ -83,6 +83,10 @@ class DataArguments:
                 "zero_shot false): 'tt' (every translation), 'tta' (English + every translation, translate-train-all) "
                 "or a comma list (en = the English training data). Tasks with translations: xnli, pawsx, xquad, "
                 "mlqa, tydiqa."})
+    source_variant: str | None = field(default=None, metadata={
+        "help": "Read the task's data from a named alternative source (Task.source_variants; recorded with the "
+                "result): udpos: 'xtreme' = XTREME's own UD-POS files rebuilt from UD 2.5 (make data-udpos-xtreme; "
+                "docs/tagging.md). Default: the declared (Hub) sources, also called 'hub'."})
     # licensed data that is not on the Hub (xstilts/data/sources.py: OptionDirSource)
     ccg_dir: str | None = field(default=None, metadata={
         "help": "CCG (task ccg): directory with train.txt/dev.txt, one sentence per line of word|supertag tokens; "
@@ -327,6 +331,16 @@ def translate_train_source(task: Task, langs: list[str]) -> Concat:
     for every other language, in the order given."""
     sources = TRANSLATE_TRAIN[task.name].sources
     return Concat(tuple(task.train if lang == task.dev_language else sources[lang] for lang in langs))
+
+
+def select_source_variant(task: Task, name: str | None) -> Task:
+    """``task`` reading the sources of its variant ``name`` (None or ``hub``: the declared ones); else a UsageError
+    listing the task's variants."""
+    if name is None or name == "hub":
+        return task
+    if name not in task.source_variants:
+        raise choices_error(f"--source_variant of task {task.name!r}", name, ["hub", *task.source_variants])
+    return replace(task, **task.source_variants[name])
 
 
 LANGUAGE_SETS = ("xtreme", "xtreme-r", "all", "available")

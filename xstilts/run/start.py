@@ -77,6 +77,7 @@ class Run:
     # de-fr); None: the zero-shot run, trained on the task's English data only
     train_languages: list[str] | None = None
     train_label: str | None = None
+    source_variant: str | None = None  # --source_variant (Task.source_variants) other than the declared sources
 
     @property
     def data_root(self) -> Path | None:
@@ -142,6 +143,9 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
                   "retrieval": "run_retrieval.py"}[other.phase]
         raise UsageError(f"task {other.name!r} is a{'n' if other.phase[0] in 'ai' else ''} {other.phase} task: "
                          f"use {script}") from None
+    variant = getattr(data_args, "source_variant", None)
+    task = A.select_source_variant(task, variant)
+    variant = None if variant in (None, "hub") else variant
     entry = resolve_model(model_args.model)
     train_label = train_languages = None
     if getattr(data_args, "train_languages", None) is not None:
@@ -185,7 +189,7 @@ def prepare(kind: str, model_args, data_args, *, seed: int, output_dir: str | No
         folder = layout.translate_train_name(task.name, train_label) if train_label else task.name
         out = Path(default_output_dir(kind, entry.name, folder, seed, intermediate_of(meta), recipe))
     return Run(kind, task, languages, entry, data, out, init_path, meta, format=fmt,
-               train_languages=train_languages, train_label=train_label)
+               train_languages=train_languages, train_label=train_label, source_variant=variant)
 
 
 # ============================================================================ the output directory
@@ -200,6 +204,8 @@ def settings_fingerprint(run: Run, **settings) -> dict:
     }
     if run.train_languages is not None:  # translate-train: another run than the zero-shot one
         fp["train_languages"] = run.train_languages
+    if run.source_variant:  # other data, so another run (absent for the declared sources: older results match)
+        fp["source_variant"] = run.source_variant
     return json.loads(json.dumps(fp, default=str))  # as stored: a fingerprint read back compares equal
 
 

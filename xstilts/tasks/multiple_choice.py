@@ -19,7 +19,7 @@ parquet copy that lm-evaluation-harness PR #3943 (merged 2026-07-19) checked aga
 columns (``context``, ``question``, ``answerA/B/C``, ``label`` "1"-"3") are the kit's. It is read automatically,
 with a log line, checked by its row count; the content hash of the primary is not recorded yet (no Hub access
 where this was written): record ``xstilts.data.sources.content_hash`` of ``allenai/social_i_qa`` in
-``SIQA_FALLBACK_SHA256``. Cosmos QA has no verified copy: its declaration has no fallback (docs/data.md).
+``SIQA_FALLBACK_SHA256``. Cosmos QA has no verified copy: its declaration has no fallback (docs/multiple_choice.md).
 """
 
 from __future__ import annotations

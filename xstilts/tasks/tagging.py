@@ -26,6 +26,8 @@ PANX_COLUMNS = {"tokens": "tokens", "tags": "ner_tags"}
 CCG_COLUMNS = {"tokens": "tokens", "tags": "tags"}
 
 UD27_HUB_ID = "local/udpos-ud27"  # written by `make data-udpos-ud27` (xstilts.prepare.ud27)
+UDPOS_XTREME_HUB_ID = "local/udpos-xtreme"  # written by `make data-udpos-xtreme` (xstilts.prepare.udpos_xtreme)
+UDPOS_XTREME_MAKE_TARGET = "data-udpos-xtreme"
 UD27_MAKE_TARGET = "data-udpos-ud27"
 CCG_FORMAT = "one sentence per line, tokens separated by spaces, each token written word|supertag"
 CCG_ABOUT = ("CCGbank (LDC2005T13, https://catalog.ldc.upenn.edu/LDC2005T13) is licensed by the LDC and is not on "
@@ -38,6 +40,16 @@ CCG_ABOUT = ("CCGbank (LDC2005T13, https://catalog.ldc.upenn.edu/LDC2005T13) is 
 UD27_ABOUT = ("the UD-POS test sets of XTREME-R's extra languages (lt pl uk wo ro; Universal Dependencies 2.7, "
               "not in google/xtreme)")
 
+UDPOS_XTREME_ABOUT = ("UD-POS as google-research/xtreme's scripts build it from UD 2.5 (treebanks chosen by the file "
+                      "name's language code, so Greek is GDT only; multi-word tokens kept as their fused form), "
+                      "selected with --source_variant xtreme")
+
+
+def _udpos_xtreme(split: str, config: str) -> PreparedSource:
+    return PreparedSource(UDPOS_XTREME_HUB_ID, config, split, UDPOS_COLUMNS, about=UDPOS_XTREME_ABOUT,
+                          make_target=UDPOS_XTREME_MAKE_TARGET)
+
+
 UDPOS = Task(
     name="udpos", phase="target", format="token_tagging", xtreme_name="udpos",
     description="UD-POS: train on English UD (udpos.English), zero-shot on 33 (XTREME) / 38 (XTREME-R) languages",
@@ -49,6 +61,11 @@ UDPOS = Task(
     lang_sources={lang: PreparedSource(UD27_HUB_ID, "udpos.{code}", "test", UDPOS_COLUMNS, about=UD27_ABOUT,
                                        make_target=UD27_MAKE_TARGET)
                   for lang in L.UD27},
+    # the Hub's udpos.Greek also reads Ancient Greek and drops multi-word tokens (xstilts.prepare.udpos_audit);
+    # `xtreme` reads XTREME's own files instead (docs/tagging.md). XTREME-R's UD 2.7 languages keep lang_sources.
+    source_variants={"xtreme": {"train": _udpos_xtreme("train", "udpos.English"),
+                                "dev": _udpos_xtreme("validation", "udpos.{code}"),
+                                "test": _udpos_xtreme("test", "udpos.{code}")}},
 )
 
 PANX = Task(

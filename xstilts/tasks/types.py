@@ -163,6 +163,10 @@ class Task:
     # evaluation data of languages that are not in ``test``'s dataset (XTREME-R additions, e.g. UD 2.7
     # treebanks or unimelb-nlp/wikiann): lang -> Source used instead of ``test`` for that language
     lang_sources: Mapping[str, Source] = field(default_factory=dict)
+    # named alternatives to the declared train/dev/test sources, chosen with --source_variant NAME: NAME ->
+    # {"train" | "dev" | "test": Source}. The declared sources are the variant ``hub``; a result records the
+    # sources it read, so the variant shows in it (udpos: ``xtreme``, XTREME's own preprocessing of UD 2.5)
+    source_variants: Mapping[str, Mapping[str, Source]] = field(default_factory=dict)
     # format-specific settings, as data (multiple_choice: {"template": ...}, see that format's docstring)
     format_options: Mapping[str, str] = field(default_factory=dict)
     # English training stages run first, in this order, inside the same run_target.py run (unlisted Tasks of
