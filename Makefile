@@ -244,8 +244,11 @@ clean-demo:
 	rm -rf $(DEMO_RESULTS) $(DEMO_CKPTS) $(DEMO_CAL_DIR) $(FIXTURE_DEMO_RESULTS) $(FIXTURE_DEMO_CKPTS)
 
 # ---------------------------------------------------------------- tests (offline, CPU)
+# TEST_JOBS pytest-xdist workers (default: the cores, at most 8); TEST_JOBS=0: one process. Tests that share a
+# module-scoped fixture run on one worker, slowest first (tests/conftest.py); the 15 slowest are listed at the end.
+TEST_JOBS ?= $(shell n=$$(nproc); echo $$(( n > 8 ? 8 : n )))
 test: $(STAMP)
-	$(OFFLINE) $(PY) -m pytest -q tests
+	$(OFFLINE) $(PY) -m pytest -q tests -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder --durations=15
 
 # ---------------------------------------------------------------- more targets, one file per topic (mk/*.mk)
 -include $(filter-out $(GENERATED_MK),$(sort $(wildcard mk/*.mk)))

@@ -198,6 +198,26 @@ def commands_table() -> str:
     return _table(["date", "device", "commit", "what (fresh clone)", "wall time", "status", "target", "command"], rows)
 
 
+def dataprep_table() -> str:
+    """Loading + featurizing the largest training sets at full size, a first run and a second with the same cache."""
+    rows = []
+    for _, r in _load("dataprep-*.json"):
+        for name, c in r["cases"].items():
+            first, second = c["runs"]["first"], c["runs"]["second"]
+
+            def run(x):
+                if x["exit_status"] != 0:
+                    return f"FAILED (exit {x['exit_status']})"
+                return f"{_duration(x['wall_s'])} wall, {_duration(x['cpu_s'])} CPU, {x['peak_rss_gb']:.2f} GB"
+
+            reuse = "yes (no new cache file)" if c["second_reuses_cache"] else \
+                f"**no** ({second['new_cache_files']} new cache files)"
+            rows.append([r["date"], _device(r), f"{name} (`{c['script']}`)", _n(c["rows_at_full_size"]), run(first),
+                         run(second), reuse, f"`{r['command']}`"])
+    return _table(["date", "device", "case", "training rows", "first run (wall, CPU, peak RSS)",
+                   "second run, same cache", "second run reuses the tokenized cache", "command"], rows)
+
+
 def render() -> str:
     parts = [("Training throughput (`bench_train.py`)", train_table),
              ("Zero-shot evaluation throughput (`bench_eval.py`)", eval_table),
@@ -209,6 +229,8 @@ def render() -> str:
               scaling_fit_table),
              ("Retrieval: one BUCC cell at full size, every layer (`make plan`'s figures, configs/throughput.json)",
               sweep_table),
+             ("Data preparation at full size: load + featurize, first and second run (`bench_dataprep.py`)",
+              dataprep_table),
              ("CPU: the README's two commands (`bench_commands.py`)", commands_table)]
     out = []
     for title, fn in parts:

@@ -9,6 +9,8 @@
 #   make bench-scaling    BUCC mining at 25k..200k sentences a side on this CPU, FAISS and the torch path, the fitted
 #                         n^2 curve projected to full size; stores the search rates for `make plan` (hours on 2 cores:
 #                         run it on a quiet machine)
+#   make bench-dataprep   loading + featurizing MNLI, SQuAD, PAN-X (40 languages) and ANLI+ (1.1M pairs) at full size
+#                         (a synthetic mirror in the Hub layout) through the phase scripts, twice on one cache
 #   make bench-commands   `make demo` and `make test` wall time in a fresh clone of HEAD
 #   BENCH_FLAGS=--overwrite   replace recorded results (they are never replaced silently)
 # Results: bench/results/<benchmark>-<device>-<shape>.json (device, versions, settings, the exact command).
@@ -17,7 +19,7 @@ BENCH_FLAGS ?=
 BENCH_TASK_SHAPES ?= pair128 pair256 tag128 qa384
 BENCH_MODEL_SHAPES ?= base large
 
-.PHONY: bench-cpu bench-gpu bench-scaling bench-commands
+.PHONY: bench-cpu bench-gpu bench-scaling bench-commands bench-dataprep
 
 SCALING_NS ?= 25000,50000,100000,200000
 BENCH_SCALING_FLAGS ?=
@@ -58,6 +60,11 @@ bench-scaling: | $(STAMP)
 	$(PY) bench/bench_scaling.py --ns $(SCALING_NS) --dim 1024 --repeat 1 $(BENCH_SCALING_FLAGS) $(BENCH_FLAGS)
 	$(PY) -m xstilts.plan from-bench --search \
 	  bench/results/scaling-cpu-d1024-$(firstword $(subst $(comma), ,$(SCALING_NS)))-$(lastword $(subst $(comma), ,$(SCALING_NS))).json --write
+	$(PY) bench/summarize.py --write
+
+DATAPREP_CASES ?= xnli,squad_v1,panx,anli_plus
+bench-dataprep: | $(STAMP)
+	$(PY) bench/bench_dataprep.py --cases $(DATAPREP_CASES) $(BENCH_FLAGS)
 	$(PY) bench/summarize.py --write
 
 bench-commands: | $(STAMP)

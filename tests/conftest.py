@@ -1,4 +1,5 @@
-"""Shared test fixtures: offline environment, fixture data root, tiny models built once per session."""
+"""Shared test fixtures: offline environment, fixture data root, tiny models built once per test run; the order
+the tests run in (slowest work first) and how pytest-xdist may split them (``make test`` runs ``-n``)."""
 
 from __future__ import annotations
 
@@ -47,13 +48,31 @@ def _isolated_hf_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """Both tiny sizes with the shared tokenizer, a short MLM warm-up (seconds, not minutes)."""
+def tiny_models(tmp_path_factory, worker_id) -> dict[str, Path]:
+    """Both tiny sizes with the shared tokenizer, a short MLM warm-up (seconds, not minutes). Under pytest-xdist
+    the first worker to need them builds them into the run's shared temporary folder (a file lock) and the
+    others read that build: one build per test run, whatever the number of workers."""
+    from filelock import FileLock
+
     from xstilts.tiny import SIZES, build
 
-    out = tmp_path_factory.mktemp("models")
-    build(out, sizes=tuple(SIZES), corpus=FIXTURES / "corpus.txt", vocab_size=2000, mlm_steps=10)
+    if worker_id == "master":  # no xdist: this session's own folder
+        out = tmp_path_factory.mktemp("models")
+        build(out, sizes=tuple(SIZES), corpus=FIXTURES / "corpus.txt", vocab_size=2000, mlm_steps=10)
+        return {s: out / s for s in SIZES}
+    shared = tmp_path_factory.getbasetemp().parent  # pytest-<n>/ of this run: the workers' basetemps are inside
+    out, done = shared / "models", shared / "models.built"
+    with FileLock(str(shared / "models.lock")):
+        if not done.exists():
+            build(out, sizes=tuple(SIZES), corpus=FIXTURES / "corpus.txt", vocab_size=2000, mlm_steps=10)
+            done.touch()
     return {s: out / s for s in SIZES}
+
+
+@pytest.fixture(scope="session")
+def worker_id(request) -> str:
+    """pytest-xdist's worker name (gw0, gw1, ...), "master" without xdist (xdist's own fixture, when absent)."""
+    return getattr(request.config, "workerinput", {}).get("workerid", "master")
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +90,56 @@ def run_script(name: str, argv: list[str]) -> int:
     except SystemExit as e:
         rc = e.code
     return 0 if rc is None else rc
+
+
+# ------------------------------------------------------------------------------------------ order and split
+# Approximate seconds (one idle core) of the slowest tests, by node id prefix. Only the ORDER of the run depends
+# on them: the slowest work starts first, so that with `make test`'s -n workers the long runs overlap instead of
+# one of them finishing alone at the end. A stale figure costs time, never a result. Refresh from the
+# `--durations` list every run prints.
+SLOW_SECONDS = {
+    "test_benchmark.py::test_xtreme_r_on_the_tiny_model_scores_all_ten_tasks": 110,
+    "test_synthetic.py::test_demo_runs_end_to_end_through_make": 88,
+    "test_grid.py::test_tiny_grid_completes_resumes_and_reports": 82,
+    "test_multitask.py::test_zero3_multitask_equals_the_plain_run": 60,
+    "test_multiprocess.py::": 25,
+    "test_retrieval.py::test_tatoeba_41_languages_every_layer_scores_like_the_leaderboard": 17,
+    "test_reliability.py::": 15,
+    "test_trust_runs.py::": 10,
+    "test_end_to_end.py::": 9,
+    "test_deepspeed.py::": 10,
+    "test_qa.py::test_target_task_end_to_end_and_leaderboard_scores_agree": 8,
+    "test_tagging.py::test_target_runs_and_scores_every_fixture_language": 7,
+    "test_package.py::": 4,
+    "test_fixtures.py::": 3,
+}
+
+
+def _seconds(item) -> float:
+    name = item.nodeid.split("tests/", 1)[-1]
+    return max((s for p, s in SLOW_SECONDS.items() if name.startswith(p)), default=1.0)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker (conftest)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the markers (its worker's hook appends the group to the id)
+def pytest_collection_modifyitems(config, items):
+    """Tests that share a module-scoped fixture form one group (pytest-xdist's ``--dist loadgroup`` runs a group on
+    one worker, so the fixture is built once); every other test is its own unit. Units run slowest first
+    (SLOW_SECONDS), tests inside a unit in file order."""
+    unit = {}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        shared = sorted(name for name, defs in (info.name2fixturedefs.items() if info else ())
+                        if any(d.scope == "module" for d in defs))
+        unit[item] = ":".join([item.module.__name__, *shared]) if shared else item.nodeid
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(unit[item]))
+    cost, first = {}, {}
+    for i, item in enumerate(items):
+        cost[unit[item]] = cost.get(unit[item], 0.0) + _seconds(item)
+        first.setdefault(unit[item], i)
+    order = {item: (-cost[unit[item]], first[unit[item]], i) for i, item in enumerate(items)}
+    items.sort(key=order.__getitem__)

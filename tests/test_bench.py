@@ -261,3 +261,29 @@ def test_plan_from_bench_floor_and_deepspeed_note(train_json, tmp_path):
     large = plan.from_bench("xlmr-large", fake, None, previous={"min_step_seconds": 0.06, "source": "estimate"})
     assert "ds_configs/zero2.json" in large["source"] and large["min_step_seconds"] == 0.06
     assert "min_step_seconds NOT measured" in large["source"] and not plan.is_measured(large)
+
+
+def test_dataprep_mirror_has_the_sizes_schemas_and_lengths_asked(tiny, tmp_path):
+    """bench_dataprep's full-size mirror (here at small sizes): the splits at the row counts asked, the fixture's
+    schema, READMEs the kit's mirror check accepts, texts lengthened towards the target, PAN-X languages the
+    fixtures lack written under their own code, every other repo linked from the fixtures."""
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    import bench_dataprep
+    from xstilts.data.hub import mirror_files
+
+    tok = AutoTokenizer.from_pretrained(str(tiny))
+    splits = {("nyu-mll/glue", "mnli", "train"): 1500, ("google/xtreme", "PAN-X.jv", "test"): 70}
+    made = bench_dataprep.build_mirror(tmp_path, splits, tok, target_tokens=45)
+    glue = mirror_files(tmp_path / "nyu-mll" / "glue", "mnli")
+    table = pq.read_table(glue["train"][0])
+    fixture = pq.read_table(bench_dataprep.FIXTURES / "nyu-mll/glue/mnli/train-00000-of-00001.parquet")
+    assert table.num_rows == 1500 and table.schema == fixture.schema
+    assert table.column("idx").to_pylist() == list(range(1500))
+    mnli = made["nyu-mll/glue/mnli/train"]
+    assert mnli["lengthened_x"] == max(1, round(45 / mnli["fixture_tokens_per_example"]))
+    jv = pq.read_table(mirror_files(tmp_path / "google" / "xtreme", "PAN-X.jv")["test"][0]).to_pylist()
+    assert len(jv) == 70 and all(set(r["langs"]) == {"jv"} and len(r["langs"]) == len(r["tokens"]) == len(r["ner_tags"])
+                                 for r in jv)
+    assert (tmp_path / "facebook" / "anli").resolve() == (bench_dataprep.FIXTURES / "facebook" / "anli").resolve()
