@@ -74,11 +74,13 @@ def main(argv=None):
                             selection=tr.protocol.selection)
     train_metrics = train(trainer, run.output_dir, run.preemption)
     if not has_model(train_metrics["selection"], train_metrics.get("non_finite")):
-        no_encoder(trainer, run, task.name, assess_run(task, fmt, dev_ex, train_metrics), train_metrics, preset)
+        no_encoder(trainer, run, task.name, assess_run(task, fmt, dev_ex, train_metrics, kit_args.divergence_margin),
+                   train_metrics, preset)
     dev = trainer.evaluate(dev_ds)  # the selected (best_dev) or final model on English dev
     if not tr.protocol.selection.uses_dev:  # recorded, never used to choose
         train_metrics["selection"]["final_dev"] = final_dev(dev)
-    divergence = assess_run(task, fmt, dev_ex, train_metrics)  # recorded with every checkpoint, diverged or not
+    # recorded with every checkpoint, diverged or not
+    divergence = assess_run(task, fmt, dev_ex, train_metrics, kit_args.divergence_margin)
 
     meta = {
         "finished": True,
@@ -176,13 +178,14 @@ def train_mixture(argv: list[str]) -> int:
     n_dev = sum(len(dev_ex) for _, _, dev_ex in averaged)
     if not has_model(train_metrics["selection"], train_metrics["non_finite"]):
         no_encoder(trainer, run, mt.name, assess(SELECTION_METRIC, train_metrics["selection"],
-                                                 train_metrics["non_finite"], chance, how, n_dev=n_dev),
+                                                 train_metrics["non_finite"], chance, how, n_dev=n_dev,
+                                                 margin=kit_args.divergence_margin),
                    train_metrics, mt.preset)
     dev = trainer.evaluate()  # the selected (best_dev) or final model on every task's English dev split
     if not mt.protocol.selection.uses_dev:  # recorded, never used to choose
         train_metrics["selection"]["final_dev"] = final_dev(dev)
     divergence = assess(SELECTION_METRIC, train_metrics["selection"], train_metrics["non_finite"], chance, how,
-                        n_dev=n_dev)
+                        n_dev=n_dev, margin=kit_args.divergence_margin)
 
     per_task = {t.name: {t.metric: dev[f"eval_{t.name}_{t.metric}"], "split": records[t.name]["dev_split"],
                          "n": records[t.name]["n_dev_examples"], "selected_on": not t.auxiliary} for t in tasks}

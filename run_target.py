@@ -74,7 +74,7 @@ def main(argv=None):
     if model_kept and not selection.uses_dev:  # the final (step-N) model on English dev, once: never used to choose
         selected["final_dev"] = final_dev(trainer.evaluate(dev_ds))
     # recorded with every result, diverged or not
-    divergence = assess_run(task, fmt, dev_ex, dict(train_metrics, selection=selected))
+    divergence = assess_run(task, fmt, dev_ex, dict(train_metrics, selection=selected), kit_args.divergence_margin)
 
     # zero-shot evaluation: every language in one length-sorted pass with the selected model
     pred_dir = run.output_dir / layout.PREDICTIONS_DIR

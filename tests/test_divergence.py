@@ -109,6 +109,23 @@ def test_final_and_step_rules_judge_the_model_evaluated_after_training():
     assert not D.has_model(dict(_selection([0.6]), best_checkpoint=None), nan)
 
 
+def test_a_negative_margin_turns_the_chance_rule_off_but_not_the_nan_rule():
+    flat = _selection([0.33])
+    off = D.assess("accuracy", flat, None, 1 / 3, "majority", margin=-1)
+    assert not off["diverged"] and off["margin"] == -1 and "chance rule turned off" in off["rule"]
+    nan = D.assess("accuracy", flat, {"first_non_finite_step": 3, "loss": "nan"}, 1 / 3, "majority", margin=-1)
+    assert nan["diverged"] and nan["reason"] == D.NON_FINITE_LOSS
+    assert D.assess("accuracy", flat, None, 1 / 3, "majority", margin=0.05)["diverged"]
+
+
+@pytest.mark.parametrize("value", ["1", "nan", "inf"])
+def test_a_bad_divergence_margin_is_refused_before_any_work(tiny, tmp_path, value, capsys):
+    rc = run_script("run_target", ["--model", str(tiny), "--task", "xnli", "--languages", "de", "--divergence_margin",
+                                   value, "--output_dir", str(tmp_path / "x"), *BASE])
+    assert rc == 2 and f"--divergence_margin {float(value)!r}" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "results.json").exists()
+
+
 def test_needs_replacement_command(tmp_path):
     diverged, fine = tmp_path / "a.json", tmp_path / "b.json"
     diverged.write_text(json.dumps({"divergence": {"diverged": True}}))

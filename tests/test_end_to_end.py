@@ -24,8 +24,11 @@ def test_pipeline_end_to_end(tiny, tmp_path):
 
     base_xnli = results / "tiny" / "none" / "xnli" / "seed1"
     inter_xnli = results / "tiny" / "mnli" / "xnli" / "seed1"
-    assert _phase3(tiny, base_xnli) == 0
-    assert _phase3(tiny, inter_xnli, "--intermediate_checkpoint", str(ckpt)) == 0
+    # 8 steps of a tiny model stay near chance: the chance rule would mark the runs diverged and the report would
+    # leave them out of its tables (tests/test_divergence.py tests that); here the tables are what is tested
+    keep = ["--divergence_margin", "-1"]
+    assert _phase3(tiny, base_xnli, *keep) == 0
+    assert _phase3(tiny, inter_xnli, "--intermediate_checkpoint", str(ckpt), *keep) == 0
     for sub, extra in (("none", []), ("mnli", ["--intermediate_checkpoint", str(ckpt)])):
         assert run_script("run_retrieval", [
             "--model", str(tiny), "--task", "tatoeba", "--languages", "de,ja,th", "--data_root", str(HUB),

@@ -248,7 +248,10 @@ def tiny_grid(tiny_models, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grid")
     args = [f"MODELS={' '.join(SIZES)}", "INTERMEDIATE=none mnli", "TARGETS=xnli tatoeba", "SEEDS=1", "PRESET=tiny",
             f"RESULTS={tmp}/results", f"CKPTS={tmp}/checkpoints", f"DATA_ARGS=--data_root {HUB}",
-            "TRAIN_ARGS=--max_steps 2 --eval_steps_or_epoch 2 --disable_tqdm true", "EVAL_ARGS=--languages de,zh",
+            # 2 steps stay at chance: the chance rule off (--divergence_margin -1), else every cell is diverged and
+            # the report's tables, which this grid tests, are empty (tests/test_divergence.py tests the rule)
+            "TRAIN_ARGS=--max_steps 2 --eval_steps_or_epoch 2 --disable_tqdm true --divergence_margin -1",
+            "EVAL_ARGS=--languages de,zh",
             *[f"MODEL_DIR_{s}={tiny_models[s]}" for s in SIZES]]
     return tmp, args
 

@@ -468,7 +468,7 @@ def test_format_settings_for_every_format(tiny):
     from xstilts.tasks import TASKS
 
     example = {"pair_classification": "xnli", "token_tagging": "udpos", "span_qa": "xquad",
-               "multiple_choice": "xcopa", "dual_encoder": "lareqa"}
+               "multiple_choice": "xcopa", "dual_encoder": "lareqa", "masked_lm": "mlm"}
     assert set(example) == set(FORMATS)
     for name, task in example.items():
         s = get_format(name).settings(TASKS[task])

@@ -177,6 +177,11 @@ def load(task, source, data, languages=None, max_samples=None):
 
 
 # ------------------------------------------------------------------------------------------ offsets
+def _where(source) -> str:
+    """A source for the log: ``hub_id/config[split]``, or its parts joined (a Concat: SQuAD translate-train-all)."""
+    return " + ".join(f"{p.hub_id}/{p.config}[{p.split}]" for p in getattr(source, "parts", (source,)))
+
+
 
 REPAIR_WINDOW = 64  # characters: how far from its answer_start an answer's text may be found and still repaired
 
@@ -586,7 +591,7 @@ class SpanQA(Format):
         record: ``describe_source``)."""
         examples = load(task, source, data, languages, max_samples)
         if source is not None and any(source is s for s in (task.train, task.dev)):
-            examples, counts = check_offsets(examples, f"{task.name} {source.hub_id}/{source.config}[{source.split}]")
+            examples, counts = check_offsets(examples, f"{task.name} {_where(source)}")
             self._offsets[id(source)] = counts
         return examples
 

@@ -9,6 +9,7 @@ Precedence, lowest first: TrainingArguments defaults < kit defaults < preset fil
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field, replace
 
 from ..errors import UsageError, choices_error
@@ -19,6 +20,7 @@ from ..tasks import TASKS
 from ..tasks.benchmarks import MULTITASK_ALL as ALL_TASKS
 from ..tasks.translated import MODES, TRANSLATE_TRAIN, TT, TTA
 from ..tasks.types import Concat, Task
+from ..training.divergence import MARGIN as DIVERGENCE_MARGIN
 from . import models
 from .presets import available_presets
 
@@ -107,6 +109,10 @@ class KitArguments:
         "help": "Evaluate/save on English dev every N steps, or 'epoch' (set by the preset)."})
     early_stopping_patience: int | None = field(default=None, metadata={
         "help": "Stop after this many dev evaluations without improvement (None: never; best_dev selection only)."})
+    divergence_margin: float = field(default=DIVERGENCE_MARGIN, metadata={
+        "help": f"A run whose English dev metric at selection is at most chance + this margin (absolute, on the "
+                f"metric's [0, 1] scale) is recorded as diverged (default {DIVERGENCE_MARGIN}; xstilts/training/"
+                f"divergence.py). A negative value turns the chance rule off; a NaN/inf loss is always caught."})
     # the training protocol (xstilts/run/protocol.py); None = the preset's value, else the kit's default
     selection: str | None = field(default=None, metadata={
         "help": "Checkpoint selection: best_dev (best English-dev metric at the evaluation cadence), final (the last "
@@ -489,6 +495,9 @@ def check_values(data_args, kit_args, training_args, given: set[str], preset: st
     if sampling not in TRAIN_SAMPLINGS:
         refuse("train_sampling_strategy", sampling,
                f"valid choices: {', '.join(TRAIN_SAMPLINGS)} (the kit's exact-resume samplers)")
+    margin = getattr(kit_args, "divergence_margin", DIVERGENCE_MARGIN)
+    if not math.isfinite(margin) or margin >= 1:
+        refuse("divergence_margin", margin, "expected a number below 1 (a negative one turns the chance rule off)")
     if training_args.learning_rate < 0:
         refuse("learning_rate", training_args.learning_rate, "expected a learning rate > 0")
     if training_args.learning_rate == 0:  # kept for diagnostics (tests compare runs that hold the same model)

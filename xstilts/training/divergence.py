@@ -167,6 +167,9 @@ def _finite(x) -> bool:
 def rule_text(metric: str, chance: float | None, margin: float = MARGIN) -> str:
     if chance is None:
         return "a non-finite training loss (NaN/inf) at any optimizer step (no chance level for this task)"
+    if margin < 0:
+        return ("a non-finite training loss (NaN/inf) at any optimizer step (the chance rule turned off: "
+                f"--divergence_margin {margin:g})")
     return (f"English dev {metric} at checkpoint selection <= chance {chance:.4f} + margin {margin:g}, or a "
             f"non-finite training loss (NaN/inf) at any optimizer step")
 
@@ -184,7 +187,7 @@ def assess(metric: str, selection: dict, watch: dict | None, chance: float | Non
     reason = None
     if watch.get("first_non_finite_step") is not None:
         reason = NON_FINITE_LOSS
-    elif chance is not None and (dev_value is None or dev_value <= chance + margin):
+    elif chance is not None and margin >= 0 and (dev_value is None or dev_value <= chance + margin):
         reason = CHANCE_DEV
     evidence = {"chance_how": chance_how, "n_dev": n_dev, "dev_curve": curve,
                 "selected_checkpoint": selection.get("best_checkpoint"),
@@ -220,11 +223,11 @@ def has_model(selection: dict, non_finite: dict | None) -> bool:
     return selection.get("rule", "best_dev") == "best_dev" and bool(selection.get("best_checkpoint"))
 
 
-def assess_run(task, fmt, dev_examples, train_metrics: dict) -> dict:
+def assess_run(task, fmt, dev_examples, train_metrics: dict, margin: float = MARGIN) -> dict:
     """``assess`` for one task's run (phase 2 or 3): chance from its English dev examples."""
     chance, how = chance_level(task, fmt, dev_examples)
     return assess(task.metric, train_metrics["selection"], train_metrics.get("non_finite"), chance, how,
-                  n_dev=len(dev_examples))
+                  n_dev=len(dev_examples), margin=margin)
 
 
 def unscored(languages: list[str], metric: str) -> dict:
