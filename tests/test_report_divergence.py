@@ -113,7 +113,7 @@ def test_diverged_runs_section_lists_evidence_and_replacements(report):
     assert rows[2]["evidence"] == "phase-2 encoder (mnli) diverged; non-finite loss at step 120"
     assert "4 diverged run(s) are left out of every mean" in md and "1 of them have a replacement run" in md
     assert f"- Rule: {RULE}" in md and "- Per size: tiny-2l-h64 1, tiny-4l-h128 3." in md
-    assert "2 of 12 result(s) carry no divergence record" in md
+    assert "2 of 12 trained result(s) carry no divergence record" in md
     # the large size lost its whole mnli arm: the power table says what its gain figures assume
     assert ("No intermediate arm with a kept run (tiny-4l-h128 / xnli): the gain figures assume an intermediate arm "
             "with as many seeds as `none`.") in md
@@ -173,7 +173,7 @@ def test_rates_without_a_recorded_source_are_inferred_and_flagged(tmp_path):
     assert "- (a) preset tiny (inferred: no learning_rate_source recorded)" in md
     assert ("One rate from a preset for every size, not calibrated per size (`make calibrate`, docs/study.md): "
             "mnli / phase 3 / xnli (0.001); none / phase 3 / xnli (0.001).") in md
-    assert "No run is marked diverged" in md and "4 of 4 result(s) carry no divergence record" in md
+    assert "No run is marked diverged" in md and "4 of 4 trained result(s) carry no divergence record" in md
 
 
 def test_a_malformed_divergence_record_is_refused(tmp_path):
@@ -198,3 +198,16 @@ def test_a_tree_where_every_run_diverged_is_reported_not_refused(tmp_path):
     assert [r["seed"] for r in table_after(md, "## Diverged runs")] == ["1", "2"]
     assert "## Learning rates" in md
     assert Path(paths["results_csv"]).read_text().count(",avg,") == 2
+
+
+def test_retrieval_results_are_not_called_unchecked():
+    """A retrieval result trains nothing after phase 2 (its phase-2 encoder's record applies, through
+    intermediate_meta): it is not a run "written before the check existed". The demo's report said 6 of its 24
+    results were, all of them synth_tatoeba."""
+    target = {"kind": "target", "target_task": "xnli", "divergence": ok_record()}
+    retrieval = {"kind": "retrieval", "target_task": "tatoeba", "intermediate_meta": {"divergence": ok_record()}}
+    old = {"kind": "target", "target_task": "xnli"}  # no record: written before the check
+    md = divergence.section([target, retrieval, retrieval], [])
+    assert "carry no divergence record" not in md
+    md = divergence.section([target, retrieval, old], [])
+    assert "1 of 2 trained result(s) carry no divergence record" in md

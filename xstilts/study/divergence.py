@@ -123,8 +123,9 @@ def diverged_runs(results: list[dict], n_params: dict[str, int]) -> list[Diverge
 
 def section(results: list[dict], diverged: list[Diverged]) -> str:
     """The report's "Diverged runs" section: per size, every run left out, why, and what replaced it."""
-    tabulated = [d for d in results if d.get("target_task")]
-    unchecked = sum(1 for d in tabulated if not is_checked(d))
+    # trained results only: a retrieval result trains nothing after phase 2 (its encoder's record applies)
+    trained = [d for d in results if d.get("target_task") and d.get("kind") != "retrieval"]
+    unchecked = sum(1 for d in trained if not is_checked(d))
     lines = []
     if not diverged:
         lines.append("No run is marked diverged: nothing is left out of the tables.")
@@ -147,6 +148,6 @@ def section(results: list[dict], diverged: list[Diverged]) -> str:
             by_model[x.model] = by_model.get(x.model, 0) + 1
         lines.append("- Per size: " + ", ".join(f"{m} {n}" for m, n in by_model.items()) + ".")
     if unchecked:
-        lines.append(f"- {unchecked} of {len(tabulated)} result(s) carry no divergence record (written before the "
-                     f"check existed): they were not checked and are included as they are.")
+        lines.append(f"- {unchecked} of {len(trained)} trained result(s) carry no divergence record (written before "
+                     f"the check existed): they were not checked and are included as they are.")
     return "\n".join(lines)
