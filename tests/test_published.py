@@ -92,7 +92,11 @@ def test_numbers_are_placed_under_their_protocols():
 def test_only_verified_numbers_bucc_tatoeba_and_xtreme_r_are_omitted():
     tasks = {t for s in PUB["systems"] for t in s["scores"]} | {e["task"] for e in PUB["by_size"]}
     assert not tasks & {"bucc2018", "tatoeba"}
+    # XTREME-R's results table was not readable (issue 20, second search): none of its tasks, sources or protocols
+    assert not tasks & {"xcopa", "lareqa", "mewslix", "tatoeba_squad"} and "xcopa" not in PUB["tasks"]
     assert not any("xtreme-r" in (s.get("source") or "").lower() for s in PUB["systems"] + PUB["by_size"])
+    assert not any("2104.07412" in src["citation"] for src in PUB["sources"].values())
+    assert not any("xtreme-r" in f"{k} {v}".lower() for k, v in PUB["protocols"].items())
     omitted = " ".join(o["what"] for o in PUB["omitted"])
     assert "BUCC and Tatoeba" in omitted and "XTREME-R" in omitted
 
