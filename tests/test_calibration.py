@@ -17,7 +17,9 @@ from xstilts.errors import UsageError
 from xstilts.run import layout
 from xstilts.run.overlay import OVERLAY_FORMAT, resolve_learning_rate
 from xstilts.run.results import read_results
+from xstilts.run.presets import resolve_preset
 from xstilts.study import calibrate as C
+from xstilts.tasks import TASKS
 
 
 # ----------------------------------------------------------------------------- the grid of rates
@@ -216,3 +218,20 @@ def test_grid_uses_the_overlay_and_records_the_source(calibrated):
     assert not (tmp / "ckpts" / "tiny-2l-h64" / "qqp").exists()
     dry = make("-n", "grid", *other, "CALIBRATION_MISSING=preset").stdout
     assert f"--calibration {path} --calibration_missing preset" in dry
+
+
+def test_the_preset_rate_of_an_arm_is_its_english_tasks():
+    """make demo-arms failed in its calibration: 'preset tiny has no settings for task synth_nli_tt'. A translated
+    arm trains with its English task's preset entry, and a task + auxiliary objective (synth_nli+synth_mlm) with
+    the task's, as run_intermediate.py resolves them (xstilts.run.args.run_preset_entry)."""
+    from xstilts.study.calibrate import preset_rate
+
+    for preset, task in (("tiny", "synth_nli"), ("phang2020", "mnli"), ("xtreme", "squad_v1")):
+        rate = preset_rate(preset, task, "")
+        assert rate is not None
+        for arm in (f"{task}_tt", f"{task}_tta"):
+            if arm in TASKS:
+                assert preset_rate(preset, arm, "") == rate, arm
+    assert preset_rate("tiny", "synth_nli+synth_mlm", "") == preset_rate("tiny", "synth_nli", "")
+    assert preset_rate("phang2020", "mnli+mlm", "") == preset_rate("phang2020", "mnli", "")
+    assert preset_rate("phang2020", "mnli+qqp", "") == resolve_preset("phang2020", None, "").values["learning_rate"]

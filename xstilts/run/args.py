@@ -22,6 +22,7 @@ from ..tasks.translated import MODES, TRANSLATE_TRAIN, TT, TTA
 from ..tasks.types import Concat, Task
 from ..training.divergence import MARGIN as DIVERGENCE_MARGIN
 from . import models
+from .layout import is_mixture, mixture_tasks
 from .presets import available_presets
 
 logger = logging.getLogger(__name__)
@@ -294,6 +295,21 @@ def preset_entry(name: str) -> str:
     ``mnli``), so that the arm differs from the English task only by its data."""
     task = TASKS.get(name)
     return task.variant_of if task is not None and task.variant_of else name
+
+
+def mixture_preset_entry(tasks: list[str]) -> str | None:
+    """The preset entry of a multi-task phase 2 (``--tasks``): one intermediate task and auxiliary objectives
+    (``mnli + mlm``) train with that task's entry, so that the arm differs from the task alone only by the
+    objective; several tasks take the multi-task block (None)."""
+    main = [n for n in tasks if not (n in TASKS and TASKS[n].auxiliary)]
+    return preset_entry(main[0]) if len(main) == 1 and len(tasks) > 1 else None
+
+
+def run_preset_entry(name: str) -> str | None:
+    """The preset entry of the phase-2 run an intermediate-task name stands for (``mnli``, ``mnli_tt``,
+    ``mnli+mlm``, ``a+b``, ``all``), as run_intermediate.py resolves it: ``preset_entry`` for one task,
+    ``mixture_preset_entry`` for a mix (None: the multi-task block)."""
+    return mixture_preset_entry(mixture_tasks(name)) if is_mixture(name) else preset_entry(name)
 
 
 def check_not_auxiliary(name: str, phase: str) -> None:

@@ -316,10 +316,7 @@ def parse_training_args(argv: list[str], *, phase: str, mixture: list[str] | Non
         preset_values, header, block, training = preset.values, preset.header, preset.block, True
         preset_details = preset.info
     elif mixture is not None:
-        # one intermediate task and auxiliary objectives (mnli + mlm) train with that task's entry, so that the
-        # arm differs from the task alone only by the objective; several tasks take the multi-task block
-        main = [n for n in mixture if not A.get_task(n).auxiliary]
-        entry = A.preset_entry(main[0]) if len(main) == 1 and len(mixture) > 1 else None
+        entry = A.mixture_preset_entry(mixture)  # the names were checked by parse_task_list
         preset = resolve_preset(preset_name, entry, model_key)
         preset_values, header, block, training = preset.values, preset.header, preset.block, True
         preset_details = preset.info

@@ -60,6 +60,7 @@ from ..provenance import provenance
 from ..run import layout
 from ..run.models import registry
 from ..run.overlay import MISSING_CHOICES, OVERLAY_FORMAT, PHASE2, TARGET, lookup, model_key, read_overlay
+from ..run.args import run_preset_entry
 from ..run.presets import resolve_preset
 from ..tasks import TASKS
 from . import plan as plan_lib
@@ -114,9 +115,11 @@ def num_layers(model: str, model_dirs: dict[str, str]) -> int | None:
 
 
 def preset_rate(preset: str, task: str, model: str) -> float | None:
-    """The preset's learning rate for ``task`` (a mix: the multi-task block) on ``model``."""
+    """The preset's learning rate for the run ``task`` stands for on ``model``: its preset entry as the scripts
+    resolve it (``run_preset_entry``: a translated arm or a task + auxiliary objective takes its task's entry, a
+    mix the multi-task block)."""
     key = model if model in registry() else ""
-    values = resolve_preset(preset, None if layout.is_mixture(task) else task, key).values
+    values = resolve_preset(preset, run_preset_entry(task), key).values
     rate = values.get("learning_rate")
     return float(rate) if rate is not None else None
 
