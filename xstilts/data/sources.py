@@ -221,23 +221,20 @@ def describe_source(source: Source | Concat, data, code: str | None = None) -> d
 def check_task_data(task: Task, languages: list[str], data, *, train: bool, dev: bool, test: bool) -> None:
     """Every source a run of ``task`` will read is there (then: its files are sound), before any work."""
     data = as_settings(data)
+    sources = []  # (source, dataset code) in reading order
     if train and task.train:
-        check_source(task.train, data)
+        sources.append((task.train, None))
     if dev and task.dev:
-        check_source(task.dev, data, task.code(task.dev_language))
+        sources.append((task.dev, task.code(task.dev_language)))
     if test and task.test:
-        for lang in languages:
-            check_source(task.eval_source(lang), data, task.code(lang))
+        sources += [(task.eval_source(lang), task.code(lang)) for lang in languages]
+    for source, code in sources:
+        check_source(source, data, code)
     for stage in task.stages if train else ():  # training stages run first (XCOPA: Social IQa, then COPA)
         check_task_data(stage, [], data, train=True, dev=True, test=False)
     # the files themselves (corrupt, empty, missing columns): after every presence check
-    if train and task.train:
-        check_files(task.train, data)
-    if dev and task.dev:
-        check_files(task.dev, data, task.code(task.dev_language))
-    if test and task.test:
-        for lang in languages:
-            check_files(task.eval_source(lang), data, task.code(lang))
+    for source, code in sources:
+        check_files(source, data, code)
 
 
 # ----------------------------------------------------------------------------- rows of many languages

@@ -489,7 +489,7 @@ def begin(kind: str, argv=None) -> TrainingRun:
         run.task = proto.selection_task(run.task)
         check_task_data(run.task, [run.task.dev_language], run.data, train=False, dev=True, test=False)
     finalize_training_args(training_args, kit_args, run.model, given)
-    arm = (run.intermediate_meta or {}).get("task") or layout.BASELINE
+    arm = intermediate_of(run.intermediate_meta) or layout.BASELINE
     kit_args.learning_rate_source = resolve_learning_rate(
         training_args, kit_args, given, preset, phase=PHASE2 if kind == "intermediate" else TARGET,
         model_name=run.model.name, path_or_id=run.model.path_or_id, task=task.name, arm=arm)
