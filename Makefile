@@ -246,6 +246,8 @@ clean-demo:
 # ---------------------------------------------------------------- tests (offline, CPU)
 # TEST_JOBS pytest-xdist workers (default: the cores, at most 8); TEST_JOBS=0: one process. Tests that share a
 # module-scoped fixture run on one worker, slowest first (tests/conftest.py); the 15 slowest are listed at the end.
+# The scripts that the Make and torchrun tests start run in a warm python (tests/forkserver.py: forked from a
+# process that imported torch and transformers once); XSTILTS_TEST_FORKSERVER=0 make test: real processes.
 TEST_JOBS ?= $(shell n=$$(nproc); echo $$(( n > 8 ? 8 : n )))
 test: $(STAMP)
 	$(OFFLINE) $(PY) -m pytest -q tests -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder --durations=15

@@ -3,8 +3,11 @@ the tests run in (slowest work first) and how pytest-xdist may split them (``mak
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,27 +27,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the run_*.py scripts are imported as modules
 
 
+# The datasets cache of this test process and of every process it starts (a new folder, removed at exit), out of
+# the user's ~/.cache. `datasets` reads the variable when it is imported: set before anything imports it.
+_HF_CACHE = tempfile.mkdtemp(prefix="xstilts-test-hf-")
+atexit.register(shutil.rmtree, _HF_CACHE, True)
+os.environ["HF_DATASETS_CACHE"] = _HF_CACHE
+
+# the environment of the processes the tests start (make, the scripts, torchrun): this one's, less make's own
+BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+BASE_ENV.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+
 import torch  # noqa: E402
 
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _isolated_hf_cache(tmp_path_factory):
-    """Keep the datasets cache of the test run out of the user's ~/.cache."""
-    cache = tmp_path_factory.mktemp("hf_cache")
-    old = os.environ.get("HF_DATASETS_CACHE")
-    os.environ["HF_DATASETS_CACHE"] = str(cache)
-    import datasets.config
-
-    old_cfg = datasets.config.HF_DATASETS_CACHE
-    datasets.config.HF_DATASETS_CACHE = cache
-    yield
-    datasets.config.HF_DATASETS_CACHE = old_cfg
-    if old is None:
-        os.environ.pop("HF_DATASETS_CACHE", None)
-    else:
-        os.environ["HF_DATASETS_CACHE"] = old
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +75,37 @@ def tiny(tiny_models) -> Path:
     return tiny_models["tiny-2l-h64"]
 
 
+# ------------------------------------------------------------------------------ a warm python for Make
+_WARM: dict = {}
+PRELOAD = ["torch", "transformers", "transformers.modeling_utils", "transformers.trainer",
+           "transformers.models.xlm_roberta.modeling_xlm_roberta", "datasets", "datasets.packaged_modules.parquet.parquet",
+           "accelerate", "run_target", "run_intermediate", "run_retrieval", "xstilts.report", "xstilts.leaderboard"]
+
+
+def make_python(env: dict) -> tuple[str, dict]:
+    """The ``PY=`` value and the environment for a ``make`` call from a test: the client of tests/forkserver.py
+    (a warm python of this test process, started with ``env`` on first use), or ``sys.executable`` and ``env``
+    unchanged with ``XSTILTS_TEST_FORKSERVER=0``."""
+    import subprocess
+
+    if os.environ.get("XSTILTS_TEST_FORKSERVER", "1") == "0":
+        return sys.executable, env
+    key = tuple(sorted(env.items()))
+    if key not in _WARM:
+        home = tempfile.mkdtemp(prefix="xstilts-fs-")
+        sock = os.path.join(home, "socket")
+        server_env = dict(env, XSTILTS_FORKSERVER=sock)
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "forkserver.py"), "--serve", sock, *PRELOAD],
+                                cwd=ROOT, env=server_env, stdout=subprocess.PIPE, text=True)
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"tests/forkserver.py did not start (exit {proc.wait()})")
+        atexit.register(shutil.rmtree, home, True)
+        atexit.register(proc.kill)
+        _WARM[key] = (f"{sys.executable} {ROOT / 'tests' / 'forkserver.py'}", server_env, home)
+    py, server_env, _ = _WARM[key]
+    return py, server_env
+
+
 def run_script(name: str, argv: list[str]) -> int:
     """Run a top-level script's main(argv) in-process; returns its exit code."""
     import importlib
@@ -98,20 +124,20 @@ def run_script(name: str, argv: list[str]) -> int:
 # one of them finishing alone at the end. A stale figure costs time, never a result. Refresh from the
 # `--durations` list every run prints.
 SLOW_SECONDS = {
-    "test_benchmark.py::test_xtreme_r_on_the_tiny_model_scores_all_ten_tasks": 110,
-    "test_synthetic.py::test_demo_runs_end_to_end_through_make": 88,
-    "test_grid.py::test_tiny_grid_completes_resumes_and_reports": 82,
-    "test_multitask.py::test_zero3_multitask_equals_the_plain_run": 60,
-    "test_multiprocess.py::": 25,
-    "test_retrieval.py::test_tatoeba_41_languages_every_layer_scores_like_the_leaderboard": 17,
-    "test_reliability.py::": 15,
-    "test_trust_runs.py::": 10,
-    "test_end_to_end.py::": 9,
+    "test_benchmark.py::test_xtreme_r_on_the_tiny_model_scores_all_ten_tasks": 40,
+    "test_synthetic.py::test_demo_runs_end_to_end_through_make": 18,
+    "test_grid.py::test_tiny_grid_completes_resumes_and_reports": 20,
+    "test_multitask.py::test_zero3_multitask_equals_the_plain_run": 12,
+    "test_reliability.py::": 10,
     "test_deepspeed.py::": 10,
-    "test_qa.py::test_target_task_end_to_end_and_leaderboard_scores_agree": 8,
-    "test_tagging.py::test_target_runs_and_scores_every_fixture_language": 7,
+    "test_synthetic.py::test_synth_nli_is_learnt": 10,
+    "test_fixtures.py::": 5,
+    "test_multiprocess.py::": 7,
+    "test_trust_runs.py::": 5,
+    "test_end_to_end.py::": 4,
+    "test_qa.py::test_target_task_end_to_end_and_leaderboard_scores_agree": 4,
+    "test_tagging.py::test_target_runs_and_scores_every_fixture_language": 4,
     "test_package.py::": 4,
-    "test_fixtures.py::": 3,
 }
 
 
@@ -143,3 +169,13 @@ def pytest_collection_modifyitems(config, items):
         first.setdefault(unit[item], i)
     order = {item: (-cost[unit[item]], first[unit[item]], i) for i, item in enumerate(items)}
     items.sort(key=order.__getitem__)
+
+
+def pytest_collection_finish(session):
+    """Everything imported so far (torch, transformers, the test modules) lives as long as the process: freeze it
+    out of the garbage collector's scans. The Trainer calls gc.collect() at the start of every training, and in a
+    test process holding the whole suite's modules each of those full scans took about 0.25 s."""
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -84,3 +84,35 @@ def test_tatoeba_pairs_aligned_from_iso3_config():
     src, en = tatoeba_lib.load_pairs(task, task.test, HUB, "zh")  # config tatoeba.cmn
     assert len(src) == len(en) == 40
     assert all(not s.endswith("\n") for s in src + en)
+
+
+def test_a_mirror_is_read_once_per_process_and_reread_when_it_changes(tmp_path, monkeypatch):
+    """A mirror's README (google/xtreme's card lists every config) is parsed and its configs resolved once per
+    process, not once per language loaded (Tatoeba loads 41 configs); the rows are those of a load that reads the
+    repo afresh, and an edited README or an added file is read again."""
+    import shutil
+
+    import datasets
+    from datasets.load import LocalDatasetModuleFactory
+
+    root = tmp_path / "hub"
+    shutil.copytree(HUB / "google" / "xtreme", root / "google" / "xtreme")
+    built = []
+    original = LocalDatasetModuleFactory.get_module
+    monkeypatch.setattr(LocalDatasetModuleFactory, "get_module", lambda self: built.append(self.path) or original(self))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
+    a, b = (Source("google/xtreme", c, "validation", {}) for c in ("PAN-X.de", "PAN-X.en"))
+    rows_a = data_hub.load_source(a, root).to_list()
+    rows_b = data_hub.load_source(b, root).to_list()
+    assert len(built) == 1
+    # the same rows as datasets' own load of the repo, without the reuse
+    fresh = datasets.load_dataset(str(root / "google" / "xtreme"), "PAN-X.de", split="validation",
+                                  cache_dir=str(tmp_path / "fresh"))
+    assert rows_a == fresh.to_list() and rows_a != rows_b and len(built) == 2
+    readme = root / "google" / "xtreme" / "README.md"
+    readme.write_text(readme.read_text() + "\n")
+    data_hub.load_source(a, root)
+    assert len(built) == 3
+    (root / "google" / "xtreme" / "extra.txt").write_text("a new file\n")
+    data_hub.load_source(a, root)
+    assert len(built) == 4

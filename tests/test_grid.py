@@ -20,17 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HUB, ROOT
+from conftest import BASE_ENV, HUB, ROOT, make_python
 from xstilts.study.plan import build_grid
 
-MAKE_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
-MAKE_ENV.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+MAKE_ENV = BASE_ENV
 SIZES = ("tiny-2l-h64", "tiny-4l-h128")
 
 
 def make(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["make", "--no-print-directory", f"PY={sys.executable}", *args], cwd=ROOT,
-                          env=MAKE_ENV, capture_output=True, text=True, timeout=timeout)
+    """``make ARGS`` in the repository; the Python commands it runs start warm (conftest.make_python), a dry run
+    (-n) lists them with the plain interpreter."""
+    py, env = (sys.executable, MAKE_ENV) if "-n" in args else make_python(MAKE_ENV)
+    proc = subprocess.run(["make", "--no-print-directory", f"PY={py}", *args], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout)
     if check:
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return proc

@@ -11,7 +11,6 @@ selection on several GPUs could pick the wrong step.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HUB, ROOT
+from conftest import BASE_ENV, HUB, ROOT, make_python
+from forkserver import _launcher_variable
 
 COMMON = ["--preset", "tiny", "--data_root", str(HUB), "--max_steps", "2", "--eval_steps_or_epoch", "1",
           "--learning_rate", "0", "--disable_tqdm", "true", "--deepspeed", "none", "--use_cpu", "true",
@@ -33,12 +33,13 @@ def _free_port() -> str:
 
 
 def _run(script: str, args: list[str], nproc: int) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    """``python script args`` (nproc 1) or ``torchrun --nproc_per_node N script args``; each process of the script
+    starts warm (conftest.make_python: tests/forkserver.py, which takes torchrun's per-process variables)."""
+    env = {k: v for k, v in BASE_ENV.items() if not _launcher_variable(k)}
+    py, env = make_python(env)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-                "--master_port", _free_port()] if nproc > 1 else [sys.executable]
-    proc = subprocess.run([*launcher, str(ROOT / f"{script}.py"), *args], cwd=ROOT, env=env,
+                "--master_port", _free_port(), "--no-python"] if nproc > 1 else []
+    proc = subprocess.run([*launcher, *py.split(), str(ROOT / f"{script}.py"), *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -93,15 +94,13 @@ def test_two_process_multitask_dev_metrics_match(tiny, tmp_path):
 def test_launcher_without_a_backend_is_refused(tiny, tmp_path):
     """torchrun on a machine without GPUs and without --use_cpu: the Trainer would run each process alone (both
     training, both writing the same files); refused before any work, with the fix named."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    py, env = make_python({k: v for k, v in BASE_ENV.items() if not _launcher_variable(k)})
     i = COMMON.index("--use_cpu")
     args = COMMON[:i] + COMMON[i + 2:]
     out = tmp_path / "refused"
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           _free_port(), str(ROOT / "run_target.py"), "--model", str(tiny), "--task", "xnli",
-                           "--languages", "en", *args, "--output_dir", str(out)],
+                           _free_port(), "--no-python", *py.split(), str(ROOT / "run_target.py"), "--model", str(tiny),
+                           "--task", "xnli", "--languages", "en", *args, "--output_dir", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert "WORLD_SIZE=2" in proc.stderr and "--use_cpu true" in proc.stderr

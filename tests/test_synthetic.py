@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import BASE_ENV, ROOT, make_python
 
 from xstilts.synthetic import build as sbuild
 from xstilts.synthetic.world import (CATALOGUE, COLOURS, DEFAULT_LANGUAGES, ENGLISH, ENGLISH_VOCAB, NAMES, NOUNS,
@@ -562,12 +562,12 @@ def test_synthetic_arms_run_end_to_end(small_world, tmp_path):
 
 
 # ---------------------------------------------------------------------------- the demo through make
-MAKE_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
-MAKE_ENV.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+MAKE_ENV = BASE_ENV
 
 
 def _make(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["make", "--no-print-directory", f"PY={sys.executable}", *args], cwd=ROOT, env=MAKE_ENV,
+    py, env = (sys.executable, MAKE_ENV) if "-n" in args else make_python(MAKE_ENV)  # warm: conftest.make_python
+    proc = subprocess.run(["make", "--no-print-directory", f"PY={py}", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     return proc

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -164,6 +165,55 @@ def mirror_fingerprint(repo: Path, files: dict[str, list[Path]]) -> str:
     return h.hexdigest()[:16]
 
 
+def _module_key(repo: Path) -> tuple:
+    """The repo, its README's content and the names of its files (a file added or taken away is a new key)."""
+    readme = repo / "README.md"
+    digest = sha256_file(readme) if readme.exists() else None
+    listing = sorted(os.path.relpath(os.path.join(d, f), repo) for d, dirs, fs in os.walk(repo)
+                     for f in fs if not f.startswith("."))
+    return (str(repo.resolve()), digest, tuple(listing))
+
+
+@lru_cache(maxsize=16)
+def _local_module(path: str, key: tuple):
+    """``datasets``' module of a local repo (its README parsed, every config's files resolved, hashed), built once
+    per README version in a process."""
+    from datasets.load import LocalDatasetModuleFactory
+
+    return LocalDatasetModuleFactory(path).get_module()
+
+
+@contextmanager
+def _module_read_once(repo: Path):
+    """Inside the block, ``load_dataset(str(repo), ...)`` reuses this process's module of ``repo`` (a copy: the
+    loader pops keys from its ``builder_kwargs``) instead of re-reading the repo.
+
+    Why: for a local repo ``datasets`` re-parses README.md (pure-Python YAML), resolves the files of every config
+    and hashes them on every ``load_dataset`` call. A google/xtreme card lists hundreds of configs, and a Tatoeba
+    run loads one config per language: 41 loads re-read the same card. The module depends only on the README and the
+    repo's file listing, and is keyed on both; which rows are read (and their cache folder) stays keyed on the
+    content of the files read (``config_id``, ``mirror_fingerprint``)."""
+    import dataclasses
+
+    import datasets.load as dl
+
+    path = str(repo)
+    original = dl.dataset_module_factory
+    key = _module_key(repo)
+
+    def factory(p, *args, **kwargs):
+        if p == path and not args and not kwargs.get("data_dir") and not kwargs.get("data_files"):
+            module = _local_module(path, key)
+            return dataclasses.replace(module, builder_kwargs=dict(module.builder_kwargs))
+        return original(p, *args, **kwargs)
+
+    dl.dataset_module_factory = factory
+    try:
+        yield
+    finally:
+        dl.dataset_module_factory = original
+
+
 def check_source(source: Source, data_root: Path | None, code: str | None = None) -> None:
     """Fail early (before any model loads) if a local mirror lacks the config or split of ``source``."""
     if data_root is None:
@@ -198,9 +248,11 @@ def load_source(source: Source, data_root: Path | None, code: str | None = None)
         # folder <dataset>/<config_id>/..., and the loaded dataset's fingerprint, hence every .map cache made
         # from it, derives from that folder; `datasets` keys `Dataset.from_generator` caches the same way).
         repo = data_root / source.hub_id
-        key = mirror_fingerprint(repo, mirror_files(repo, config))
+        files = mirror_files(repo, config)
+        key = mirror_fingerprint(repo, files)
         try:
-            return load_dataset(str(repo), config, split=source.split, config_id=f"{config}-data={key}")
+            with _module_read_once(repo):
+                return load_dataset(str(repo), config, split=source.split, config_id=f"{config}-data={key}")
         except FileNotFoundError as e:  # `datasets` resolves the README's first config on every load
             m = re.search(r"Unable to find '([^']+)'", str(e))
             raise UsageError(f"{repo}: {m.group(1) if m else e} is missing. `datasets` opens the first config that "
