@@ -146,23 +146,16 @@ def _seconds(item) -> float:
     return max((s for p, s in SLOW_SECONDS.items() if name.startswith(p)), default=1.0)
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "xdist_group(name): run these tests on one pytest-xdist worker (conftest)")
+# tests sharing a module-scoped fixture: one pytest-xdist group each, their ids named so that xdist sees it
+from xdist_groups import (pytest_collection_modifyitems_group_ids, pytest_collection_modifyitems_groups,  # noqa
+                          pytest_configure, unit_of)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the markers (its worker's hook appends the group to the id)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Tests that share a module-scoped fixture form one group (pytest-xdist's ``--dist loadgroup`` runs a group on
-    one worker, so the fixture is built once); every other test is its own unit. Units run slowest first
-    (SLOW_SECONDS), tests inside a unit in file order."""
-    unit = {}
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        shared = sorted(name for name, defs in (info.name2fixturedefs.items() if info else ())
-                        if any(d.scope == "module" for d in defs))
-        unit[item] = ":".join([item.module.__name__, *shared]) if shared else item.nodeid
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(unit[item]))
+    """Units (tests sharing a module-scoped fixture, which tests/xdist_groups.py keeps on one worker; every other
+    test alone) run slowest first (SLOW_SECONDS), tests inside a unit in file order."""
+    unit = {item: unit_of(item) for item in items}
     cost, first = {}, {}
     for i, item in enumerate(items):
         cost[unit[item]] = cost.get(unit[item], 0.0) + _seconds(item)

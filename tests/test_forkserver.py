@@ -121,3 +121,51 @@ def test_signals_reach_the_child(warm, tmp_path):
     assert p.stdout.readline().strip() == "ready"
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=30) == 143 and p.stdout.read().strip() == f"got {int(signal.SIGTERM)}"
+
+
+SHARED_SUITE = textwrap.dedent("""
+    import os, time, pytest
+
+    @pytest.fixture(scope="module")
+    def shared(tmp_path_factory):
+        with open(os.environ["LOG"], "a") as f:
+            f.write("built\\n")
+        return os.environ.get("PYTEST_XDIST_WORKER")
+
+    def test_a(shared):
+        time.sleep(0.3)
+        with open(os.environ["LOG"], "a") as f:
+            f.write(f"a {shared} {os.environ.get('PYTEST_XDIST_WORKER')}\\n")
+
+    def test_b(shared):
+        time.sleep(0.3)
+        with open(os.environ["LOG"], "a") as f:
+            f.write(f"b {shared} {os.environ.get('PYTEST_XDIST_WORKER')}\\n")
+
+    def test_alone_1():
+        time.sleep(0.3)
+
+    def test_alone_2():
+        time.sleep(0.3)
+""")
+
+
+def test_tests_sharing_a_module_fixture_run_on_one_worker(tmp_path):
+    """`make test`'s -n 2 --dist loadgroup with tests/xdist_groups.py: the two tests of a module fixture run on one
+    worker and the fixture is built once (before the fix, pytest 9 + xdist 3.8 ran them on both workers and built it
+    twice)."""
+    (tmp_path / "test_shared.py").write_text(SHARED_SUITE)
+    (tmp_path / "conftest.py").write_text("from xdist_groups import pytest_configure  # noqa\n"
+                                          "from xdist_groups import pytest_collection_modifyitems_groups  # noqa\n"
+                                          "from xdist_groups import pytest_collection_modifyitems_group_ids  # noqa\n")
+    log = tmp_path / "log.txt"
+    env = dict(BASE_ENV, LOG=str(log), PYTHONPATH=os.pathsep.join([str(ROOT / "tests"),
+                                                                   os.environ.get("PYTHONPATH", "")]))
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-n", "2", "--dist", "loadgroup", "-p", "no:cacheprovider",
+                        "--rootdir", str(tmp_path), str(tmp_path)], cwd=tmp_path, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = log.read_text().splitlines()
+    assert lines.count("built") == 1, lines
+    ran = {line.split()[0]: line.split()[1:] for line in lines if line != "built"}
+    assert ran["a"][1] == ran["b"][1] == ran["a"][0]  # one worker, the one that built the fixture
