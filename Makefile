@@ -116,6 +116,12 @@ else
 endif
 	# the kit itself, editable: the xstilts-* commands and its version
 	$(PIP) install -q --no-deps --no-build-isolation -e .
+	# DeepSpeed's CPU shared-memory op, which a DeepSpeed run on the CPU (the tests' ZeRO runs) JIT-compiles on first
+	# use (~25 s; torch keys its build on this venv's paths): built once here, into the venv; the tests read it there
+	# (TORCH_EXTENSIONS_DIR, tests/conftest.py). Without a C++ compiler it is built on first use instead.
+	TORCH_EXTENSIONS_DIR=$(abspath $(VENV))/torch_extensions $(PY) -c "from deepspeed.ops.op_builder.cpu import \
+	  ShareMemCommBuilder as B; B().load()" > $(VENV)/deepspeed-ops.log 2>&1 \
+	  || echo "note: DeepSpeed's CPU op did not build here (see $(VENV)/deepspeed-ops.log): built on first use"
 	touch $@
 
 # ---------------------------------------------------------------- the lock: make lock [UPGRADE=1]

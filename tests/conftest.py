@@ -33,6 +33,10 @@ _HF_CACHE = tempfile.mkdtemp(prefix="xstilts-test-hf-")
 atexit.register(shutil.rmtree, _HF_CACHE, True)
 os.environ["HF_DATASETS_CACHE"] = _HF_CACHE
 
+# DeepSpeed's CPU op, built by `make venv` into the venv (torch keys a JIT build on the venv's paths: a shared
+# ~/.cache/torch_extensions was rebuilt, ~25 s, whenever another clone had used it)
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
+
 # the environment of the processes the tests start (make, the scripts, torchrun): this one's, less make's own
 BASE_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
 BASE_ENV.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
