@@ -79,6 +79,16 @@ def tiny(tiny_models) -> Path:
     return tiny_models["tiny-2l-h64"]
 
 
+@pytest.fixture(scope="module")
+def phase2(tiny, tmp_path_factory):
+    """A short MNLI phase 2 of the tiny model (the encoder the retrieval tests embed with), once per module."""
+    ckpt = tmp_path_factory.mktemp("phase2") / "mnli"
+    assert run_script("run_intermediate", [
+        "--model", str(tiny), "--task", "mnli", "--preset", "tiny", "--data_root", str(HUB), "--max_steps", "2",
+        "--eval_steps_or_epoch", "2", "--disable_tqdm", "true", "--output_dir", str(ckpt)]) == 0
+    return ckpt
+
+
 # ------------------------------------------------------------------------------ a warm python for Make
 _WARM: dict = {}
 PRELOAD = ["torch", "transformers", "transformers.modeling_utils", "transformers.trainer",

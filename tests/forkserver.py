@@ -48,7 +48,7 @@ LAUNCHER_VARIABLES = ("RANK", "LOCAL_RANK", "GROUP_RANK", "ROLE_RANK", "ROLE_NAM
                       "TORCH_NCCL_ASYNC_ERROR_HANDLING")  # and every TORCHELASTIC_* (the agent's own)
 
 
-def _launcher_variable(name: str) -> bool:
+def launcher_variable(name: str) -> bool:
     return name in LAUNCHER_VARIABLES or name.startswith("TORCHELASTIC_")
 
 
@@ -64,7 +64,7 @@ def _make_overrides(env: dict) -> set[str]:
 
 
 def _comparable(env: dict, ignore: set[str] = frozenset()) -> dict:
-    return {k: v for k, v in env.items() if k not in VOLATILE and not _launcher_variable(k) and k not in ignore}
+    return {k: v for k, v in env.items() if k not in VOLATILE and not launcher_variable(k) and k not in ignore}
 
 
 def _parse(argv: list[str]):

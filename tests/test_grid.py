@@ -184,6 +184,17 @@ def _fake_sbatch(bin_dir: Path, log: Path) -> None:
     sb.chmod(sb.stat().st_mode | stat.S_IEXEC)
 
 
+def submit_with_fake_sbatch(script: Path, tmp_path: Path) -> tuple[list[str], subprocess.CompletedProcess]:
+    """Run a `make slurm` script with a stand-in sbatch (records its arguments, prints job ids 1001, 1002, ...);
+    the sbatch calls (one line each) and the script's process."""
+    log = tmp_path / "sbatch.log"
+    _fake_sbatch(tmp_path / "bin", log)
+    env = dict(MAKE_ENV, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    sub = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+    assert sub.returncode == 0, sub.stderr
+    return log.read_text().splitlines(), sub
+
+
 def test_slurm_script_arrays_and_dependency(tmp_path):
     script = tmp_path / "grid.sh"
     make("slurm", "MODELS=xlmr-base xlmr-large", "INTERMEDIATE=none mnli", "TARGETS=xnli tatoeba", "SEEDS=1 2",
@@ -199,12 +210,7 @@ def test_slurm_script_arrays_and_dependency(tmp_path):
     assert f"{tmp_path}/r/xlmr-large/mnli/tatoeba/seed2/results.json" in after
     assert "'DATA_ARGS=--data_root /data/hub'" in text and "'MODELS=xlmr-base xlmr-large'" in text
     # submitting (a stand-in sbatch records its arguments and prints job ids 1001, 1002, ...)
-    log = tmp_path / "sbatch.log"
-    _fake_sbatch(tmp_path / "bin", log)
-    env = dict(MAKE_ENV, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}")
-    sub = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
-    assert sub.returncode == 0, sub.stderr
-    calls = log.read_text().splitlines()
+    calls, sub = submit_with_fake_sbatch(script, tmp_path)
     assert len(calls) == 3
     assert "--array=0-1%4" in calls[0] and calls[0].endswith("phase2") and "--dependency" not in calls[0]
     assert "--array=0-7%4" in calls[1] and calls[1].endswith("baseline") and "--dependency" not in calls[1]

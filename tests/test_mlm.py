@@ -21,13 +21,9 @@ from xstilts.tasks import TASKS
 from xstilts.training import multitask as MT
 from xstilts.training.mlm import pretrained_lm_head
 
+from test_multitask import _phase2  # noqa: E402
+
 MLM_LANGS = "en,de,ar,zh,ja"
-
-
-def _phase2(tiny, out, tasks, *extra):
-    return run_script("run_intermediate", [
-        "--model", str(tiny), "--tasks", tasks, "--preset", "tiny", "--data_root", str(HUB), "--output_dir", str(out),
-        "--disable_tqdm", "true", *extra])
 
 
 # ----------------------------------------------------------------------------------------------- masking

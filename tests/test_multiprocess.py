@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BASE_ENV, HUB, ROOT, make_python
-from forkserver import _launcher_variable
+from forkserver import launcher_variable
 
 COMMON = ["--preset", "tiny", "--data_root", str(HUB), "--max_steps", "2", "--eval_steps_or_epoch", "1",
           "--learning_rate", "0", "--disable_tqdm", "true", "--deepspeed", "none", "--use_cpu", "true",
@@ -35,7 +35,7 @@ def _free_port() -> str:
 def _run(script: str, args: list[str], nproc: int) -> subprocess.CompletedProcess:
     """``python script args`` (nproc 1) or ``torchrun --nproc_per_node N script args``; each process of the script
     starts warm (conftest.make_python: tests/forkserver.py, which takes torchrun's per-process variables)."""
-    env = {k: v for k, v in BASE_ENV.items() if not _launcher_variable(k)}
+    env = {k: v for k, v in BASE_ENV.items() if not launcher_variable(k)}
     py, env = make_python(env)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
                 "--master_port", _free_port(), "--no-python"] if nproc > 1 else []
@@ -94,7 +94,7 @@ def test_two_process_multitask_dev_metrics_match(tiny, tmp_path):
 def test_launcher_without_a_backend_is_refused(tiny, tmp_path):
     """torchrun on a machine without GPUs and without --use_cpu: the Trainer would run each process alone (both
     training, both writing the same files); refused before any work, with the fix named."""
-    py, env = make_python({k: v for k, v in BASE_ENV.items() if not _launcher_variable(k)})
+    py, env = make_python({k: v for k, v in BASE_ENV.items() if not launcher_variable(k)})
     i = COMMON.index("--use_cpu")
     args = COMMON[:i] + COMMON[i + 2:]
     out = tmp_path / "refused"

@@ -246,26 +246,33 @@ XNLI_TINY = ["--task", "xnli", "--languages", "en,de", "--preset", "tiny", "--ma
              "--eval_steps_or_epoch", "2", "--keep_checkpoints", "true", "--save_total_limit", "10", *FAST]
 
 
-@pytest.fixture(scope="module")
-def final_run(tiny, tmp_path_factory):
-    """xnli (tiny preset) with --selection final, checkpoints kept: 2, 4, 6."""
+def _run_seeing_the_evaluated_model(tiny, out, selection: str) -> dict:
+    """run_target on XNLI_TINY with ``--selection``; what the zero-shot evaluation was handed: the model's weights
+    ("state"), the Trainer's arguments ("args") and its schedule ("max_steps")."""
     import run_target
 
-    out = tmp_path_factory.mktemp("final") / "cell"
     seen = {}
     real = run_target.evaluate_languages
 
     def spy(fmt, trainer, *args, **kwargs):
         seen["state"] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-        seen["args"] = trainer.args
+        seen["args"], seen["max_steps"] = trainer.args, trainer.state.max_steps
         return real(fmt, trainer, *args, **kwargs)
 
     run_target.evaluate_languages = spy
     try:
-        assert run_script("run_target", ["--model", str(tiny), *XNLI_TINY, "--selection", "final",
+        assert run_script("run_target", ["--model", str(tiny), *XNLI_TINY, "--selection", selection,
                                          "--output_dir", str(out)]) == 0
     finally:
         run_target.evaluate_languages = real
+    return seen
+
+
+@pytest.fixture(scope="module")
+def final_run(tiny, tmp_path_factory):
+    """xnli (tiny preset) with --selection final, checkpoints kept: 2, 4, 6."""
+    out = tmp_path_factory.mktemp("final") / "cell"
+    seen = _run_seeing_the_evaluated_model(tiny, out, "final")
     return out, read_results(out / "results.json"), seen
 
 
@@ -296,23 +303,8 @@ def test_best_dev_selection_evaluates_the_best_checkpoint(tiny, tmp_path, monkey
 
 def test_step_selection_is_the_full_schedules_checkpoint(tiny, tmp_path, final_run):
     """step:4 of a 6-step run = checkpoint-4 of the uninterrupted 6-step run (same schedule), stopped there."""
-    import run_target
-
     out = tmp_path / "cell"
-    seen = {}
-    real = run_target.evaluate_languages
-
-    def spy(fmt, trainer, *args, **kwargs):
-        seen["state"] = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
-        seen["max_steps"] = trainer.state.max_steps
-        return real(fmt, trainer, *args, **kwargs)
-
-    run_target.evaluate_languages = spy
-    try:
-        assert run_script("run_target", ["--model", str(tiny), *XNLI_TINY, "--selection", "step:4",
-                                         "--output_dir", str(out)]) == 0
-    finally:
-        run_target.evaluate_languages = real
+    seen = _run_seeing_the_evaluated_model(tiny, out, "step:4")
     r = read_results(out / "results.json")
     assert r["selection"]["rule"] == "step:4" and r["selection"]["global_step"] == 4 and seen["max_steps"] == 6
     final_out = final_run[0]

@@ -3,7 +3,6 @@ BUCC's oracle F1 beside the dev-threshold headline, BUCC's duplicate-sentence ru
 candidate text and logit scale. Each preset value is pinned to the commit and file:line it cites."""
 
 import json
-import os
 import subprocess
 
 import pytest
@@ -101,15 +100,6 @@ def test_plan_prices_the_recipe_checkpoints():
 
 
 # --------------------------------------------------------------------------------------------- end to end
-
-@pytest.fixture(scope="module")
-def phase2(tiny, tmp_path_factory):
-    ckpt = tmp_path_factory.mktemp("p2") / "mnli"
-    assert run_script("run_intermediate", [
-        "--model", str(tiny), "--task", "mnli", "--preset", "tiny", "--data_root", str(HUB), "--max_steps", "2",
-        "--eval_steps_or_epoch", "2", "--disable_tqdm", "true", "--output_dir", str(ckpt)]) == 0
-    return ckpt
-
 
 def _recipe(tiny, out, *extra):
     return run_script("run_intermediate", [
@@ -286,7 +276,7 @@ def test_slurm_recipe_arrays_run_after_phase2_and_before_their_cells(tmp_path):
     wait for them; XTREME's tatoeba cells stay in baseline / phase3."""
     import re
 
-    from test_grid import MAKE_ENV, _fake_sbatch, make
+    from test_grid import make, submit_with_fake_sbatch
 
     script = tmp_path / "grid.sh"
     make("slurm", "MODELS=xlmr-large", "INTERMEDIATE=none mnli", "TARGETS=tatoeba tatoeba_squad", "SEEDS=1",
@@ -297,12 +287,7 @@ def test_slurm_recipe_arrays_run_after_phase2_and_before_their_cells(tmp_path):
     assert block("ENCODER") == [f"{tmp_path}/r/xlmr-large/{i}/tatoeba_squad/seed1/results.json" for i in ("none", "mnli")]
     assert block("BASELINE") == [f"{tmp_path}/r/xlmr-large/none/tatoeba/seed1/results.json"]
     assert block("PHASE3") == [f"{tmp_path}/r/xlmr-large/mnli/tatoeba/seed1/results.json"]
-    log = tmp_path / "sbatch.log"
-    _fake_sbatch(tmp_path / "bin", log)
-    env = dict(MAKE_ENV, PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}")
-    sub = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
-    assert sub.returncode == 0, sub.stderr
-    calls = log.read_text().splitlines()
+    calls, _ = submit_with_fake_sbatch(script, tmp_path)
     assert [c.split()[-1] for c in calls] == ["phase2", "baseline", "phase3", "recipe", "encoder"]
     assert "--dependency=afterok:1001" in calls[3] and "--dependency=afterok:1004" in calls[4]
 

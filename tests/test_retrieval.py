@@ -152,15 +152,6 @@ def test_laser_tatoeba_converter(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------------------------- end to end
 
-@pytest.fixture(scope="module")
-def phase2(tiny, tmp_path_factory):
-    ckpt = tmp_path_factory.mktemp("phase2") / "mnli"
-    assert run_script("run_intermediate", [
-        "--model", str(tiny), "--task", "mnli", "--preset", "tiny", "--data_root", str(HUB), "--max_steps", "2",
-        "--eval_steps_or_epoch", "2", "--disable_tqdm", "true", "--output_dir", str(ckpt)]) == 0
-    return ckpt
-
-
 def _retrieval(tiny, task, out, *extra):
     return run_script("run_retrieval", ["--model", str(tiny), "--task", task, "--data_root", str(HUB),
                                         "--preset", "tiny", "--output_dir", str(out), *extra])

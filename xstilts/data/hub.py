@@ -166,12 +166,16 @@ def mirror_fingerprint(repo: Path, files: dict[str, list[Path]]) -> str:
 
 
 def _module_key(repo: Path) -> tuple:
-    """The repo, its README's content and the names of its files (a file added or taken away is a new key)."""
-    readme = repo / "README.md"
-    digest = sha256_file(readme) if readme.exists() else None
+    """The repo, its README's version (size and mtime, as ``_card`` keys its parse) and the names of its files (a
+    file added or taken away is a new key)."""
+    try:
+        st = (repo / "README.md").stat()
+        version = (st.st_size, st.st_mtime_ns)
+    except FileNotFoundError:
+        version = None
     listing = sorted(os.path.relpath(os.path.join(d, f), repo) for d, dirs, fs in os.walk(repo)
                      for f in fs if not f.startswith("."))
-    return (str(repo.resolve()), digest, tuple(listing))
+    return (str(repo.resolve()), version, tuple(listing))
 
 
 @lru_cache(maxsize=16)

@@ -341,15 +341,20 @@ def plot_decomposition(decs: list[Decomposition], path: Path) -> bool:
                 ax.errorbar(x * dodge ** (k + 1), [100 * p.value for p in ps], yerr=_bars(ps), color=colors[inter],
                             linestyle=style, marker="o" if comp == "english" else "s", capsize=3,
                             label=f"{inter}: {'English' if comp == 'english' else 'other languages'}")
-        ax.axhline(0.0, color="grey", linewidth=1)
-        ax.set_xscale("log")
-        ax.set_title(target, fontsize=10)
-        ax.set_xlabel("encoder parameters (log scale)")
-        ax.set_ylabel("gain (points ×100)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        _gain_vs_size_axes(ax, target, legend_size=7)
     save_figure(fig, path)
     return True
+
+
+def _gain_vs_size_axes(ax, title: str, legend_size: int) -> None:
+    """A gain-vs-size panel's frame: the zero line, log size axis, labels, grid, legend."""
+    ax.axhline(0.0, color="grey", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("encoder parameters (log scale)")
+    ax.set_ylabel("gain (points ×100)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=legend_size, loc="best")
 
 
 def plot_groups(decs: list[Decomposition], path: Path) -> bool:
@@ -372,12 +377,6 @@ def plot_groups(decs: list[Decomposition], path: Path) -> bool:
                 ax.errorbar([n for n, _ in pts], [100 * p.value for _, p in pts], yerr=_bars([p for _, p in pts]),
                             color=f"C{c % 10}", linestyle=["-", "--", ":", "-."][k % 4], marker="o", capsize=2,
                             label=f"{SCRIPT_NAMES.get(key, key)}" + (f" ({inter})" if len(inters) > 1 else ""))
-        ax.axhline(0.0, color="grey", linewidth=1)
-        ax.set_xscale("log")
-        ax.set_title(f"{target}: by {'script' if attr == 'scripts' else 'family'}", fontsize=10)
-        ax.set_xlabel("encoder parameters (log scale)")
-        ax.set_ylabel("gain (points ×100)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6, loc="best")
+        _gain_vs_size_axes(ax, f"{target}: by {'script' if attr == 'scripts' else 'family'}", legend_size=6)
     save_figure(fig, path)
     return True
