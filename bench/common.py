@@ -69,11 +69,37 @@ def command_line(script: str, argv) -> str:
     return " ".join(["python", f"bench/{script}", *args])
 
 
+def cpu_clock() -> dict | None:
+    """Seconds of CPU the whole machine has spent busy (``/proc/stat``: user, nice, system, irq, softirq and steal,
+    the last being time the hypervisor gave to other guests), this process's own CPU seconds (its waited-for
+    children included), and the wall clock; None where ``/proc/stat`` is not there."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    busy = sum(fields[i] for i in (0, 1, 2, 5, 6, 7) if i < len(fields)) / os.sysconf("SC_CLK_TCK")
+    t = os.times()
+    return {"host_busy_s": busy, "own_s": t.user + t.system + t.children_user + t.children_system,
+            "wall_s": time.monotonic()}
+
+
+def other_cpu_share(start: dict | None, end: dict | None) -> float | None:
+    """The share of the machine's CPU capacity that *other* processes used between two :func:`cpu_clock`
+    readings (0 = the benchmark had the machine to itself; 1 = every core was busy with other work throughout).
+    Unlike the load average, the benchmark's own threads do not count against it."""
+    if not start or not end or end["wall_s"] <= start["wall_s"]:
+        return None
+    other = (end["host_busy_s"] - start["host_busy_s"]) - (end["own_s"] - start["own_s"])
+    return round(max(0.0, other) / ((end["wall_s"] - start["wall_s"]) * (os.cpu_count() or 1)), 3)
+
+
 def header(benchmark: str, script: str, argv, cuda: bool) -> dict:
-    """The fields every result JSON starts with."""
+    """The fields every result JSON starts with (``cpu_clock_at_start`` becomes ``other_cpu_share`` in
+    :func:`write_result`)."""
     return {"benchmark": benchmark, "date": time.strftime("%Y-%m-%d"), "device": device_name(cuda), "cuda": cuda,
             "command": command_line(script, argv), "versions": versions(),
-            "load_average_at_start": round(os.getloadavg()[0], 2)}
+            "load_average_at_start": round(os.getloadavg()[0], 2), "cpu_clock_at_start": cpu_clock()}
 
 
 def check_out_path(path: Path, overwrite: bool) -> Path:
@@ -86,6 +112,8 @@ def check_out_path(path: Path, overwrite: bool) -> Path:
 
 def write_result(path: Path, record: dict) -> Path:
     record.setdefault("load_average_at_end", round(os.getloadavg()[0], 2))
+    if "cpu_clock_at_start" in record:
+        record["other_cpu_share"] = other_cpu_share(record.pop("cpu_clock_at_start"), cpu_clock())
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n")

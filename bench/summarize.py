@@ -30,6 +30,14 @@ def _pct(x) -> str:
     return "–" if x is None else f"{100 * x:.1f} %"
 
 
+def _share(x: float) -> str:
+    """A percentage that reads 100 only when it is exactly 1 (an agreement of 0.99999 is 99.999 %, not 100.0 %)."""
+    if x == 1:
+        return "100 %"
+    digits = next((d for d in range(1, 7) if round(100 * x, d) < 100), 6)
+    return f"{100 * x:.{digits}f} %"
+
+
 def _table(head: list[str], rows: list[list[str]]) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -40,13 +48,43 @@ def _load(pattern: str) -> list[tuple[Path, dict]]:
     return [(p, json.loads(p.read_text())) for p in sorted(RESULTS.glob(pattern))]
 
 
-def _device(rec: dict) -> str:
+LOADED_SHARE = 0.1  # other processes' share of the CPU during a run above which a CPU result is "under load"
+FLAG = " **under load: not representative**"
+
+
+def _start_load(rec: dict) -> float | None:
+    if rec.get("load_average_at_start") is not None:
+        return rec["load_average_at_start"]
+    return (rec.get("loadavg_1_5_15_before") or [None])[0]  # bench_mining's older field
+
+
+def _loaded(rec: dict) -> bool:
+    """A CPU result measured while other jobs ran. Where the run recorded ``other_cpu_share`` (bench/common.py:
+    the CPU that processes other than the benchmark used during it), above LOADED_SHARE: the load average does not
+    tell, since its reading at the end counts the benchmark's own threads and its reading at the start still
+    counts a benchmark that ended a minute before (make bench-cpu runs them back to back). Older results only
+    have the load average: above half the cores at the start or the end."""
+    if rec.get("cuda") or rec.get("device") == "gpu":
+        return False
+    if rec.get("other_cpu_share") is not None:
+        return rec["other_cpu_share"] > LOADED_SHARE
+    cores = rec.get("cpu_count") or rec.get("cores") or 2
+    return max(_start_load(rec) or 0, rec.get("load_average_at_end") or 0) > cores / 2
+
+
+def _device(rec: dict, judge_by_load_average: bool = False) -> str:
+    """The device and the load it was measured under, flagged when other work shared the CPU (:func:`_loaded`;
+    results from before ``other_cpu_share`` was recorded are judged by the load average only where the caller
+    asks: the scaling tables, whose 2-thread runs it was written for)."""
     d = rec.get("device_detail") or rec.get("device", "")
-    load = rec.get("load_average_at_start")
-    if load is None and rec.get("loadavg_1_5_15_before"):
-        load = rec["loadavg_1_5_15_before"][0]
+    load = _start_load(rec)
     on_gpu = rec.get("cuda") or rec.get("device") == "gpu"  # mining records say "gpu"/"cpu"
-    return d + (f" (load {load:.1f})" if load is not None and not on_gpu else "")
+    if on_gpu or load is None:
+        return d
+    share = rec.get("other_cpu_share")
+    other = f", other processes {100 * share:.0f} % of the CPU" if share is not None else ""
+    judged = share is not None or judge_by_load_average
+    return d + f" (load {load:.1f}{other})" + (FLAG if judged and _loaded(rec) else "")
 
 
 def train_table() -> str:
@@ -103,14 +141,6 @@ EXPONENT_OK = (1.8, 2.2)  # a fitted n^b with b outside this range: overhead-bou
 MIN_PROJECTED_N = 25_000  # below this the points say little about 400k x 400k
 
 
-def _loaded(rec: dict) -> bool:
-    """A CPU result measured while other jobs ran: load average above half the cores at its start or end."""
-    if rec.get("cuda"):
-        return False
-    cores = rec.get("cpu_count") or 2
-    return max(rec.get("load_average_at_start") or 0, rec.get("load_average_at_end") or 0) > cores / 2
-
-
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.3g} s"
@@ -126,10 +156,13 @@ def scaling_points_table() -> str:
         for name, b in r["backends"].items():
             for p in b["points"]:
                 c = checks[p["n"]]
-                agree = (f"pairs {100 * c['pair_agreement']:.1f} %, ids {100 * min(c['fwd_id_agreement'], c['bwd_id_agreement']):.1f} %"
-                         f" ({' vs '.join(c['backends'])})" if "pair_agreement" in c else
-                         f"ids {100 * min(c['fwd_id_agreement'], c['bwd_id_agreement']):.1f} % (vs NumPy)")
-                rows.append([r["date"], _device(r) + (" **under load: not representative**" if _loaded(r) else ""),
+                ids = _share(min(c["fwd_id_agreement"], c["bwd_id_agreement"]))
+                agree = (f"pairs {_share(c['pair_agreement'])}"
+                         + ("" if c["pair_agreement"] == 1 else
+                            f" (faiss {c['pairs_faiss']:,}, {c['backends'][0]} {c['pairs_reference']:,} pairs)")
+                         + f", ids {ids} ({' vs '.join(c['backends'])})" if "pair_agreement" in c else
+                         f"ids {ids} (vs NumPy)")
+                rows.append([r["date"], _device(r, judge_by_load_average=True),
                              f"{name} ({b['search']['device']}, {b['search']['dtype']})",
                              f"{_n(p['n_src'])} × {_n(p['n_trg'])}", str(r["dim"]), f"{p['seconds']:.2f}",
                              f"{2 * p['n_src'] * p['n_trg'] * r['dim'] / p['seconds'] / 1e9:,.1f}", agree,
@@ -150,7 +183,7 @@ def scaling_fit_table() -> str:
             valid = exp is not None and EXPONENT_OK[0] <= exp <= EXPONENT_OK[1] and biggest >= MIN_PROJECTED_N
             why = ("" if valid else
                    f"– (n ≤ {biggest:,}" + (f", b = {exp:.2f}" if exp is not None else "") + ": no projection)")
-            rows.append([r["date"], _device(r) + (" **under load: not representative**" if _loaded(r) else ""),
+            rows.append([r["date"], _device(r, judge_by_load_average=True),
                          name, ", ".join(f"{p['n'] // 1000}k" for p in b["points"]),
                          f"{fit['seconds_per_n2']:.3g}", "–" if exp is None else f"{exp:.2f}",
                          f"{100 * fit['max_relative_residual']:.0f} %",
@@ -191,7 +224,7 @@ def commands_table() -> str:
     rows = []
     for _, r in _load("commands-*.json"):
         for name, run in r["runs"].items():
-            rows.append([r["date"], f"{r['cpu']}, {r['cores']} cores (load {r['load_average_at_start']:.1f})",
+            rows.append([r["date"], _device(dict(r, device=f"{r['cpu']}, {r['cores']} cores")),
                          r["commit"][:10], f"`{run['command']}`", run["minutes"],
                          "ok" if run["exit_status"] == 0 else f"FAILED (exit {run['exit_status']})",
                          r["targets"].get(name, "–"), f"`{r['command']}`"])

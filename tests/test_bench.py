@@ -125,6 +125,47 @@ def test_scaling_records_both_backends_checks_and_fit(scaling_json):
     assert rec["command"].startswith("python bench/bench_scaling.py --ns 300,800")
 
 
+def test_a_result_records_the_cpu_other_processes_used(scaling_json):
+    """write_result turns the CPU clock read at the start into ``other_cpu_share``: the share of the machine's CPU
+    that processes other than the benchmark used while it ran (a fraction; the raw clock is not kept)."""
+    rec = json.loads(scaling_json.read_text())
+    assert "cpu_clock_at_start" not in rec
+    assert rec["other_cpu_share"] is None or 0 <= rec["other_cpu_share"] <= 1
+
+
+def test_other_cpu_share_leaves_out_the_benchmarks_own_cpu():
+    from common import other_cpu_share
+
+    cores = __import__("os").cpu_count()
+    start = {"host_busy_s": 100.0, "own_s": 1.0, "wall_s": 50.0}
+    # 10 s of wall clock: the machine was busy 10 x cores - 1 s, the benchmark itself 10 x cores - 1 - 0.5 x cores s
+    end = {"host_busy_s": 100.0 + 10 * cores - 1, "own_s": 1.0 + 10 * cores - 1 - 0.5 * cores, "wall_s": 60.0}
+    assert other_cpu_share(start, end) == pytest.approx(0.05)
+    alone = dict(end, own_s=1.0 + 10 * cores - 1)  # every busy second was the benchmark's: nobody else
+    assert other_cpu_share(start, alone) == 0.0
+    assert other_cpu_share(None, end) is None and other_cpu_share(start, dict(end, wall_s=50.0)) is None
+
+
+def test_a_benchmark_using_every_core_is_not_under_load_by_its_own_threads():
+    """The load average at the end of a run counts the benchmark's own threads, so a 2-thread benchmark on an
+    otherwise idle 2-core machine ends at a load of about 2, and at its start it still counts the benchmark run
+    just before. With the measured share of other processes' CPU a result is judged by that; results without it
+    keep the load-average rule, applied where it was (the scaling tables)."""
+    import summarize
+
+    own_threads = {"cpu_count": 2, "load_average_at_start": 0.4, "load_average_at_end": 2.1, "device": "CPU x"}
+    assert not summarize._loaded(dict(own_threads, other_cpu_share=0.01))
+    assert not summarize._loaded(dict(own_threads, other_cpu_share=0.01, load_average_at_start=1.5))
+    assert summarize._loaded(dict(own_threads, other_cpu_share=0.3))
+    assert summarize._loaded(own_threads)  # no share recorded (older results): the load average decides
+    assert not summarize._loaded(dict(own_threads, cuda=True))
+    flag = "under load: not representative"
+    assert flag in summarize._device(dict(own_threads, other_cpu_share=0.3))
+    assert flag not in summarize._device(dict(own_threads, other_cpu_share=0.01))
+    assert "other processes 1 % of the CPU" in summarize._device(dict(own_threads, other_cpu_share=0.01))
+    assert flag not in summarize._device(own_threads) and flag in summarize._device(own_threads, True)
+
+
 def test_fit_search_rate_by_hand():
     from xstilts.study import plan
 

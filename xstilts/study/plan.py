@@ -709,7 +709,8 @@ def search_points(record: dict, path: str = "") -> dict[str, list[dict]]:
     ``bench_mining.py`` (its FAISS timing). Keys as configs/throughput.json ``search``: ``<cpu|gpu>-<backend>``."""
     common = {"date": record.get("date"), "command": record.get("command"), "file": path,
               "device": record.get("device_detail") or record.get("device"),
-              "load": record.get("load_average_at_start", (record.get("loadavg_1_5_15_before") or [None])[0])}
+              "load": record.get("load_average_at_start", (record.get("loadavg_1_5_15_before") or [None])[0]),
+              "other_cpu_share": record.get("other_cpu_share")}
     if record.get("benchmark") == "scaling":
         out = {}
         for backend, b in record["backends"].items():
@@ -735,7 +736,9 @@ def from_bench_search(paths: list[str | Path]) -> dict[str, dict]:
         fit = fit_search_rate(pts)
         devices = sorted({str(p["device"]) for p in pts})
         loads = sorted({p["load"] for p in pts if p["load"] is not None})
-        runs = "; ".join(sorted({f"{p['command']} ({p['date']}, load {p['load']})" for p in pts}))
+        runs = "; ".join(sorted({f"{p['command']} ({p['date']}, load {p['load']}"
+                                 + (f", other processes {100 * p['other_cpu_share']:.0f} % of the CPU"
+                                    if p["other_cpu_share"] is not None else "") + ")" for p in pts}))
         exp = f", exponent of n {fit['exponent']:.2f}" if fit["exponent"] is not None else ""
         out[key] = {
             "multiply_adds_per_second": float(f"{fit['multiply_adds_per_second']:.4g}"),
