@@ -220,13 +220,23 @@ def sweep_table() -> str:
                    "largest side (spilled above --embedding_memory_gb)", "embeddings written in all", "command"], rows)
 
 
+def _command_status(run: dict, target: str | None) -> str:
+    """ok / FAILED by the exit status, and whether the wall time kept its target ("<= 300 s")."""
+    if run["exit_status"] != 0:
+        return f"FAILED (exit {run['exit_status']})"
+    limit = target.removeprefix("<=").removesuffix("s").strip() if target else ""
+    if limit.replace(".", "", 1).isdigit() and run["seconds"] > float(limit):
+        return f"ok, **{run['seconds'] - float(limit):.0f} s over its target**"
+    return "ok"
+
+
 def commands_table() -> str:
     rows = []
     for _, r in _load("commands-*.json"):
         for name, run in r["runs"].items():
             rows.append([r["date"], _device(dict(r, device=f"{r['cpu']}, {r['cores']} cores")),
                          r["commit"][:10], f"`{run['command']}`", run["minutes"],
-                         "ok" if run["exit_status"] == 0 else f"FAILED (exit {run['exit_status']})",
+                         _command_status(run, r["targets"].get(name)),
                          r["targets"].get(name, "–"), f"`{r['command']}`"])
     return _table(["date", "device", "commit", "what (fresh clone)", "wall time", "status", "target", "command"], rows)
 

@@ -166,6 +166,17 @@ def test_a_benchmark_using_every_core_is_not_under_load_by_its_own_threads():
     assert flag not in summarize._device(own_threads) and flag in summarize._device(own_threads, True)
 
 
+def test_a_command_over_its_target_time_says_so():
+    """The README's two commands have wall-time targets; "ok" alone hid a demo that ran 303 s against <= 300 s."""
+    import summarize
+
+    run = {"exit_status": 0, "seconds": 303.4}
+    assert summarize._command_status(run, "<= 300 s") == "ok, **3 s over its target**"
+    assert summarize._command_status(dict(run, seconds=299.0), "<= 300 s") == "ok"
+    assert summarize._command_status(run, None) == "ok"
+    assert summarize._command_status(dict(run, exit_status=2), "<= 300 s") == "FAILED (exit 2)"
+
+
 def test_fit_search_rate_by_hand():
     from xstilts.study import plan
 
