@@ -27,14 +27,10 @@ def _n(x, digits=0) -> str:
 
 
 def _pct(x) -> str:
-    return "–" if x is None else f"{100 * x:.1f} %"
-
-
-def _share(x: float) -> str:
-    """A percentage that reads 100 only when it is exactly 1 (an agreement of 0.99999 is 99.999 %, not 100.0 %)."""
-    if x == 1:
-        return "100 %"
-    digits = next((d for d in range(1, 7) if round(100 * x, d) < 100), 6)
+    """A percentage, 100 only when it is exactly 1 (an agreement of 0.99999 is 99.999 %, not 100.0 %)."""
+    if x is None:
+        return "–"
+    digits = next((d for d in range(1, 7) if x == 1 or round(100 * x, d) < 100), 6)
     return f"{100 * x:.{digits}f} %"
 
 
@@ -48,43 +44,24 @@ def _load(pattern: str) -> list[tuple[Path, dict]]:
     return [(p, json.loads(p.read_text())) for p in sorted(RESULTS.glob(pattern))]
 
 
-LOADED_SHARE = 0.1  # other processes' share of the CPU during a run above which a CPU result is "under load"
 FLAG = " **under load: not representative**"
 
 
-def _start_load(rec: dict) -> float | None:
-    if rec.get("load_average_at_start") is not None:
-        return rec["load_average_at_start"]
-    return (rec.get("loadavg_1_5_15_before") or [None])[0]  # bench_mining's older field
-
-
-def _loaded(rec: dict) -> bool:
-    """A CPU result measured while other jobs ran. Where the run recorded ``other_cpu_share`` (bench/common.py:
-    the CPU that processes other than the benchmark used during it), above LOADED_SHARE: the load average does not
-    tell, since its reading at the end counts the benchmark's own threads and its reading at the start still
-    counts a benchmark that ended a minute before (make bench-cpu runs them back to back). Older results only
-    have the load average: above half the cores at the start or the end."""
-    if rec.get("cuda") or rec.get("device") == "gpu":
-        return False
-    if rec.get("other_cpu_share") is not None:
-        return rec["other_cpu_share"] > LOADED_SHARE
-    cores = rec.get("cpu_count") or rec.get("cores") or 2
-    return max(_start_load(rec) or 0, rec.get("load_average_at_end") or 0) > cores / 2
-
-
 def _device(rec: dict, judge_by_load_average: bool = False) -> str:
-    """The device and the load it was measured under, flagged when other work shared the CPU (:func:`_loaded`;
+    """The device and the load it was measured under, flagged when other work shared the CPU (``bench_under_load``;
     results from before ``other_cpu_share`` was recorded are judged by the load average only where the caller
     asks: the scaling tables, whose 2-thread runs it was written for)."""
+    from xstilts.study.plan import bench_start_load, bench_under_load
+
     d = rec.get("device_detail") or rec.get("device", "")
-    load = _start_load(rec)
+    load = bench_start_load(rec)
     on_gpu = rec.get("cuda") or rec.get("device") == "gpu"  # mining records say "gpu"/"cpu"
     if on_gpu or load is None:
         return d
     share = rec.get("other_cpu_share")
     other = f", other processes {100 * share:.0f} % of the CPU" if share is not None else ""
     judged = share is not None or judge_by_load_average
-    return d + f" (load {load:.1f}{other})" + (FLAG if judged and _loaded(rec) else "")
+    return d + f" (load {load:.1f}{other})" + (FLAG if judged and bench_under_load(rec) else "")
 
 
 def train_table() -> str:
@@ -131,7 +108,7 @@ def mining_table() -> str:
         c = r["check"]
         rows.append([r["date"], _device(r), f"{_n(r['n_src'])} × {_n(r['n_trg'])}", str(r["dim"]),
                      f"{r['seconds_faiss']:.2f}", f"{r['seconds_reference']:.2f}", f"**{r['speedup_faiss_vs_reference']:.2f}×**",
-                     f"{c['pairs_faiss']:,} pairs, agreement {100 * c['pair_agreement']:.1f} %",
+                     f"{c['pairs_faiss']:,} pairs, agreement {_pct(c['pair_agreement'])}",
                      f"`{r['command']}`"])
     return _table(["date", "device", "n", "dim", "FAISS exact (s)", "brute force (s)", "brute / FAISS",
                    "mined pairs", "command"], rows)
@@ -156,12 +133,13 @@ def scaling_points_table() -> str:
         for name, b in r["backends"].items():
             for p in b["points"]:
                 c = checks[p["n"]]
-                ids = _share(min(c["fwd_id_agreement"], c["bwd_id_agreement"]))
-                agree = (f"pairs {_share(c['pair_agreement'])}"
-                         + ("" if c["pair_agreement"] == 1 else
-                            f" (faiss {c['pairs_faiss']:,}, {c['backends'][0]} {c['pairs_reference']:,} pairs)")
-                         + f", ids {ids} ({' vs '.join(c['backends'])})" if "pair_agreement" in c else
-                         f"ids {ids} (vs NumPy)")
+                ids = _pct(min(c["fwd_id_agreement"], c["bwd_id_agreement"]))
+                if "pair_agreement" not in c:  # a backend that ran alone, checked against NumPy
+                    agree = f"ids {ids} (vs NumPy)"
+                else:
+                    counts = ("" if c["pair_agreement"] == 1 else
+                              f" (faiss {c['pairs_faiss']:,}, {c['backends'][0]} {c['pairs_reference']:,} pairs)")
+                    agree = f"pairs {_pct(c['pair_agreement'])}{counts}, ids {ids} ({' vs '.join(c['backends'])})"
                 rows.append([r["date"], _device(r, judge_by_load_average=True),
                              f"{name} ({b['search']['device']}, {b['search']['dtype']})",
                              f"{_n(p['n_src'])} × {_n(p['n_trg'])}", str(r["dim"]), f"{p['seconds']:.2f}",

@@ -152,13 +152,14 @@ def test_a_benchmark_using_every_core_is_not_under_load_by_its_own_threads():
     just before. With the measured share of other processes' CPU a result is judged by that; results without it
     keep the load-average rule, applied where it was (the scaling tables)."""
     import summarize
+    from xstilts.study.plan import bench_under_load
 
     own_threads = {"cpu_count": 2, "load_average_at_start": 0.4, "load_average_at_end": 2.1, "device": "CPU x"}
-    assert not summarize._loaded(dict(own_threads, other_cpu_share=0.01))
-    assert not summarize._loaded(dict(own_threads, other_cpu_share=0.01, load_average_at_start=1.5))
-    assert summarize._loaded(dict(own_threads, other_cpu_share=0.3))
-    assert summarize._loaded(own_threads)  # no share recorded (older results): the load average decides
-    assert not summarize._loaded(dict(own_threads, cuda=True))
+    assert not bench_under_load(dict(own_threads, other_cpu_share=0.01))
+    assert not bench_under_load(dict(own_threads, other_cpu_share=0.01, load_average_at_start=1.5))
+    assert bench_under_load(dict(own_threads, other_cpu_share=0.3))
+    assert bench_under_load(own_threads)  # no share recorded (older results): the load average decides
+    assert not bench_under_load(dict(own_threads, cuda=True))
     flag = "under load: not representative"
     assert flag in summarize._device(dict(own_threads, other_cpu_share=0.3))
     assert flag not in summarize._device(dict(own_threads, other_cpu_share=0.01))

@@ -704,13 +704,37 @@ def fit_search_rate(points: list[dict]) -> dict:
     return out
 
 
+LOADED_SHARE = 0.1  # other processes' share of the CPU during a run above which a CPU result is "under load"
+
+
+def bench_start_load(record: dict) -> float | None:
+    """The 1-minute load average a bench result recorded at its start (bench_mining.py's older field too)."""
+    if record.get("load_average_at_start") is not None:
+        return record["load_average_at_start"]
+    return (record.get("loadavg_1_5_15_before") or [None])[0]
+
+
+def bench_under_load(record: dict) -> bool:
+    """A CPU bench result measured while other jobs ran. Where the run recorded ``other_cpu_share``
+    (bench/common.py: the CPU that processes other than the benchmark used during it), above LOADED_SHARE: the
+    load average does not tell, since its reading at the end counts the benchmark's own threads and its reading
+    at the start still counts a benchmark that ended a minute before (make bench-cpu runs them back to back).
+    Older results only have the load average: above half the cores at the start or the end."""
+    if record.get("cuda") or record.get("device") == "gpu":
+        return False
+    if record.get("other_cpu_share") is not None:
+        return record["other_cpu_share"] > LOADED_SHARE
+    cores = record.get("cpu_count") or record.get("cores") or 2
+    return max(bench_start_load(record) or 0, record.get("load_average_at_end") or 0) > cores / 2
+
+
 def search_points(record: dict, path: str = "") -> dict[str, list[dict]]:
     """``{search key: [points]}`` of a bench result: ``bench_scaling.py`` (every backend it timed) or
     ``bench_mining.py`` (its FAISS timing). Keys as configs/throughput.json ``search``: ``<cpu|gpu>-<backend>``."""
     common = {"date": record.get("date"), "command": record.get("command"), "file": path,
               "device": record.get("device_detail") or record.get("device"),
-              "load": record.get("load_average_at_start", (record.get("loadavg_1_5_15_before") or [None])[0]),
-              "other_cpu_share": record.get("other_cpu_share")}
+              "load": bench_start_load(record), "other_cpu_share": record.get("other_cpu_share"),
+              "under_load": bench_under_load(record)}
     if record.get("benchmark") == "scaling":
         out = {}
         for backend, b in record["backends"].items():
@@ -746,7 +770,7 @@ def from_bench_search(paths: list[str | Path]) -> dict[str, dict]:
             "source": (f"measured on {', '.join(devices)}: least-squares fit of seconds = 2 x n_src x n_en x dim / rate "
                        f"(mining both directions, margin and selection included) over {len(pts)} point(s){exp}"
                        + (f"; load average {min(loads)}-{max(loads)} at the start (a shared machine slows this figure)"
-                          if loads and max(loads) > 1.0 else "") + f": {runs}"),
+                          if any(p["under_load"] for p in pts) else "") + f": {runs}"),
         }
     return out
 
